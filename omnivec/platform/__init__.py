@@ -1,0 +1,1 @@
+"""The orchestration layer: encoder protocol, registry, catalog, query layer, platform."""

@@ -1,0 +1,209 @@
+"""The encoder protocol every encoder implements, and a base class that does the bookkeeping.
+
+An encoder turns a batch of inputs of one *modality* ("text", "image", "node", "user",
+"item", ...) into a float32 array of shape ``(n, dim)``. Every encoder describes the
+vector space its vectors live in with a :class:`Space`; omnivec refuses to mix spaces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "METRICS",
+    "BaseEncoder",
+    "Encoder",
+    "FitResult",
+    "Space",
+    "TrainableEncoder",
+    "fingerprint_of",
+]
+
+#: Metrics omnivec understands; ``Hit.score`` is higher-is-better for each of them.
+METRICS = ("cosine", "ip", "l2")
+
+
+@dataclass(frozen=True)
+class Space:
+    """The identity of a vector space: two vectors are comparable only if their spaces are equal.
+
+    ``model`` names the model (architecture, checkpoint, algorithm) and ``fingerprint`` is a
+    hash of its weights, configuration or learned state, so two models with the same name but
+    other weights are different spaces.
+    """
+
+    encoder: str
+    model: str
+    fingerprint: str
+    dim: int
+    metric: str
+
+    def describe(self) -> str:
+        fp = f"@{self.fingerprint[:12]}" if self.fingerprint else ""
+        return f"{self.encoder}:{self.model}{fp} (dim={self.dim}, metric={self.metric})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Space:
+        return cls(
+            encoder=str(data["encoder"]),
+            model=str(data["model"]),
+            fingerprint=str(data["fingerprint"]),
+            dim=int(data["dim"]),
+            metric=str(data["metric"]),
+        )
+
+
+@dataclass
+class FitResult:
+    """What a trainable encoder learned for the entities it was fitted on.
+
+    ``ids`` are the user's own ids (str or int), ``vectors`` is float32 ``(len(ids), dim)``,
+    ``metadata`` is one dict per id (or ``None``).
+    """
+
+    ids: list[Any]
+    vectors: np.ndarray
+    metadata: list[dict[str, Any]] | None = None
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What omnivec needs from an encoder.
+
+    ``encode(batch, modality=...)`` returns float32 ``(len(batch), dim)``. ``config()`` is a
+    JSON-serialisable dict from which the encoder's factory recreates it (``factory(**config)``).
+    """
+
+    name: str
+    modalities: tuple[str, ...]
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def metric(self) -> str: ...
+
+    @property
+    def space(self) -> Space: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TrainableEncoder(Encoder, Protocol):
+    """An encoder that learns from data. What ``fit`` takes depends on the family."""
+
+    def fit(self, data: Any, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def fingerprint_of(*parts: Any) -> str:
+    """A stable sha256 hex digest of JSON-able parts, arrays and bytes."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            arr = np.ascontiguousarray(part)
+            h.update(str((arr.dtype.str, arr.shape)).encode())
+            h.update(arr.tobytes())
+        elif isinstance(part, bytes | bytearray | memoryview):
+            h.update(bytes(part))
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+FitListener = Callable[["BaseEncoder"], None]
+
+
+class BaseEncoder:
+    """Shared bookkeeping for encoders: typed config, identity, learned state, fit hooks.
+
+    Subclasses set ``name``, ``modalities``, ``config_class`` and ``runtime_fields`` (the
+    config fields that do not change the vectors, e.g. batch size or device), keep their
+    configuration in ``self.cfg`` and implement ``dim``, ``space`` and ``encode``.
+    The constructor only stores configuration; models load on first use.
+    """
+
+    name: ClassVar[str] = ""
+    modalities: ClassVar[tuple[str, ...]] = ()
+    config_class: ClassVar[type[Any]]
+    runtime_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, **config: Any) -> None:
+        try:
+            self.cfg = self.config_class(**config)
+        except TypeError as exc:
+            from omnivec.errors import InvalidInputError
+
+            fields = ", ".join(f.name for f in dataclasses.fields(self.config_class))
+            raise InvalidInputError(
+                f"bad configuration for encoder {self.name!r}: {exc}; its options are: {fields}"
+            ) from exc
+        validate = getattr(self.cfg, "validate", None)
+        if validate is not None:
+            validate()
+        self._before_fit: list[FitListener] = []
+        self._after_fit: list[FitListener] = []
+
+    # -- configuration and identity -------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.cfg)
+
+    def identity(self) -> dict[str, Any]:
+        """The part of the configuration that decides which vectors come out."""
+        return {k: v for k, v in self.config().items() if k not in self.runtime_fields}
+
+    @property
+    def metric(self) -> str:
+        return str(getattr(self.cfg, "metric", "cosine"))
+
+    # -- learned state ------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Small JSON-able learned state the catalog persists (large state lives in the store)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+    # -- fit hooks: let the collection that owns this encoder guard and record training --
+    def add_fit_listeners(
+        self, before: FitListener | None = None, after: FitListener | None = None
+    ) -> None:
+        if before is not None:
+            self._before_fit.append(before)
+        if after is not None:
+            self._after_fit.append(after)
+
+    def _notify_before_fit(self) -> None:
+        for listener in self._before_fit:
+            listener(self)
+
+    def _notify_after_fit(self) -> None:
+        for listener in self._after_fit:
+            listener(self)
+
+    def _default_modality(self, modality: str | None) -> str:
+        if modality is None:
+            return self.modalities[0]
+        if modality not in self.modalities:
+            from omnivec.errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"encoder {self.name!r} encodes {', '.join(self.modalities)}, not {modality!r}"
+            )
+        return modality
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.cfg!r})"

@@ -1,0 +1,96 @@
+"""Query values (``ov.image``, ``ov.vector``, ``ov.ref``) and result types (``Hit``, ``Record``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Hit", "ImageQuery", "hits_payload", "Record", "RefQuery", "VectorQuery", "image", "ref", "vector"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result. ``score`` is higher-is-better whatever the metric."""
+
+    id: Any
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "score": self.score, "metadata": self.metadata}
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored row: ``vector`` is float32 of shape ``(dim,)``."""
+
+    id: Any
+    vector: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """An image to search with: a path, raw bytes, a PIL image or an HxWxC uint8 array."""
+
+    source: Any
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """A raw vector ``(dim,)`` or a batch of vectors ``(n, dim)``, as float32."""
+
+    array: np.ndarray
+
+    @property
+    def is_batch(self) -> bool:
+        return self.array.ndim == 2
+
+
+@dataclass(frozen=True)
+class RefQuery:
+    """A stored record used as the query; ``collection=None`` means the searched collection."""
+
+    id: Any
+    collection: str | None = None
+
+
+def image(source: Any) -> ImageQuery:
+    """Wrap an image (path, bytes, PIL image or HxWxC uint8 array) as a query."""
+    if source is None:
+        from omnivec.errors import InvalidInputError
+
+        raise InvalidInputError("ov.image() needs a path, bytes, a PIL image or an array, not None")
+    return ImageQuery(source)
+
+
+def vector(values: Any) -> VectorQuery:
+    """Wrap a vector ``(dim,)`` or a matrix ``(n, dim)`` as a query (converted to float32)."""
+    from omnivec.errors import InvalidInputError
+
+    try:
+        arr = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"ov.vector() needs numbers: {exc}") from exc
+    if arr.ndim not in (1, 2) or arr.size == 0:
+        raise InvalidInputError(
+            f"ov.vector() needs a non-empty (dim,) vector or (n, dim) matrix, got shape {arr.shape}"
+        )
+    if not np.isfinite(arr).all():
+        raise InvalidInputError("ov.vector() got NaN or infinite values; pass finite numbers")
+    return VectorQuery(arr)
+
+
+def ref(id: Any, collection: str | None = None) -> RefQuery:  # noqa: A002 - mirrors Hit.id
+    """Use the stored vector of ``id`` (in ``collection``, default: the searched one) as query."""
+    return RefQuery(id, collection)
+
+
+def hits_payload(result: list[Hit] | list[list[Hit]]) -> dict[str, Any]:
+    """The JSON body the HTTP API answers and ``omnivec search --json`` prints: ``{"hits": ...}``
+    with a list of hit dicts for one query, or a list of such lists for a batch."""
+    if result and isinstance(result[0], list):
+        return {"hits": [[h.to_dict() for h in row] for row in result]}  # type: ignore[union-attr]
+    return {"hits": [h.to_dict() for h in result]}  # type: ignore[union-attr]

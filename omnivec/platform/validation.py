@@ -1,0 +1,194 @@
+"""Checks on user input, done before anything reaches an encoder or the store.
+
+Ids are encoded to store keys here (``"s:<str>"`` / ``"i:<int>"``) so that str and int ids
+round-trip exactly and no user string is ever spliced into a Milvus expression.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from omnivec.errors import DimensionMismatchError, InvalidInputError
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_K",
+    "check_batch",
+    "check_k",
+    "check_metadata",
+    "check_name",
+    "check_vectors",
+    "decode_id",
+    "encode_id",
+    "encode_ids",
+]
+
+MAX_K = 16_384
+MAX_KEY_LENGTH = 2_048
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+# Store-level field names and Milvus internals that a metadata key must not shadow.
+RESERVED_KEYS = frozenset({"pk", "vector", "id", "score", "metadata"})
+
+
+def check_name(name: Any, what: str = "collection") -> str:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise InvalidInputError(
+            f"invalid {what} name {name!r}: use a letter or _ followed by letters, digits or _ "
+            "(at most 255 characters)"
+        )
+    if name.startswith("_omnivec"):
+        raise InvalidInputError(f"{what} names starting with '_omnivec' are reserved")
+    return name
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= int(k) <= MAX_K:
+        raise InvalidInputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+    return int(k)
+
+
+# Str ids made only of these characters are stored as they are; any other str id is stored
+# hex-encoded, so a store key never holds a quote or backslash and is safe inside any
+# Milvus expression (pymilvus itself splices ids into ``pk in ['...']`` unescaped).
+_SAFE_ID_RE = re.compile(r"[A-Za-z0-9_.:@/+=-]*")
+
+
+def encode_id(id_: Any) -> str:
+    """Map a user id (str or int) to its store key: ``s:<id>``, ``x:<utf-8 hex>`` or ``i:<int>``."""
+    if isinstance(id_, bool):
+        raise InvalidInputError(f"ids must be str or int, got bool {id_!r}")
+    if isinstance(id_, str):
+        if _SAFE_ID_RE.fullmatch(id_):
+            key = "s:" + id_
+        else:
+            key = "x:" + id_.encode("utf-8", "surrogatepass").hex()
+    elif isinstance(id_, int | np.integer):
+        key = f"i:{int(id_)}"
+    else:
+        raise InvalidInputError(f"ids must be str or int, got {type(id_).__name__} {id_!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInputError(
+            f"id is too long ({len(str(id_))} characters); keep ids under {MAX_KEY_LENGTH // 2} bytes"
+        )
+    return key
+
+
+def decode_id(key: str) -> Any:
+    tag, body = key[:2], key[2:]
+    if tag == "i:":
+        return int(body)
+    if tag == "x:":
+        return bytes.fromhex(body).decode("utf-8", "surrogatepass")
+    return body
+
+
+def encode_ids(ids: Sequence[Any], unique: bool = True) -> list[str]:
+    keys = [encode_id(i) for i in ids]
+    if unique and len(set(keys)) != len(keys):
+        seen: set[str] = set()
+        dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise InvalidInputError(f"duplicate id {decode_id(dup)!r} in one batch; ids must be unique")
+    return keys
+
+
+def check_batch(items: Any, what: str) -> list[Any]:
+    """A non-empty list from a sequence; a bare str is refused (it would iterate characters)."""
+    if items is None:
+        raise InvalidInputError(f"{what} is None; pass a non-empty list")
+    if isinstance(items, str | bytes):
+        raise InvalidInputError(f"{what} must be a list, not a single {type(items).__name__}")
+    try:
+        out = list(items)
+    except TypeError as exc:
+        raise InvalidInputError(f"{what} must be a list, got {type(items).__name__}") from exc
+    if not out:
+        raise InvalidInputError(f"{what} is empty; pass at least one item")
+    return out
+
+
+def _check_value(key: str, value: Any) -> None:
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"metadata {key!r} is {value}; use finite numbers")
+        return
+    if isinstance(value, list | tuple):
+        for v in value:
+            _check_value(key, v)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInputError(f"metadata {key!r} has a non-str key {k!r}")
+            _check_value(key, v)
+        return
+    raise InvalidInputError(
+        f"metadata {key!r} has a {type(value).__name__}; use str, int, float, bool, list or dict"
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def check_metadata(metadata: Any, n: int) -> list[dict[str, Any]]:
+    """One plain dict per row; keys must be identifiers so that ``where`` can name them."""
+    if metadata is None:
+        return [{} for _ in range(n)]
+    if isinstance(metadata, dict):
+        raise InvalidInputError("metadata must be a list with one dict per item, not one dict")
+    rows = check_batch(metadata, "metadata")
+    if len(rows) != n:
+        raise InvalidInputError(f"got {len(rows)} metadata dicts for {n} items; pass one per item")
+    out = []
+    for row in rows:
+        if row is None:
+            out.append({})
+            continue
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"metadata entries must be dicts, got {type(row).__name__}")
+        clean = {}
+        for key, value in row.items():
+            if not isinstance(key, str) or not _KEY_RE.fullmatch(key) or key in RESERVED_KEYS:
+                raise InvalidInputError(
+                    f"invalid metadata key {key!r}: use a letter or _ followed by letters, "
+                    f"digits or _, and none of {sorted(RESERVED_KEYS)}"
+                )
+            value = _plain(value)
+            _check_value(key, value)
+            clean[key] = value
+        out.append(clean)
+    return out
+
+
+def check_vectors(vectors: Any, dim: int | None, what: str = "vectors") -> np.ndarray:
+    """A finite float32 ``(n, dim)`` array (a single ``(dim,)`` vector becomes ``(1, dim)``)."""
+    if vectors is None:
+        raise InvalidInputError(f"{what} is None; pass an (n, dim) array")
+    try:
+        arr = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} must be numbers in an (n, dim) array: {exc}") from exc
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InvalidInputError(f"{what} must be a non-empty (n, dim) array, got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise DimensionMismatchError(f"{what} have dim {arr.shape[1]}, the collection has dim {dim}")
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise InvalidInputError(f"{what} row {bad} has NaN or infinite values; pass finite numbers")
+    return np.ascontiguousarray(arr)

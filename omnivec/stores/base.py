@@ -1,0 +1,80 @@
+"""The storage protocol the platform talks to. Keys are store keys (str), never user ids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["StoredHit", "StoredRow", "VectorStore"]
+
+
+@dataclass
+class StoredHit:
+    key: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StoredRow:
+    key: str
+    vector: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A vector store with named collections of (key, float32 vector, metadata) rows.
+
+    Scores coming back are higher-is-better for every metric.
+    """
+
+    uri: str
+
+    def create_collection(self, name: str, dim: int, metric: str, index: str = "flat") -> None: ...
+
+    def has_collection(self, name: str) -> bool: ...
+
+    def list_collections(self) -> list[str]: ...
+
+    def drop_collection(self, name: str) -> None: ...
+
+    def upsert(
+        self,
+        name: str,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        metadata: Sequence[dict[str, Any]],
+    ) -> None: ...
+
+    def search(
+        self,
+        name: str,
+        vectors: np.ndarray,
+        k: int,
+        where: str | None = None,
+        exclude: Sequence[str | None] | None = None,
+    ) -> list[list[StoredHit]]: ...
+
+    def get(self, name: str, keys: Sequence[str]) -> dict[str, StoredRow]: ...
+
+    def existing(self, name: str, keys: Sequence[str]) -> set[str]: ...
+
+    def delete(self, name: str, keys: Sequence[str]) -> int: ...
+
+    def count(self, name: str, where: str | None = None) -> int: ...
+
+    def keys(self, name: str, where: str | None = None) -> list[str]: ...
+
+    def get_doc(self, key: str) -> dict[str, Any] | None: ...
+
+    def put_doc(self, key: str, doc: dict[str, Any]) -> None: ...
+
+    def delete_doc(self, key: str) -> None: ...
+
+    def list_docs(self) -> dict[str, dict[str, Any]]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,44 @@
+"""Shared fixtures: real Milvus Lite files in tmp_path, a real Lite server on loopback,
+the real bundled sentence-transformers model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import omnivec as ov
+from tests.milvus_server import milvus_server
+
+# Two cores: keep torch from oversubscribing when tests run beside Milvus Lite's process.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "test.db")
+
+
+@pytest.fixture
+def plat(db_path: str) -> Iterator[ov.Platform]:
+    with ov.connect(db_path) as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Milvus Lite server process on 127.0.0.1: the gRPC path a Milvus cluster uses."""
+    with milvus_server(tmp_path_factory.mktemp("milvus-server")) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def text_encoder() -> ov.Encoder:
+    """The bundled all-MiniLM-L6-v2, loaded once for the session."""
+    from omnivec.encoders.text import TextEncoder
+
+    enc = TextEncoder()
+    enc.load()
+    return enc
