@@ -6,7 +6,8 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,24 @@ def _resolve(model: str) -> tuple[str, Path | None]:
     return model, None
 
 
+@contextmanager
+def _quiet_weight_loading() -> Iterator[None]:
+    """transformers draws a "Loading weights" bar on every load, even in pipes; hide it
+    for the duration of the load only, leaving the user's own setting as it was."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class TextEncoder(BaseEncoder):
     """Sentences to vectors with a sentence-transformers model.
 
@@ -119,7 +138,8 @@ class TextEncoder(BaseEncoder):
                 try:
                     from sentence_transformers import SentenceTransformer
 
-                    model = SentenceTransformer(target, device=self.cfg.device)
+                    with _quiet_weight_loading():
+                        model = SentenceTransformer(target, device=self.cfg.device)
                 except Exception as exc:
                     hint = "" if local else " (no internet here? pass a local model directory)"
                     raise EncoderError(f"could not load text model {self.cfg.model!r}: {exc}{hint}") from exc
