@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +42,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (what the H
 KOption = Annotated[int, typer.Option("-k", "--k", help="Number of hits (1 to 16384).")]
 WhereOption = Annotated[
     str | None,
-    typer.Option("--where", help='Milvus filter over metadata, e.g. \'lang == "en"\'.'),
+    typer.Option("--where", help="Milvus filter over metadata, e.g. 'lang == \"en\"'."),
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -134,7 +133,9 @@ def encoders(as_json: JsonOption = False) -> None:
 
 @app.command()
 @handle_errors
-def collections(db: DbOption = "omnivec.db", token: TokenOption = "", as_json: JsonOption = False) -> None:
+def collections(
+    db: DbOption = "omnivec.db", token: TokenOption = "", as_json: JsonOption = False
+) -> None:
     """List collections with their encoder, space and size."""
     with _platform(db, token) as plat:
         infos = [plat.info(name) for name in plat.collections()]
@@ -153,7 +154,9 @@ def collections(db: DbOption = "omnivec.db", token: TokenOption = "", as_json: J
 
 @app.command()
 @handle_errors
-def info(name: str, db: DbOption = "omnivec.db", token: TokenOption = "", as_json: JsonOption = False) -> None:
+def info(
+    name: str, db: DbOption = "omnivec.db", token: TokenOption = "", as_json: JsonOption = False
+) -> None:
     """Show one collection: encoder, configuration, vector space, row count."""
     with _platform(db, token) as plat:
         data = plat.info(name)
@@ -228,7 +231,9 @@ def add(
     encoder: Annotated[
         str | None, typer.Option("--encoder", help="Encoder for a new collection: text or clip.")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name or path for a new collection.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model name or path for a new collection.")
+    ] = None,
     pretrained: Annotated[
         str | None, typer.Option(help="CLIP weights: open_clip tag, checkpoint path or 'random'.")
     ] = None,
@@ -249,12 +254,20 @@ def add(
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
-                raise InvalidInputError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            col = plat.collection(name, encoder or ("clip" if not plat.has_collection(name) else None), **config)
-            ids = col.add(images=[str(f) for f in files], ids=[str(f.relative_to(path)) for f in files])
+                raise InvalidInputError(
+                    f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                )
+            col = plat.collection(
+                name, encoder or ("clip" if not plat.has_collection(name) else None), **config
+            )
+            ids = col.add(
+                images=[str(f) for f in files], ids=[str(f.relative_to(path)) for f in files]
+            )
         else:
             texts, ids, metas = _read_texts(path)
-            col = plat.collection(name, encoder or ("text" if not plat.has_collection(name) else None), **config)
+            col = plat.collection(
+                name, encoder or ("text" if not plat.has_collection(name) else None), **config
+            )
             ids = col.add(texts, ids=ids, metadata=metas)
         if as_json:
             _print_json({"added": len(ids), "collection": name, "count": len(col)})
@@ -269,13 +282,17 @@ def search(
     name: str,
     query: Annotated[str | None, typer.Argument(help="Text query.")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="Image file as the query.")] = None,
-    ref: Annotated[str | None, typer.Option("--ref", help="Id of a stored record as the query.")] = None,
+    ref: Annotated[
+        str | None, typer.Option("--ref", help="Id of a stored record as the query.")
+    ] = None,
     ref_collection: Annotated[
         str | None, typer.Option("--ref-collection", help="Collection that holds --ref.")
     ] = None,
     k: KOption = 10,
     where: WhereOption = None,
-    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop weaker hits.")] = None,
+    min_score: Annotated[
+        float | None, typer.Option("--min-score", help="Drop weaker hits.")
+    ] = None,
     db: DbOption = "omnivec.db",
     token: TokenOption = "",
     as_json: JsonOption = False,
@@ -309,12 +326,16 @@ def _read_table(path: Path, min_cols: int) -> list[list[str]]:
         raise InvalidInputError(f"{path} does not exist")
     text = path.read_text(encoding="utf-8")
     delim = "\t" if path.suffix.lower() == ".tsv" or "\t" in text.split("\n", 1)[0] else ","
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delim) if r and any(c.strip() for c in r)]
+    rows = [
+        r for r in csv.reader(text.splitlines(), delimiter=delim) if r and any(c.strip() for c in r)
+    ]
     if delim == "," and rows and len(rows[0]) == 1:
         rows = [line.split() for line in text.splitlines() if line.strip()]
     if rows and len(rows[0]) >= 2 and not _is_number(rows[0][-1]) and not _is_number(rows[0][0]):
         header = [c.strip().lower() for c in rows[0]]
-        if {"source", "target", "u", "v", "src", "dst", "user", "item", "weight", "node"} & set(header):
+        if {"source", "target", "u", "v", "src", "dst", "user", "item", "weight", "node"} & set(
+            header
+        ):
             rows = rows[1:]
     for lineno, row in enumerate(rows, 1):
         if len(row) < min_cols:
@@ -362,18 +383,32 @@ def fit_graph(
             triples.append((u, v))
     with _platform(db, token) as plat:
         exists = plat.has_collection(name)
-        config: dict[str, Any] = {} if exists else dict(
-            dim=dim, walk_length=walk_length, walks_per_node=walks_per_node, p=p, q=q,
-            epochs=epochs, seed=seed, directed=directed,
+        config: dict[str, Any] = (
+            {}
+            if exists
+            else dict(
+                dim=dim,
+                walk_length=walk_length,
+                walks_per_node=walks_per_node,
+                p=p,
+                q=q,
+                epochs=epochs,
+                seed=seed,
+                directed=directed,
+            )
         )
         col = plat.collection(name, encoder=None if exists else "node2vec", **config)
         start = time.perf_counter()
         col.fit(triples)
         seconds = time.perf_counter() - start
         if as_json:
-            _print_json({"collection": name, "nodes": len(col), "edges": len(triples), "seconds": seconds})
+            _print_json(
+                {"collection": name, "nodes": len(col), "edges": len(triples), "seconds": seconds}
+            )
         else:
-            typer.echo(f"fitted {name}: {len(col)} nodes from {len(triples)} edges in {seconds:.1f} s")
+            typer.echo(
+                f"fitted {name}: {len(col)} nodes from {len(triples)} edges in {seconds:.1f} s"
+            )
 
 
 @app.command("fit-recs")
@@ -411,8 +446,10 @@ def fit_recs(
         )
     with _platform(db, token) as plat:
         exists = name in plat.recommenders()
-        config: dict[str, Any] = {} if exists else dict(
-            factors=factors, iterations=iterations, random_state=random_state
+        config: dict[str, Any] = (
+            {}
+            if exists
+            else dict(factors=factors, iterations=iterations, random_state=random_state)
         )
         rec = plat.recommender(name, algorithm=None if exists else algorithm, **config)
         start = time.perf_counter()
@@ -445,7 +482,9 @@ def recommend(
     name: str,
     user: str,
     k: KOption = 10,
-    exclude_seen: Annotated[bool, typer.Option(help="Leave out items the user interacted with.")] = True,
+    exclude_seen: Annotated[
+        bool, typer.Option(help="Leave out items the user interacted with.")
+    ] = True,
     where: WhereOption = None,
     db: DbOption = "omnivec.db",
     token: TokenOption = "",
@@ -456,7 +495,9 @@ def recommend(
         if name not in plat.recommenders():
             raise NotFoundError(f"no recommender named {name!r}; fit one with `omnivec fit-recs`")
         rec = plat.recommender(name)
-        hits = rec.recommend(_resolve_id(rec.users, user), k=k, exclude_seen=exclude_seen, where=where)
+        hits = rec.recommend(
+            _resolve_id(rec.users, user), k=k, exclude_seen=exclude_seen, where=where
+        )
         _print_hits(hits, as_json)
 
 
@@ -496,7 +537,9 @@ def serve(
 @app.command()
 @handle_errors
 def demo(
-    db: Annotated[str, typer.Option("--db", help="Where to build the demo index.")] = "omnivec-demo.db",
+    db: Annotated[
+        str, typer.Option("--db", help="Where to build the demo index.")
+    ] = "omnivec-demo.db",
     only: Annotated[
         list[str] | None,
         typer.Option("--only", help="Run only these parts: text, images, graph, recs."),
@@ -517,4 +560,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

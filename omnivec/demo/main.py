@@ -22,7 +22,9 @@ TITLES = {
 }
 
 
-def run_demo(db: str = "omnivec-demo.db", parts: list[str] | None = None, quiet: bool = False) -> dict[str, Any]:
+def run_demo(
+    db: str = "omnivec-demo.db", parts: list[str] | None = None, quiet: bool = False
+) -> dict[str, Any]:
     """Build the demo index in ``db`` (rebuilt from scratch) and return a summary per part."""
     chosen = list(parts) if parts else list(PARTS)
     unknown = [p for p in chosen if p not in PARTS]
@@ -54,6 +56,6 @@ def run_demo(db: str = "omnivec-demo.db", parts: list[str] | None = None, quiet:
     summary["seconds"] = round(time.perf_counter() - start, 2)
     say(f"\nDemo index built in {summary['seconds']:.0f} s: {summary['db']}")
     say(f"Collections: {', '.join(summary['collections'])}")
-    say(f"Explore it:  omnivec search demo_docs \"a pet that purrs\" --db {db}")
+    say(f'Explore it:  omnivec search demo_docs "a pet that purrs" --db {db}')
     say(f"Serve it:    omnivec serve --db {db}   (then open http://127.0.0.1:8000/)")
     return summary

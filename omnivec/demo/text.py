@@ -55,12 +55,19 @@ GERMAN = [
     ("finance", "Die Aktienkurse sind heute stark gefallen."),
     ("space", "Die Rakete ist erfolgreich gestartet."),
 ]
-QUERIES = ["cats and kittens", "the stock market crashed", "looking at the stars", "how to bake bread"]
+QUERIES = [
+    "cats and kittens",
+    "the stock market crashed",
+    "looking at the stars",
+    "how to bake bread",
+]
 
 
 def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
     docs = plat.collection("demo_docs", encoder="text")
-    texts, ids, meta = [], [], []
+    texts: list[str] = []
+    ids: list[str] = []
+    meta: list[dict[str, Any]] = []
     for topic, sentences in CORPUS.items():
         for i, text in enumerate(sentences):
             texts.append(text)

@@ -142,19 +142,25 @@ class TextEncoder(BaseEncoder):
                         model = SentenceTransformer(target, device=self.cfg.device)
                 except Exception as exc:
                     hint = "" if local else " (no internet here? pass a local model directory)"
-                    raise EncoderError(f"could not load text model {self.cfg.model!r}: {exc}{hint}") from exc
+                    raise EncoderError(
+                        f"could not load text model {self.cfg.model!r}: {exc}{hint}"
+                    ) from exc
                 if self.cfg.max_seq_length is not None:
                     model.max_seq_length = self.cfg.max_seq_length
                 dim = model.get_embedding_dimension()
                 if dim is None:
-                    raise EncoderError(f"text model {self.cfg.model!r} does not report its dimension")
+                    raise EncoderError(
+                        f"text model {self.cfg.model!r} does not report its dimension"
+                    )
                 fingerprint = (
                     model_fingerprint(local) if local is not None else f"hub:{self.cfg.model}"
                 )
                 fingerprint = hashlib.sha256(
                     f"{fingerprint}|{self.cfg.normalize}|{self.cfg.max_seq_length}".encode()
                 ).hexdigest()
-                self._space = Space(self.name, self.cfg.model, fingerprint, int(dim), self.cfg.metric)
+                self._space = Space(
+                    self.name, self.cfg.model, fingerprint, int(dim), self.cfg.metric
+                )
                 self._model = model
                 logger.info("loaded text model %s (dim %d)", self.cfg.model, dim)
         return self._model

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -27,7 +27,6 @@ from omnivec.platform.validation import (
     check_metadata,
     check_vectors,
     decode_id,
-    encode_id,
     encode_ids,
 )
 
@@ -59,7 +58,9 @@ class Collection:
         self._lock = threading.RLock()
         self._query_cache: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
         if encoder is not None and hasattr(encoder, "add_fit_listeners"):
-            encoder.add_fit_listeners(before=self._before_encoder_fit, after=self._after_encoder_fit)
+            encoder.add_fit_listeners(
+                before=self._before_encoder_fit, after=self._after_encoder_fit
+            )
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -212,7 +213,9 @@ class Collection:
                 kwargs["init"] = init
             result = enc.fit(data, *args, **kwargs)
             if not isinstance(result, FitResult):
-                raise EncoderError(f"encoder {self.encoder_name!r}.fit() did not return a FitResult")
+                raise EncoderError(
+                    f"encoder {self.encoder_name!r}.fit() did not return a FitResult"
+                )
             self._replace_all(result, enc.space)
         return self
 
@@ -300,7 +303,9 @@ class Collection:
             )
         return arr
 
-    def _encode_many(self, batch: list[Any], modality: str | None, progress: bool | None) -> np.ndarray:
+    def _encode_many(
+        self, batch: list[Any], modality: str | None, progress: bool | None
+    ) -> np.ndarray:
         if modality is None:
             modality = self._encoder.modalities[0] if self._encoder is not None else "text"
         self._require_encoder(modality)
@@ -315,6 +320,36 @@ class Collection:
         return np.concatenate(parts)
 
     # -- search ------------------------------------------------------------------------------
+    @overload
+    def search(
+        self,
+        query: list[Any] | tuple[Any, ...],
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+    ) -> list[list[Hit]]: ...
+
+    @overload
+    def search(
+        self,
+        query: str | ImageQuery | RefQuery,
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+    ) -> list[Hit]: ...
+
+    @overload
+    def search(
+        self,
+        query: VectorQuery,
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+    ) -> list[Hit] | list[list[Hit]]: ...
+
     def search(
         self,
         query: Any,
@@ -374,7 +409,9 @@ class Collection:
                 images.append(i)
             elif isinstance(q, VectorQuery):
                 if q.is_batch:
-                    raise InvalidInputError("put (n, dim) vector batches in one ov.vector(), not a list")
+                    raise InvalidInputError(
+                        "put (n, dim) vector batches in one ov.vector(), not a list"
+                    )
                 if q.array.shape[0] != self.dim:
                     raise DimensionMismatchError(
                         f"query vector has dim {q.array.shape[0]}, collection {self.name!r} "
@@ -396,7 +433,9 @@ class Collection:
             out[images] = self._encode([queries[i].source for i in images], "image")
         for coll_name, idx in refs.items():
             own = coll_name is None or coll_name == self.name
-            source = self if own else self._platform._existing_collection(coll_name)
+            source = (
+                self if own or coll_name is None else self._platform._existing_collection(coll_name)
+            )
             if not own and source.space != self.space:
                 raise SpaceMismatchError(
                     f"ref into collection {coll_name!r} ({source.space.describe()}) cannot query "
@@ -441,7 +480,9 @@ def _check_where(where: Any) -> str | None:
     if where is None or where == "":
         return None
     if not isinstance(where, str):
-        raise InvalidInputError(f"where must be a str filter expression, got {type(where).__name__}")
+        raise InvalidInputError(
+            f"where must be a str filter expression, got {type(where).__name__}"
+        )
     return where
 
 

@@ -186,11 +186,15 @@ class Platform:
         if dim is not None and dim != space.dim:
             raise SpaceMismatchError(f"collection {name!r} has dim {space.dim}, not {dim}")
         if metric is not None and metric != space.metric:
-            raise SpaceMismatchError(f"collection {name!r} uses metric {space.metric}, not {metric}")
+            raise SpaceMismatchError(
+                f"collection {name!r} uses metric {space.metric}, not {metric}"
+            )
         cached = self._collections.get(name)
         if stored_encoder is None:
             if config:
-                raise SpaceMismatchError(f"collection {name!r} stores raw vectors; it has no encoder options")
+                raise SpaceMismatchError(
+                    f"collection {name!r} stores raw vectors; it has no encoder options"
+                )
             if cached is None:
                 cached = self._collections[name] = Collection(self, name, record, None)
             return cached
@@ -199,9 +203,7 @@ class Platform:
         ident = _identity(enc)
         old = record.get("identity", ident)
         if ident != old:
-            changed = sorted(
-                k for k in set(ident) | set(old) if ident.get(k) != old.get(k)
-            )
+            changed = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
             raise SpaceMismatchError(
                 f"collection {name!r} was built with other {stored_encoder} settings "
                 f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); "
@@ -236,7 +238,9 @@ class Platform:
 
     def collections(self) -> list[str]:
         """Names of every omnivec collection in the store."""
-        return sorted(k[len(_COLLECTION) :] for k in self.store.list_docs() if k.startswith(_COLLECTION))
+        return sorted(
+            k[len(_COLLECTION) :] for k in self.store.list_docs() if k.startswith(_COLLECTION)
+        )
 
     def info(self, name: str) -> dict[str, Any]:
         return self._existing_collection(name).info()
@@ -283,7 +287,9 @@ class Platform:
             return rec
 
     def recommenders(self) -> list[str]:
-        return sorted(k[len(_RECOMMENDER) :] for k in self.store.list_docs() if k.startswith(_RECOMMENDER))
+        return sorted(
+            k[len(_RECOMMENDER) :] for k in self.store.list_docs() if k.startswith(_RECOMMENDER)
+        )
 
 
 def connect(uri: str | None = None, token: str = "", *, timeout: float = 10.0) -> Platform:

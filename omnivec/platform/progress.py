@@ -21,7 +21,9 @@ def show_progress(enabled: bool | None = None) -> bool:
 
 
 @contextmanager
-def progress_bar(total: int, desc: str, enabled: bool | None = None, unit: str = "it") -> Iterator[Any]:
+def progress_bar(
+    total: int, desc: str, enabled: bool | None = None, unit: str = "it"
+) -> Iterator[Any]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, desc=desc, unit=unit, disable=not show_progress(enabled), leave=False)

@@ -7,7 +7,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Hit", "ImageQuery", "hits_payload", "Record", "RefQuery", "VectorQuery", "image", "ref", "vector"]
+__all__ = [
+    "Hit",
+    "ImageQuery",
+    "Record",
+    "RefQuery",
+    "VectorQuery",
+    "hits_payload",
+    "image",
+    "ref",
+    "vector",
+]
 
 
 @dataclass(frozen=True)

@@ -80,5 +80,7 @@ def create_encoder(name: str, **config: Any) -> Encoder:
     present = set(dir(encoder))
     for attr in ("encode", "space", "dim", "metric", "config", "name", "modalities"):
         if attr not in present:
-            raise EncoderError(f"encoder {name!r} does not implement {attr!r} of the Encoder protocol")
+            raise EncoderError(
+                f"encoder {name!r} does not implement {attr!r} of the Encoder protocol"
+            )
     return encoder

@@ -16,8 +16,8 @@ import numpy as np
 from omnivec.errors import DimensionMismatchError, InvalidInputError
 
 __all__ = [
-    "MAX_KEY_LENGTH",
     "MAX_K",
+    "MAX_KEY_LENGTH",
     "check_batch",
     "check_k",
     "check_metadata",
@@ -112,8 +112,33 @@ def check_batch(items: Any, what: str) -> list[Any]:
     return out
 
 
-def _check_value(key: str, value: Any) -> None:
-    if value is None or isinstance(value, str | bool | int):
+#: Milvus stores metadata as JSON with 64-bit integers; deeper nesting than this is refused
+#: (a very deep value would otherwise blow Python's recursion limit on the way to the store).
+_INT64 = (-(2**63), 2**63 - 1)
+MAX_METADATA_DEPTH = 32
+
+
+def _check_value(key: str, value: Any, depth: int = 0) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise InvalidInputError(
+            f"metadata {key!r} is nested deeper than {MAX_METADATA_DEPTH} levels; flatten it"
+        )
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(
+                f"metadata {key!r} has a str that is not valid Unicode ({exc.reason}); "
+                "pass text without lone surrogates"
+            ) from exc
+        return
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise InvalidInputError(
+                f"metadata {key!r} is an int outside the 64-bit range; store it as a str"
+            )
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -121,26 +146,29 @@ def _check_value(key: str, value: Any) -> None:
         return
     if isinstance(value, list | tuple):
         for v in value:
-            _check_value(key, v)
+            _check_value(key, v, depth + 1)
         return
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidInputError(f"metadata {key!r} has a non-str key {k!r}")
-            _check_value(key, v)
+            _check_value(key, k, depth + 1)
+            _check_value(key, v, depth + 1)
         return
     raise InvalidInputError(
         f"metadata {key!r} has a {type(value).__name__}; use str, int, float, bool, list or dict"
     )
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_METADATA_DEPTH:
+        return value  # _check_value refuses it with a clear message
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -153,7 +181,7 @@ def check_metadata(metadata: Any, n: int) -> list[dict[str, Any]]:
     rows = check_batch(metadata, "metadata")
     if len(rows) != n:
         raise InvalidInputError(f"got {len(rows)} metadata dicts for {n} items; pass one per item")
-    out = []
+    out: list[dict[str, Any]] = []
     for row in rows:
         if row is None:
             out.append({})
@@ -187,7 +215,9 @@ def check_vectors(vectors: Any, dim: int | None, what: str = "vectors") -> np.nd
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InvalidInputError(f"{what} must be a non-empty (n, dim) array, got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
-        raise DimensionMismatchError(f"{what} have dim {arr.shape[1]}, the collection has dim {dim}")
+        raise DimensionMismatchError(
+            f"{what} have dim {arr.shape[1]}, the collection has dim {dim}"
+        )
     if not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
         raise InvalidInputError(f"{what} row {bad} has NaN or infinite values; pass finite numbers")

@@ -8,11 +8,13 @@ low recall on freshly written data.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -41,6 +43,15 @@ KEY_CHUNK = 1_000
 _MAX_LIMIT = 16_384
 #: What milvus-lite 2.5 accepts as a database file name.
 _LITE_NAME_RE = re.compile(r"[a-zA-Z0-9.\-_]+")
+#: Open MilvusStores per Lite file in this process. milvus-lite runs one server process per
+#: file and keeps it (and the file lock) until the Python process exits, even after
+#: ``MilvusClient.close()``; the last store to close a file releases it (docs/reliability.md).
+_LITE_USERS: dict[str, int] = {}
+_LITE_USERS_LOCK = threading.Lock()
+#: omnivec's own lock per Lite file (``.NAME.omnivec.lock``, flock), held while the file is open.
+_LITE_GUARDS: dict[str, Any] = {}
+#: How long opening a Lite file waits for the server of a crashed process to exit.
+ORPHAN_WAIT_S = 5.0
 
 
 def _chunks(seq: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
@@ -97,18 +108,35 @@ class MilvusStore:
                 from pymilvus import MilvusClient
 
                 _quiet_rpc_tracebacks()
-                self._client = MilvusClient(uri=self.uri, token=token, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - any failure here means "cannot reach the store"
+                with _LITE_USERS_LOCK:
+                    lite = not _is_server_uri(self.uri)
+                    first = lite and self.uri not in _LITE_USERS
+                    if first:
+                        _acquire_lite_guard(self.uri)
+                    try:
+                        self._client = MilvusClient(uri=self.uri, token=token, timeout=timeout)
+                    except BaseException:
+                        if first:
+                            _drop_lite_guard(self.uri)
+                        raise
+                    if lite:
+                        _LITE_USERS[self.uri] = _LITE_USERS.get(self.uri, 0) + 1
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
             raise StoreUnavailableError(self._unavailable_message(exc)) from exc
         self._ensure_catalog()
 
     def _unavailable_message(self, exc: BaseException) -> str:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        reason = str(reason).splitlines()[0]
         if _is_server_uri(self.uri):
             return (
                 f"cannot reach the Milvus server at {self.uri}: {reason}. "
                 "Check that it is running and the address and token are right"
             )
+        if _lite_file_locked(self.uri):
+            return _in_use_message(self.uri)
         return (
             f"cannot open the Milvus Lite file {self.uri}: {reason}. Milvus Lite allows one "
             "process per file: close the other process using it, or use a Milvus server"
@@ -169,7 +197,10 @@ class MilvusStore:
             params.add_index("vector", index_type="FLAT", metric_type=_METRICS[metric])
         elif index == "ivf_flat":
             params.add_index(
-                "vector", index_type="IVF_FLAT", metric_type=_METRICS[metric], params={"nlist": 1024}
+                "vector",
+                index_type="IVF_FLAT",
+                metric_type=_METRICS[metric],
+                params={"nlist": 1024},
             )
         elif index == "hnsw":
             params.add_index(
@@ -209,9 +240,9 @@ class MilvusStore:
         found: set[str] = set()
         for _, chunk in _chunks(keys, KEY_CHUNK):
             expr = _keys_expr(chunk)
-            rows = self._call(
+            rows: list[dict[str, Any]] = self._call(
                 "look up ids",
-                lambda expr=expr: self._client.query(name, filter=expr, output_fields=["pk"]),
+                functools.partial(self._client.query, name, filter=expr, output_fields=["pk"]),
             )
             found.update(r["pk"] for r in rows)
         return found
@@ -220,9 +251,9 @@ class MilvusStore:
         out: dict[str, StoredRow] = {}
         for _, chunk in _chunks(keys, KEY_CHUNK):
             expr = _keys_expr(chunk)
-            rows = self._call(
+            rows: list[dict[str, Any]] = self._call(
                 "read rows",
-                lambda expr=expr: self._client.query(name, filter=expr, output_fields=["*"]),
+                functools.partial(self._client.query, name, filter=expr, output_fields=["*"]),
             )
             for row in rows:
                 key = row.pop("pk")
@@ -267,9 +298,7 @@ class MilvusStore:
             for start, chunk in _chunks(keys, rows_per_call):
                 stop = start + len(chunk)
                 replaces = any(k in old for k in chunk)
-                self._write(
-                    name, chunk, vectors[start:stop], metadata[start:stop], upsert=replaces
-                )
+                self._write(name, chunk, vectors[start:stop], metadata[start:stop], upsert=replaces)
                 written.extend(chunk)
         except BaseException:
             self._rollback(name, written, old)
@@ -289,14 +318,14 @@ class MilvusStore:
                     [r.metadata for r in restore],
                     upsert=True,
                 )
-        except Exception:  # noqa: BLE001 - the original error is the one to report
+        except Exception:
             logger.exception("omnivec: could not roll back a failed write to %r", name)
 
     def delete(self, name: str, keys: Sequence[str]) -> int:
         present = sorted(self.existing(name, keys))
         for _, chunk in _chunks(present, KEY_CHUNK):
             expr = _keys_expr(chunk)
-            self._call("delete rows", lambda expr=expr: self._client.delete(name, filter=expr))
+            self._call("delete rows", functools.partial(self._client.delete, name, filter=expr))
         return len(present)
 
     def count(self, name: str, where: str | None = None) -> int:
@@ -413,9 +442,11 @@ class MilvusStore:
             if client is not None:
                 try:
                     client.close()
-                except Exception:  # noqa: BLE001 - closing twice or after a crash is harmless
+                except Exception:
                     logger.debug("closing the Milvus client failed", exc_info=True)
                 self._client = None  # type: ignore[assignment]
+                if not _is_server_uri(self.uri):
+                    _release_lite(self.uri)
 
     def __repr__(self) -> str:
         return f"MilvusStore({self.uri!r})"
@@ -433,6 +464,122 @@ def _quiet_rpc_tracebacks() -> None:
     rpc_logger = logging.getLogger("pymilvus.decorators")
     if not any(isinstance(f, _DropRpcTracebacks) for f in rpc_logger.filters):
         rpc_logger.addFilter(_DropRpcTracebacks())
+
+
+def _lite_file_locked(uri: str) -> bool:
+    """Whether another process holds milvus-lite's lock on ``uri`` (its ``.NAME.lock`` file)."""
+    lock_path = Path(uri).parent / f".{Path(uri).name}.lock"
+    if uri in _LITE_USERS or not lock_path.exists():
+        return False
+    try:
+        import fcntl
+
+        from milvus_lite.server_manager import server_manager_instance
+
+        # POSIX locks belong to the process: probing a lock this process holds (via its own
+        # lite server) would release it, so only probe files this process has not opened.
+        if uri in getattr(server_manager_instance, "_servers", {}):
+            return False
+
+        with open(lock_path, "a") as fd:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+    except (ImportError, OSError):
+        return False
+    return False
+
+
+def _release_lite(uri: str) -> None:
+    """Stop this process's milvus-lite server for ``uri`` once no open store uses it, so the
+    file lock is freed (another process can open the file) and the server's memory returned."""
+    with _LITE_USERS_LOCK:
+        left = _LITE_USERS.get(uri, 0) - 1
+        if left > 0:
+            _LITE_USERS[uri] = left
+            return
+        _LITE_USERS.pop(uri, None)
+        try:
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(uri)
+        except Exception:
+            logger.debug("releasing the Milvus Lite server for %s failed", uri, exc_info=True)
+        _drop_lite_guard(uri)
+
+
+def _lite_servers(uri: str) -> list[int]:
+    """PIDs of milvus-lite server processes serving ``uri`` that this process did not start
+    (Linux ``/proc``; elsewhere none are found)."""
+    me, target, out = os.getpid(), os.fsencode(uri), []
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if len(argv) < 2 or os.path.basename(argv[0]) != b"milvus" or argv[1] != target:
+                continue
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat[0] != "Z" and int(stat[1]) != me:
+            out.append(int(entry.name))
+    return out
+
+
+def _acquire_lite_guard(uri: str) -> None:
+    """Make this process the only omnivec process with ``uri`` open, before milvus-lite runs.
+
+    Why: milvus-lite 2.5.1's lock is not enough. A process whose open fails deletes the lock
+    file it could not take, so a third process then opens the file beside the first; and the
+    server of a SIGKILLed process only exits when it sees the lock free, so a process that
+    reopens the file at once can end up with two servers on one file. omnivec therefore
+    holds its own flock, and waits for a crashed process's server to exit before starting.
+    """
+    import fcntl
+
+    path = Path(uri)
+    fd = open(path.parent / f".{path.name}.omnivec.lock", "a")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        fd.close()
+        raise StoreUnavailableError(_in_use_message(uri)) from exc
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while pids := _lite_servers(uri):
+        if time.monotonic() > deadline:
+            fd.close()
+            if _lite_file_locked(uri):
+                raise StoreUnavailableError(_in_use_message(uri))
+            raise StoreUnavailableError(
+                f"a Milvus Lite server left by a process that ended (pid {pids[0]}) still has "
+                f"{uri} open; stop it (kill {pids[0]}) and open the file again"
+            )
+        time.sleep(0.02)
+    if _lite_file_locked(uri):
+        fd.close()
+        raise StoreUnavailableError(_in_use_message(uri))
+    _LITE_GUARDS[uri] = fd
+
+
+def _drop_lite_guard(uri: str) -> None:
+    fd = _LITE_GUARDS.pop(uri, None)
+    if fd is not None:
+        fd.close()  # closing the file releases the flock
+
+
+def _in_use_message(uri: str) -> str:
+    return (
+        f"the Milvus Lite file {uri} is open in another process, and Milvus Lite allows one "
+        "process per file: close that process, or serve the file with a Milvus server and "
+        "connect to its URI"
+    )
 
 
 def _looks_unavailable(reason: str) -> bool:

@@ -70,7 +70,9 @@ class EncoderConformance:
             again = get_factory(self.registry_name)(**config)
             assert again.config() == config
 
-    def test_cosine_vectors_are_unit_length(self, encoder: Any, samples: dict[str, list[Any]]) -> None:
+    def test_cosine_vectors_are_unit_length(
+        self, encoder: Any, samples: dict[str, list[Any]]
+    ) -> None:
         if encoder.metric != "cosine":
             pytest.skip("only cosine encoders are expected to normalise")
         for modality, batch in samples.items():
@@ -82,7 +84,9 @@ class EncoderConformance:
         with pytest.raises(ov.errors.OmnivecError):
             encoder.encode(batch, modality="no-such-modality")
 
-    def test_store_round_trip(self, encoder: Any, samples: dict[str, list[Any]], tmp_path: Any) -> None:
+    def test_store_round_trip(
+        self, encoder: Any, samples: dict[str, list[Any]], tmp_path: Any
+    ) -> None:
         """Vectors stored through a vectors-only collection of the encoder's space come back
         exactly, and each is its own nearest neighbour."""
         with ov.connect(str(tmp_path / "conf.db")) as plat:
@@ -99,4 +103,8 @@ class EncoderConformance:
 
 
 def heavy_modules_not_imported() -> list[str]:
-    return [m for m in ("torch", "pymilvus", "open_clip", "implicit", "torch_geometric") if m in sys.modules]
+    return [
+        m
+        for m in ("torch", "pymilvus", "open_clip", "implicit", "torch_geometric")
+        if m in sys.modules
+    ]

@@ -1,0 +1,115 @@
+"""The Milvus store on a real Lite file and on a real Milvus Lite server process (gRPC)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from omnivec.errors import InvalidInputError, StoreUnavailableError
+from omnivec.stores import VectorStore
+from omnivec.stores.milvus import INSERT_BATCH_ROWS, MilvusStore
+
+
+@pytest.fixture(params=["lite", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> MilvusStore:
+    uri = (
+        str(tmp_path / "s.db") if request.param == "lite" else request.getfixturevalue("server_uri")
+    )
+    s = MilvusStore(uri)
+    for name in s.list_collections():  # the server fixture is shared by the session
+        s.drop_collection(name)
+    yield s
+    s.close()
+
+
+def test_is_a_vector_store(store: MilvusStore) -> None:
+    assert isinstance(store, VectorStore)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_scores_are_higher_is_better(store: MilvusStore, metric: str) -> None:
+    store.create_collection("m", 3, metric)
+    vecs = np.array([[1, 0, 0], [0.8, 0.6, 0], [0, 0, 2]], dtype=np.float32)
+    store.upsert("m", ["s:a", "s:b", "s:c"], vecs, [{}, {}, {}])
+    q = np.array([[1, 0, 0]], dtype=np.float32)
+    hits = store.search("m", q, k=3)[0]
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    expected = {
+        "cosine": vecs @ q[0] / np.linalg.norm(vecs, axis=1),
+        "ip": vecs @ q[0],
+        "l2": -np.linalg.norm(vecs - q[0], axis=1),
+    }[metric]
+    got = {h.key: h.score for h in hits}
+    for key, want in zip(["s:a", "s:b", "s:c"], expected, strict=True):
+        assert got[key] == pytest.approx(float(want), abs=1e-5)
+
+
+def test_upsert_get_delete_count(store: MilvusStore) -> None:
+    store.create_collection("c", 4, "cosine")
+    n = INSERT_BATCH_ROWS * 2 + 7  # several internal chunks
+    keys = [f"i:{i}" for i in range(n)]
+    vecs = np.random.default_rng(0).standard_normal((n, 4)).astype(np.float32)
+    meta = [{"even": i % 2 == 0, "i": i} for i in range(n)]
+    store.upsert("c", keys, vecs, meta)
+    assert store.count("c") == n
+    assert store.count("c", where="even == true") == (n + 1) // 2
+    rows = store.get("c", ["i:3", "i:0"])
+    np.testing.assert_array_equal(rows["i:3"].vector, vecs[3])
+    assert rows["i:0"].metadata == {"even": True, "i": 0}
+    store.upsert("c", ["i:3"], np.ones((1, 4), np.float32), [{"new": 1}])
+    assert store.count("c") == n
+    assert store.get("c", ["i:3"])["i:3"].metadata == {"new": 1}
+    assert store.delete("c", ["i:3", "i:4", "i:999999"]) == 2
+    assert store.count("c") == n - 2
+    assert sorted(store.keys("c")) == sorted(set(keys) - {"i:3", "i:4"})
+
+
+def test_catalog_documents(store: MilvusStore) -> None:
+    store.put_doc("x", {"a": [1, 2], "b": "c"})
+    assert store.get_doc("x") == {"a": [1, 2], "b": "c"}
+    assert "x" in store.list_docs()
+    store.delete_doc("x")
+    assert store.get_doc("x") is None
+
+
+def test_unreachable_server_is_store_unavailable() -> None:
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="cannot reach the Milvus server"):
+        MilvusStore("http://127.0.0.1:1", timeout=2)
+    assert time.monotonic() - start < 15
+
+
+@pytest.mark.parametrize("name", ["no-suffix", "bad name!.db", "x" * 40 + ".db"])
+def test_bad_lite_paths_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidInputError):
+        MilvusStore(str(tmp_path / name))
+
+
+def test_second_process_on_one_lite_file_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "one.db"
+    first = MilvusStore(str(db))
+    try:
+        code = (
+            "import sys\nfrom omnivec.stores.milvus import MilvusStore\n"
+            "from omnivec.errors import StoreUnavailableError\n"
+            f"try:\n    MilvusStore({str(db)!r})\nexcept StoreUnavailableError as e:\n"
+            "    print('refused:', e); sys.exit(3)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert out.returncode == 3, out.stdout + out.stderr
+        assert "one process" in out.stdout
+    finally:
+        first.close()
