@@ -9,10 +9,13 @@ low recall on freshly written data.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import os
 import re
+import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -81,6 +84,11 @@ class MilvusStore:
         self.uri = str(uri)
         self._lock = threading.Lock()
         self._dims: dict[str, int] = {}
+        if "://" in self.uri and not _is_server_uri(self.uri):
+            raise InvalidInputError(
+                f"unsupported URI {self.uri!r}: use a Milvus Lite file (*.db) or a server URI "
+                "such as http://localhost:19530"
+            )
         if not _is_server_uri(self.uri):
             path = Path(self.uri).expanduser()
             if path.suffix != ".db":
@@ -98,7 +106,13 @@ class MilvusStore:
                     f"{self.uri!r} is a directory (a milvus-lite 3.x database?); omnivec uses "
                     "milvus-lite 2.5 files, which are single files"
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailableError(
+                    f"cannot create the folder for the Milvus Lite file {self.uri}: "
+                    f"{exc.strerror or exc}; pick a path in a writable folder"
+                ) from exc
             self.uri = str(path.resolve())
         try:
             with warnings.catch_warnings():
@@ -114,6 +128,8 @@ class MilvusStore:
                     if first:
                         _acquire_lite_guard(self.uri)
                     try:
+                        if first:
+                            _start_lite_server(self.uri)
                         self._client = MilvusClient(uri=self.uri, token=token, timeout=timeout)
                     except BaseException:
                         if first:
@@ -149,7 +165,8 @@ class MilvusStore:
         try:
             return fn()
         except MilvusException as exc:
-            reason = getattr(exc, "message", None) or str(exc)
+            # One line: Milvus' parser errors span several lines.
+            reason = " ".join(str(getattr(exc, "message", None) or exc).split())
             if where is not None and (
                 "expr" in reason.lower() or "parse" in reason.lower() or exc.code == 1100
             ):
@@ -452,6 +469,35 @@ class MilvusStore:
         return f"MilvusStore({self.uri!r})"
 
 
+def _start_lite_server(path: str) -> None:
+    """Start milvus-lite's server process for ``path`` with its stderr going to a log file.
+
+    The process inherits stderr and its query parser prints raw diagnostics there (for every
+    malformed filter, say), which omnivec already reports as one-line errors. pymilvus reuses
+    the process started here. The log lives in the temp dir, named after the database file.
+    """
+    from milvus_lite.server_manager import server_manager_instance
+
+    digest = hashlib.sha256(path.encode()).hexdigest()[:12]
+    log_path = Path(tempfile.gettempdir()) / f"omnivec-milvus-lite-{digest}.log"
+    with open(log_path, "ab") as log:
+        saved = os.dup(2)
+        sys.stderr.flush()
+        os.dup2(log.fileno(), 2)
+        try:
+            started = server_manager_instance.start_and_get_uri(path)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+    if started is None:
+        raise StoreUnavailableError(
+            f"cannot open the Milvus Lite file {path}: it is open in another process (Milvus Lite "
+            "allows one process per file); close that process or use a Milvus server "
+            f"(details in {log_path})"
+        )
+
+
 class _DropRpcTracebacks(logging.Filter):
     """pymilvus logs every failed RPC with a full traceback at ERROR level; omnivec turns
     those failures into one-line errors of its own, so the tracebacks only add noise."""
@@ -545,7 +591,13 @@ def _acquire_lite_guard(uri: str) -> None:
     import fcntl
 
     path = Path(uri)
-    fd = open(path.parent / f".{path.name}.omnivec.lock", "a")  # noqa: SIM115 - held open
+    try:
+        fd = open(path.parent / f".{path.name}.omnivec.lock", "a")  # noqa: SIM115 - held open
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"cannot open the Milvus Lite file {uri}: {exc.strerror or exc}; "
+            "pick a path in a writable folder"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

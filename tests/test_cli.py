@@ -1,0 +1,125 @@
+"""The `omnivec` command, in-process through typer's runner and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from omnivec.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = [
+    "encoders", "collections", "info", "drop", "add", "search", "fit-graph", "fit-recs",
+    "recommend", "similar-items", "serve", "demo",
+]  # fmt: skip
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def run(runner: CliRunner, *args: str) -> tuple[int, str, str]:
+    res = runner.invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_everywhere(runner: CliRunner, command: str | None) -> None:
+    code, out, _ = run(runner, *([command] if command else []), "--help")
+    assert code == 0
+    assert "Usage" in out
+    if command not in (None, "encoders", "demo"):
+        assert "--db" in out
+
+
+def test_text_workflow(runner: CliRunner, tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    txt = tmp_path / "notes.txt"
+    txt.write_text("I love cats\n\nStocks fell sharply\nThe kitten purrs\n")
+    jsonl = tmp_path / "more.jsonl"
+    jsonl.write_text(
+        json.dumps({"text": "Rockets reach orbit", "id": "r1", "metadata": {"topic": "space"}})
+        + "\n"
+    )
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text("id,text,topic\n7,Bread needs yeast,food\n")
+
+    code, out, err = run(runner, "add", "docs", str(txt), "--db", db)
+    assert code == 0, err
+    assert "added 3 records" in out
+    assert run(runner, "add", "docs", str(jsonl), "--db", db)[0] == 0
+    assert run(runner, "add", "docs", str(csv_file), "--db", db)[0] == 0
+
+    code, out, err = run(runner, "search", "docs", "felines", "-k", "2", "--json", "--db", db)
+    assert code == 0, err
+    payload = json.loads(out)
+    assert set(payload) == {"hits"} and len(payload["hits"]) == 2
+    assert payload["hits"][0]["id"] in {"notes.txt:1", "notes.txt:4"}
+    assert set(payload["hits"][0]) == {"id", "score", "metadata"}
+
+    code, out, _ = run(
+        runner, "search", "docs", "space", "--where", 'topic == "space"', "--json", "--db", db
+    )
+    assert [h["id"] for h in json.loads(out)["hits"]] == ["r1"]
+    code, out, _ = run(runner, "search", "docs", "--ref", "7", "-k", "1", "--json", "--db", db)
+    assert code == 0 and json.loads(out)["hits"][0]["id"] != 7
+
+    code, out, _ = run(runner, "collections", "--json", "--db", db)
+    info = json.loads(out)["collections"][0]
+    assert info["name"] == "docs" and info["count"] == 5 and info["encoder"] == "text"
+    code, out, _ = run(runner, "info", "docs", "--db", db)
+    assert code == 0 and "all-MiniLM-L6-v2" in out
+    assert run(runner, "drop", "docs", "--db", db)[0] == 0
+    assert "no collections" in run(runner, "collections", "--db", db)[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "nope", "x"], "no collection named 'nope'"),
+        (["search", "docs", "x", "-k", "0"], "k must be"),
+        (["search", "docs", "x", "--where", "lang =="], "invalid filter"),
+        (["search", "docs"], "exactly one of"),
+        (["search", "docs", "--ref", "missing"], "not in collection"),
+        (["info", "nope"], "no collection named"),
+        (["drop", "nope"], "no collection or recommender"),
+        (["add", "docs", "/no/such/file.txt"], "does not exist"),
+        (["add", "bad name", "FILE"], "invalid collection name"),
+    ],
+)
+def test_errors_are_one_line(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    db = str(tmp_path / "e.db")
+    txt = tmp_path / "a.txt"
+    txt.write_text("hello world\n")
+    assert run(runner, "add", "docs", str(txt), "--db", db)[0] == 0
+    args = [str(txt) if a == "FILE" else a for a in args]
+    code, out, err = run(runner, *args, "--db", db)
+    assert code == 1
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in out + err
+    # nothing stored was touched
+    code, out, _ = run(runner, "collections", "--json", "--db", db)
+    assert json.loads(out)["collections"][0]["count"] == 1
+
+
+def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
+    db = str(tmp_path / "p.db")
+    exe = [sys.executable, "-m", "omnivec.cli"]
+    ok = subprocess.run([*exe, "encoders", "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0 and "text" in json.loads(ok.stdout)["encoders"]
+    bad = subprocess.run(
+        [*exe, "search", "nope", "x", "--db", db], capture_output=True, text=True, cwd=ROOT
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "error: no collection named 'nope'; see `omnivec collections`"
+    ]
