@@ -79,7 +79,9 @@ def run_raw(python: str, n: int, dim: int, batch: int, workdir: Path, tag: str) 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--add-batch", type=int, default=10_000, help="rows per add() call")
@@ -143,7 +145,10 @@ def main() -> None:
             f"{results['omnivec']['batch100_ms']:.1f}",
         ],
     ]
-    for label, raw in ((f"raw pymilvus, lite {lite_version()}", raw25), ("raw pymilvus, lite 3.x", raw3)):
+    for label, raw in (
+        (f"raw pymilvus, lite {lite_version()}", raw25),
+        ("raw pymilvus, lite 3.x", raw3),
+    ):
         if raw:
             rows.append(
                 [
@@ -158,13 +163,22 @@ def main() -> None:
     print(f"\n{n:,} x {dim} unit vectors, cosine, k={K}, {os.cpu_count()} cores\n")
     print(
         table(
-            ["path", "insert rows/s", "single search p50 ms", "recall@10", "vs numpy", "100 queries ms"],
+            [
+                "path",
+                "insert rows/s",
+                "single search p50 ms",
+                "recall@10",
+                "vs numpy",
+                "100 queries ms",
+            ],
             rows,
         )
     )
     if args.json:
         args.json.write_text(
-            json.dumps({"numpy_ms": numpy_ms, "ours": results, "raw25": raw25, "raw3": raw3}, indent=2)
+            json.dumps(
+                {"numpy_ms": numpy_ms, "ours": results, "raw25": raw25, "raw3": raw3}, indent=2
+            )
         )
 
 

@@ -20,7 +20,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import p50_ms, table  # noqa: E402
 
-SUBJECTS = ["The cat", "A trader", "The rocket", "My neighbour", "The chef", "A striker", "The river"]
+SUBJECTS = [
+    "The cat",
+    "A trader",
+    "The rocket",
+    "My neighbour",
+    "The chef",
+    "A striker",
+    "The river",
+]
 VERBS = ["watched", "bought", "launched", "painted", "cooked", "kicked", "crossed", "forgot"]
 OBJECTS = [
     "the quiet harbour at dawn",
@@ -49,7 +57,9 @@ def corpus(n: int, dup: float, seed: int = 0) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=2_000)
     ap.add_argument("--dup", type=float, default=0.0)
     ap.add_argument("--repeats", type=int, default=3)
@@ -76,7 +86,11 @@ def main() -> None:
         ids = list(range(len(texts)))
         for _ in range(args.repeats):
             # Interleave so that machine noise hits every path alike.
-            for key, fn in (("raw", raw), ("encode", ours), ("add", lambda: col.add(texts, ids=ids))):
+            for key, fn in (
+                ("raw", raw),
+                ("encode", ours),
+                ("add", lambda: col.add(texts, ids=ids)),
+            ):
                 t0 = time.perf_counter()
                 fn()
                 timings[key].append(time.perf_counter() - t0)
@@ -94,14 +108,24 @@ def main() -> None:
 
     best = {k: min(v) for k, v in timings.items()}
     rate = {k: len(texts) / v for k, v in best.items()}
-    print(f"\n{len(texts):,} sentences ({args.dup:.0%} repeats), all-MiniLM-L6-v2 on CPU, best of {args.repeats}\n")
+    print(
+        f"\n{len(texts):,} sentences ({args.dup:.0%} repeats), all-MiniLM-L6-v2 on CPU, best of {args.repeats}\n"
+    )
     print(
         table(
             ["path", "sentences/s", "vs raw encode"],
             [
                 ["raw SentenceTransformer.encode", rate["raw"], "1.00x"],
-                ["omnivec TextEncoder.encode", rate["encode"], f"{rate['encode'] / rate['raw']:.2f}x"],
-                ["omnivec col.add (encode + store)", rate["add"], f"{rate['add'] / rate['raw']:.2f}x"],
+                [
+                    "omnivec TextEncoder.encode",
+                    rate["encode"],
+                    f"{rate['encode'] / rate['raw']:.2f}x",
+                ],
+                [
+                    "omnivec col.add (encode + store)",
+                    rate["add"],
+                    f"{rate['add'] / rate['raw']:.2f}x",
+                ],
             ],
         )
     )

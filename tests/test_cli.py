@@ -123,3 +123,20 @@ def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines() == [
         "error: no collection named 'nope'; see `omnivec collections`"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search"], "Missing argument"),
+        (["search", "docs", "x", "-k", "many"], "Invalid value for '-k'"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_1(args: list[str], message: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "omnivec.cli", *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]

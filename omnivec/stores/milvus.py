@@ -83,6 +83,7 @@ class MilvusStore:
     def __init__(self, uri: str = "omnivec.db", token: str = "", timeout: float = 10.0) -> None:
         self.uri = str(uri)
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._dims: dict[str, int] = {}
         if "://" in self.uri and not _is_server_uri(self.uri):
             raise InvalidInputError(
@@ -309,17 +310,22 @@ class MilvusStore:
             return
         dim = int(vectors.shape[1])
         rows_per_call = max(1, min(INSERT_BATCH_ROWS, INSERT_BATCH_BYTES // (4 * dim)))
-        old = self.get(name, keys) if self.existing(name, keys) else {}
-        written: list[str] = []
-        try:
-            for start, chunk in _chunks(keys, rows_per_call):
-                stop = start + len(chunk)
-                replaces = any(k in old for k in chunk)
-                self._write(name, chunk, vectors[start:stop], metadata[start:stop], upsert=replaces)
-                written.extend(chunk)
-        except BaseException:
-            self._rollback(name, written, old)
-            raise
+        # One writer at a time: the existence check decides insert vs upsert, and two threads
+        # inserting the same new key would both succeed, leaving duplicate primary keys.
+        with self._write_lock:
+            old = self.get(name, keys) if self.existing(name, keys) else {}
+            written: list[str] = []
+            try:
+                for start, chunk in _chunks(keys, rows_per_call):
+                    stop = start + len(chunk)
+                    replaces = any(k in old for k in chunk)
+                    self._write(
+                        name, chunk, vectors[start:stop], metadata[start:stop], upsert=replaces
+                    )
+                    written.extend(chunk)
+            except BaseException:
+                self._rollback(name, written, old)
+                raise
 
     def _rollback(self, name: str, written: Sequence[str], old: dict[str, StoredRow]) -> None:
         new_keys = [k for k in written if k not in old]

@@ -1,0 +1,188 @@
+"""Recommender benchmark: omnivec (implicit ALS + Milvus Lite) against raw implicit, same run.
+
+    .venv/bin/python benchmarks/bench_recommender.py [--users 20000] [--items 10000]
+
+Synthetic latent-factor data (omnivec.platform.evaluation.synthetic_interactions), a per-user
+80/20 split, ALS with the same hyper-parameters and seed for both. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import omnivec as ov
+from omnivec.platform.evaluation import (
+    most_popular,
+    ndcg_at_k,
+    precision_at_k,
+    relevant_items,
+    synthetic_interactions,
+    train_test_split_by_user,
+)
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e3
+
+
+def best_of(n: int, fn: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--items", type=int, default=10_000)
+    ap.add_argument("--per-user", type=float, default=30.0)
+    ap.add_argument("--factors", type=int, default=64)
+    ap.add_argument("--iterations", type=int, default=15)
+    ap.add_argument("--queries", type=int, default=200, help="single-user recommend calls")
+    ap.add_argument("--batch", type=int, default=1_000, help="users in the batch recommend")
+    args = ap.parse_args()
+    cfg: dict[str, Any] = {
+        "factors": args.factors,
+        "iterations": args.iterations,
+        "regularization": 0.05,
+        "random_state": 0,
+    }
+
+    t = time.perf_counter()
+    df = synthetic_interactions(args.users, args.items, per_user=args.per_user, seed=0)
+    train, test = train_test_split_by_user(df, test_fraction=0.2, seed=0)
+    relevant = relevant_items(test)
+    print(
+        f"data: {args.users} users x {args.items} items, {len(train)} training / {len(test)} test "
+        f"interactions ({time.perf_counter() - t:.1f}s to generate); cores: {os.cpu_count()}",
+        file=sys.stderr,
+    )
+
+    # -- raw implicit ----------------------------------------------------------------
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    users = train["user"].astype("category")
+    items = train["item"].astype("category")
+    matrix = sp.csr_matrix(
+        (train["weight"].to_numpy(np.float32), (users.cat.codes, items.cat.codes)),
+        shape=(len(users.cat.categories), len(items.cat.categories)),
+    )
+    with threadpool_limits(1, "blas"):
+        raw = AlternatingLeastSquares(**cfg)
+        t = time.perf_counter()
+        raw.fit(matrix, show_progress=False)
+        raw_fit = time.perf_counter() - t
+    row_of = {u: n for n, u in enumerate(users.cat.categories)}
+    cats = items.cat.categories
+    eval_users = list(relevant)
+    rows = np.array([row_of[u] for u in eval_users])
+    ids, _ = raw.recommend(rows, matrix[rows], N=10)
+    raw_recs = {u: [cats[j] for j in ids[n]] for n, u in enumerate(eval_users)}
+
+    rng = np.random.default_rng(1)
+    probe = [eval_users[i] for i in rng.choice(len(eval_users), args.queries, replace=False)]
+    batch = [eval_users[i] for i in rng.choice(len(eval_users), args.batch, replace=False)]
+    # Single-user calls on one thread: implicit's fastest setting for one query (its thread
+    # pool only adds scheduling latency on a busy 2-core machine).
+    raw.num_threads = 1
+    raw_single = []
+    for u in probe:
+        r = row_of[u]
+        t = time.perf_counter()
+        raw.recommend(r, matrix[r], N=10)
+        raw_single.append(time.perf_counter() - t)
+    brows = np.array([row_of[u] for u in batch])
+    raw.num_threads = 0
+    raw_batch = best_of(3, lambda: raw.recommend(brows, matrix[brows], N=10))
+
+    # -- omnivec ---------------------------------------------------------------------
+    with tempfile.TemporaryDirectory() as tmp, ov.connect(str(Path(tmp) / "bench.db")) as plat:
+        rec = plat.recommender("bench", algorithm="als", **cfg)
+        t = time.perf_counter()
+        rec.fit(train, progress=False)
+        ours_fit = time.perf_counter() - t
+        rec_train, rec_index = rec.last_fit["train"], rec.last_fit["index"]
+        rec.recommend(probe[0], k=10)  # warm-up: first search loads the collection
+        ours_single = []
+        for u in probe:
+            t = time.perf_counter()
+            rec.recommend(u, k=10)
+            ours_single.append(time.perf_counter() - t)
+        ours_batch = best_of(3, lambda: rec.recommend(batch, k=10))
+        t = time.perf_counter()
+        results = rec.recommend(eval_users, k=10)
+        ours_eval = time.perf_counter() - t
+        ours_recs = dict(zip(eval_users, results, strict=True))
+        unified = []
+        for u in probe[:50]:
+            t = time.perf_counter()
+            rec.items.search(ov.ref(u, collection=rec.users.name), k=10)
+            unified.append(time.perf_counter() - t)
+
+    popular = most_popular(train, eval_users, 10)
+    table = [
+        (
+            "fit: train + index (train / index)",
+            f"{ours_fit:.2f} s ({rec_train:.2f} / {rec_index:.2f})",
+            f"{raw_fit:.2f} s (`model.fit`)",
+            ours_fit / raw_fit,
+        ),
+        (
+            f"recommend 1 user, p50 ({args.queries} users; raw on 1 thread)",
+            f"{p50(ours_single):.2f} ms",
+            f"{p50(raw_single):.3f} ms",
+            p50(ours_single) / p50(raw_single),
+        ),
+        (
+            "unified query `items.search(ov.ref(user, collection=users))`, p50",
+            f"{p50(unified):.2f} ms",
+            "",
+            None,
+        ),
+        (
+            f"recommend {args.batch} users (one store call), best of 3",
+            f"{ours_batch * 1e3:.0f} ms",
+            f"{raw_batch * 1e3:.1f} ms",
+            ours_batch / raw_batch,
+        ),
+        (f"recommend all {len(eval_users)} test users", f"{ours_eval:.2f} s", "", None),
+    ]
+    quality = [
+        ("precision@10", precision_at_k, ours_recs, raw_recs, popular),
+        ("nDCG@10", ndcg_at_k, ours_recs, raw_recs, popular),
+    ]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"\nALS factors={args.factors} iterations={args.iterations}, {args.users} users x "
+        f"{args.items} items, {len(train)} training interactions, Milvus Lite FLAT (ip), "
+        f"load average {load:.1f} on {os.cpu_count()} cores\n"
+    )
+    print("| measure | omnivec | raw implicit | ratio |\n|---|---|---|---|")
+    for name, ours, rawv, ratio in table:
+        print(f"| {name} | {ours} | {rawv} | {'' if ratio is None else f'{ratio:.1f}x'} |")
+    print("\n| quality | omnivec | raw implicit | most popular |\n|---|---|---|---|")
+    for name, fn, a, b, c in quality:
+        print(
+            f"| {name} | {fn(a, relevant, 10):.4f} | {fn(b, relevant, 10):.4f} | {fn(c, relevant, 10):.4f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
