@@ -1,0 +1,629 @@
+"""The HTTP API end to end: a real `python -m omnivec.server` process on a loopback port,
+over a Milvus Lite file populated through the public Python API, driven with httpx."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+import omnivec as ov
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts"
+
+DOCS = [
+    ("cat", "I love cats and kittens", "pets", 2001),
+    ("dog", "Dogs are loyal companions that love walks", "pets", 1999),
+    ("stocks", "Stocks fell sharply as markets panicked", "finance", 2008),
+    ("bonds", "Bond yields rose after the central bank meeting", "finance", 2015),
+    ("pasta", "A simple recipe for fresh pasta with tomato sauce", "food", 2012),
+    ("soup", "Warm vegetable soup for a cold winter evening", "food", 2020),
+    ("rocket", "The rocket launched into orbit carrying a satellite", "space", 2018),
+    ("moon", "Astronauts walked on the surface of the moon", "space", 1969),
+]
+
+# A CLIP small enough to load in a second; random weights (pretrained="random") are the
+# documented opt-in, and an image is still its own nearest neighbour.
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+SAMPLE_IMAGES = ("chelsea", "astronaut", "coffee", "rocket", "colorwheel", "immunohistochemistry")
+
+
+def have(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+HAVE_CLIP = have("omnivec.encoders.clip")
+HAVE_GRAPH = have("omnivec.encoders.node2vec")
+HAVE_RECS = have("omnivec.platform.recommender")
+
+
+# -- helpers shared with test_server_load.py and test_browser.py -----------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(db: str, log_path: Path, timeout: float = 180.0) -> Iterator[str]:
+    """Start ``python -m omnivec.server`` on ``db``; yield its base URL once /healthz answers.
+
+    The server is the real thing users run (``serve()``), in its own process, so the test
+    process never holds the Milvus Lite file at the same time (Lite allows one process)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "omnivec.server", "--db", db, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"server exited with {proc.returncode}:\n{log_path.read_text()}"
+                    )
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"server did not start in {timeout} s:\n{log_path.read_text()}"
+                    )
+                time.sleep(0.25)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def png_b64(name: str, size: int = 96) -> str:
+    """A scikit-image sample picture as base64 PNG bytes (what a browser upload sends)."""
+    import skimage.data
+    from PIL import Image
+
+    img = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def populate_docs(plat: ov.Platform) -> None:
+    docs = plat.collection("docs", encoder="text")
+    docs.add(
+        [text for _, text, _, _ in DOCS],
+        ids=[i for i, _, _, _ in DOCS],
+        metadata=[{"text": t, "topic": topic, "year": y} for _, t, topic, y in DOCS],
+    )
+
+
+def populate_raw(plat: ov.Platform) -> None:
+    raw = plat.collection("raw", dim=4, metric="cosine")
+    raw.add(
+        vectors=np.eye(4, dtype=np.float32),
+        ids=[1, 2, 3, 4],
+        metadata=[{"axis": i} for i in range(4)],
+    )
+
+
+def populate_photos(plat: ov.Platform) -> None:
+    photos = plat.collection(
+        "photos", encoder="clip", model="tiny", model_cfg=TINY_CLIP, pretrained="random", seed=0
+    )
+    photos.add(
+        images=[base64.b64decode(png_b64(n)) for n in SAMPLE_IMAGES],
+        ids=list(SAMPLE_IMAGES),
+        metadata=[{"title": n.replace("_", " ")} for n in SAMPLE_IMAGES],
+    )
+
+
+def populate_graph(plat: ov.Platform) -> None:
+    import networkx as nx
+
+    g = plat.collection("karate", encoder="node2vec", dim=16, seed=0)
+    g.fit(nx.karate_club_graph())
+
+
+def populate_recs(plat: ov.Platform) -> None:
+    rows = []
+    # Two taste groups: users u0-u19 like items a0-a7, users u20-u39 like b0-b7; each user
+    # saw 3 items of their group. Two factors are enough for ALS to learn the groups.
+    for u in range(40):
+        group = "a" if u < 20 else "b"
+        for j in range(3):
+            rows.append((f"u{u}", f"{group}{(u + j) % 8}", 1.0))
+    rec = plat.recommender("movies", algorithm="als", factors=2, random_state=0)
+    rec.fit(rows)
+
+
+# -- the server under test -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("http")
+    db = str(tmp / "http.db")
+    with ov.connect(db) as plat:
+        populate_docs(plat)
+        populate_raw(plat)
+        if HAVE_CLIP:
+            populate_photos(plat)
+        if HAVE_GRAPH:
+            populate_graph(plat)
+        if HAVE_RECS:
+            populate_recs(plat)
+    log = tmp / "server.log"
+    with running_server(db, log) as base:
+        yield base, log
+
+
+@pytest.fixture(scope="module")
+def client(server: tuple[str, Path]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server[0], timeout=60) as c:
+        yield c
+
+
+def search(client: httpx.Client, name: str, **body: Any) -> httpx.Response:
+    return client.post(f"/collections/{name}/search", json=body)
+
+
+# -- healthy paths ---------------------------------------------------------------------------
+
+
+def test_healthz(client: httpx.Client) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["version"] == ov.__version__
+    assert body["collections"] >= 2
+
+
+def test_collections_list_names_encoders_and_modalities(client: httpx.Client) -> None:
+    r = client.get("/collections")
+    assert r.status_code == 200
+    cols = {c["name"]: c for c in r.json()["collections"]}
+    assert cols["docs"] == {
+        "name": "docs",
+        "encoder": "text",
+        "modalities": ["text"],
+        "dim": 384,
+        "metric": "cosine",
+        "count": len(DOCS),
+        "recommender": None,
+    }
+    assert cols["raw"]["encoder"] is None
+    assert cols["raw"]["modalities"] == []
+    assert (cols["raw"]["dim"], cols["raw"]["count"]) == (4, 4)
+    if HAVE_CLIP:
+        assert set(cols["photos"]["modalities"]) == {"text", "image"}
+        assert cols["photos"]["count"] == len(SAMPLE_IMAGES)
+    if HAVE_GRAPH:
+        assert cols["karate"]["modalities"] == ["node"]
+        assert cols["karate"]["count"] == 34
+
+
+def test_collection_info(client: httpx.Client) -> None:
+    r = client.get("/collections/docs")
+    assert r.status_code == 200
+    info = r.json()
+    assert info["name"] == "docs"
+    assert info["encoder"] == "text"
+    assert info["space"]["dim"] == 384
+    assert info["space"]["model"] == "all-MiniLM-L6-v2"
+    assert info["count"] == len(DOCS)
+    assert info["modalities"] == ["text"]
+
+
+def test_text_search_ranks_the_matching_document_first(client: httpx.Client) -> None:
+    r = search(client, "docs", query="felines and kittens", k=3)
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert hits[0]["id"] == "cat"
+    assert len(hits) == 3
+    assert set(hits[0]) == {"id", "score", "metadata"}
+    assert hits[0]["metadata"] == {"text": DOCS[0][1], "topic": "pets", "year": 2001}
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert 0.3 < scores[0] <= 1.0
+
+
+def test_default_k_is_10_and_k_max_is_accepted(client: httpx.Client) -> None:
+    assert len(search(client, "docs", query="news").json()["hits"]) == len(DOCS)  # fewer than 10
+    r = search(client, "docs", query="news", k=16_384)
+    assert r.status_code == 200
+    assert len(r.json()["hits"]) == len(DOCS)
+
+
+def test_batch_of_queries_answers_a_list_of_lists(client: httpx.Client) -> None:
+    r = search(client, "docs", queries=["kittens", "stock market crash", "orbit"], k=2)
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert [row[0]["id"] for row in hits] == ["cat", "stocks", "rocket"]
+    assert all(len(row) == 2 for row in hits)
+
+
+def test_where_filter_and_min_score(client: httpx.Client) -> None:
+    r = search(client, "docs", query="animals", k=10, where='topic == "finance"')
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert {h["id"] for h in hits} == {"stocks", "bonds"}
+    r = search(client, "docs", query="animals", k=10, where="year < 2000")
+    assert {h["id"] for h in r.json()["hits"]} == {"dog", "moon"}
+    all_hits = search(client, "docs", query="kittens").json()["hits"]
+    cut = all_hits[2]["score"]
+    kept = search(client, "docs", query="kittens", min_score=cut).json()["hits"]
+    assert [h["id"] for h in kept] == [h["id"] for h in all_hits[:3]]
+
+
+def test_ref_search_leaves_the_record_out(client: httpx.Client) -> None:
+    r = search(client, "docs", ref={"id": "cat"}, k=3)
+    assert r.status_code == 200
+    ids = [h["id"] for h in r.json()["hits"]]
+    assert "cat" not in ids
+    assert ids[0] == "dog"
+
+
+def test_vector_search_on_a_vectors_only_collection(client: httpx.Client) -> None:
+    r = search(client, "raw", vector=[0.0, 0.0, 2.0, 0.1], k=2)
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert hits[0]["id"] == 3  # int ids come back as ints
+    assert hits[0]["metadata"] == {"axis": 2}
+    assert hits[0]["score"] == pytest.approx(2.0 / np.sqrt(4.01), abs=1e-5)
+    r = search(client, "raw", vectors=[[1, 0, 0, 0], [0, 1, 0, 0]], k=1)
+    assert r.json()["hits"] == [
+        [{"id": 1, "score": pytest.approx(1.0), "metadata": {"axis": 0}}],
+        [{"id": 2, "score": pytest.approx(1.0), "metadata": {"axis": 1}}],
+    ]
+    r = search(client, "raw", ref={"id": 1}, k=4)
+    ids = [h["id"] for h in r.json()["hits"]]
+    assert 1 not in ids  # a record is not its own "more like this" hit
+    assert set(ids) == {2, 3, 4}
+
+
+def test_add_texts_then_find_them(client: httpx.Client) -> None:
+    r = client.post(
+        "/collections/docs/add",
+        json={
+            "items": ["Volcanoes erupt with molten lava", "Glaciers melt slowly"],
+            "ids": ["volcano", 77],
+            "metadata": [{"topic": "earth"}, None],
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"ids": ["volcano", 77], "count": 2}
+    hits = search(client, "docs", query="lava eruption", k=1).json()["hits"]
+    assert hits[0]["id"] == "volcano"
+    assert hits[0]["metadata"] == {"topic": "earth"}
+    assert search(client, "docs", query="ice melting", k=1).json()["hits"][0]["id"] == 77
+    assert client.get("/collections/docs").json()["count"] == len(DOCS) + 2
+
+
+def test_add_vectors_and_rejected_batches_write_nothing(client: httpx.Client) -> None:
+    r = client.post("/collections/raw/add", json={"vectors": [[1, 1, 0, 0]], "ids": ["diag"]})
+    assert r.status_code == 200
+    assert search(client, "raw", vector=[1, 1, 0, 0], k=1).json()["hits"][0]["id"] == "diag"
+    before = client.get("/collections/raw").json()["count"]
+    bad = [
+        {"vectors": [[1, 0, 0, 0], [0, 1, 0]], "ids": ["x1", "x2"]},  # ragged
+        {"vectors": [[1, 0, 0]], "ids": ["x1"]},  # wrong dim
+        {"vectors": [[1, 0, 0, 0], [0, 1, 0, 0]], "ids": ["x1", "x1"]},  # duplicate ids
+        {"vectors": [[1, 0, 0, 0]], "ids": ["x1", "x2"]},  # ids / rows mismatch
+        {"vectors": [[1, 0, 0, 0]], "metadata": [{"bad key": 1}]},
+        {"vectors": []},
+        {"items": ["text"]},  # no encoder
+        {},
+    ]
+    for body in bad:
+        r = client.post("/collections/raw/add", json=body)
+        assert 400 <= r.status_code < 500, (body, r.text)
+        assert set(r.json()) == {"error", "detail"}
+    assert client.get("/collections/raw").json()["count"] == before
+
+
+# -- bad requests: 4xx with a JSON error body, and the server stays healthy ------------------
+
+BAD_SEARCHES: list[tuple[str, str, Any, int, str]] = [
+    # (id, collection, body, status, error)
+    ("unknown-collection", "nope", {"query": "x"}, 404, "NotFoundError"),
+    ("invalid-collection-name", "bad-name", {"query": "x"}, 400, "InvalidInputError"),
+    ("k-zero", "docs", {"query": "x", "k": 0}, 400, "InvalidInputError"),
+    ("k-negative", "docs", {"query": "x", "k": -3}, 400, "InvalidInputError"),
+    ("k-too-large", "docs", {"query": "x", "k": 16_385}, 400, "InvalidInputError"),
+    ("k-float", "docs", {"query": "x", "k": 2.5}, 422, "invalid_request"),
+    ("k-string", "docs", {"query": "x", "k": "5"}, 422, "invalid_request"),
+    ("missing-query", "docs", {"k": 5}, 400, "InvalidInputError"),
+    ("two-queries", "docs", {"query": "x", "vector": [1.0]}, 400, "InvalidInputError"),
+    ("misspelt-field", "docs", {"querry": "x"}, 422, "invalid_request"),
+    ("query-not-text", "docs", {"query": 5}, 422, "invalid_request"),
+    ("empty-batch", "docs", {"queries": []}, 400, "InvalidInputError"),
+    ("wrong-dim", "raw", {"vector": [1.0, 2.0, 3.0]}, 400, "DimensionMismatchError"),
+    ("wrong-dim-batch", "raw", {"vectors": [[1.0, 2.0]]}, 400, "DimensionMismatchError"),
+    ("ragged-batch", "raw", {"vectors": [[1, 0, 0, 0], [1, 0]]}, 400, "InvalidInputError"),
+    ("text-into-raw", "raw", {"query": "hello"}, 400, "SpaceMismatchError"),
+    ("image-into-text", "docs", {"image": "aGVsbG8="}, 400, "SpaceMismatchError"),
+    ("bad-base64", "docs", {"image": "not base64!"}, 400, "InvalidInputError"),
+    ("bad-filter", "docs", {"query": "x", "where": "topic =="}, 400, "InvalidInputError"),
+    ("filter-not-str", "docs", {"query": "x", "where": 3}, 422, "invalid_request"),
+    ("unknown-ref", "docs", {"ref": {"id": "no-such-id"}}, 404, "NotFoundError"),
+    (
+        "ref-unknown-collection",
+        "docs",
+        {"ref": {"id": "a", "collection": "nope"}},
+        404,
+        "NotFoundError",
+    ),
+    ("ref-other-space", "docs", {"ref": {"id": 1, "collection": "raw"}}, 400, "SpaceMismatchError"),
+    ("ref-bool-id", "docs", {"ref": {"id": True}}, 422, "invalid_request"),
+    ("min-score-string", "docs", {"query": "x", "min_score": "high"}, 422, "invalid_request"),
+    ("body-not-object", "docs", ["x"], 422, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "error"),
+    [case[1:] for case in BAD_SEARCHES],
+    ids=[case[0] for case in BAD_SEARCHES],
+)
+def test_bad_search_is_a_4xx_json_error(
+    client: httpx.Client, name: str, body: Any, status: int, error: str
+) -> None:
+    r = search_raw(client, name, body)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    payload = r.json()
+    assert set(payload) == {"error", "detail"}
+    assert payload["error"] == error
+    assert payload["detail"] and "\n" not in payload["detail"]
+    assert client.get("/healthz").status_code == 200
+
+
+def search_raw(client: httpx.Client, name: str, body: Any) -> httpx.Response:
+    return client.post(
+        f"/collections/{name}/search",
+        content=json.dumps(body),
+        headers={"content-type": "application/json"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        ('{"query": "x",', {"content-type": "application/json"}),
+        ("not json at all", {"content-type": "application/json"}),
+        ("", {"content-type": "application/json"}),
+    ],
+    ids=["truncated", "garbage", "empty"],
+)
+def test_invalid_json_is_a_4xx_json_error(
+    client: httpx.Client, content: str, headers: dict[str, str]
+) -> None:
+    r = client.post("/collections/docs/search", content=content, headers=headers)
+    assert 400 <= r.status_code < 500
+    payload = r.json()
+    assert set(payload) == {"error", "detail"}
+    assert payload["error"] in {"invalid_json", "invalid_request"}
+    assert client.get("/healthz").status_code == 200
+
+
+def test_nan_in_a_vector_is_refused(client: httpx.Client) -> None:
+    # JSON has no NaN, but Python's parser (and many clients) accept the literal.
+    r = client.post(
+        "/collections/raw/search",
+        content='{"vector": [NaN, 0, 0, 0]}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"] == "InvalidInputError"
+
+
+def test_unknown_route_and_method_answer_json(client: httpx.Client) -> None:
+    r = client.get("/no/such/route")
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
+    r = client.delete("/collections")
+    assert r.status_code == 405
+    assert r.json()["error"] == "method_not_allowed"
+    r = client.get("/collections/nope")
+    assert r.status_code == 404
+    assert r.json()["error"] == "NotFoundError"
+
+
+def test_oversized_body_is_refused_before_it_is_read(server: tuple[str, Path]) -> None:
+    from omnivec.server import MAX_BODY_BYTES
+
+    # httpx will not send a Content-Length it does not honour, so speak HTTP/1.1 by hand.
+    host, port = server[0].removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            (
+                "POST /collections/docs/search HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {MAX_BODY_BYTES + 1}\r\nConnection: close\r\n\r\n{{}}"
+            ).encode()
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"413"
+    assert json.loads(body)["error"] == "too_large"
+
+
+# -- images, graphs, recommenders -------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAVE_CLIP, reason="omnivec.encoders.clip is not in this tree yet")
+def test_image_search_and_thumbnails(client: httpx.Client) -> None:
+    r = search(client, "photos", image=png_b64("coffee"), k=3)
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert hits[0]["id"] == "coffee"
+    assert hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert hits[0]["metadata"]["title"] == "coffee"
+    assert hits[0]["metadata"]["thumbnail"].startswith("data:image/")
+    # A data: URI (what the web page sends) works the same.
+    r = search(client, "photos", image="data:image/png;base64," + png_b64("coffee"), k=1)
+    assert r.json()["hits"][0]["id"] == "coffee"
+    # Text queries land in the same space (random weights: only the shape is meaningful).
+    r = search(client, "photos", query="a photo of a cat", k=2)
+    assert r.status_code == 200
+    assert len(r.json()["hits"]) == 2
+    # Adding an image through the API stores a thumbnail too.
+    r = client.post(
+        "/collections/photos/add", json={"images": [png_b64("camera")], "ids": ["camera"]}
+    )
+    assert r.status_code == 200, r.text
+    hit = search(client, "photos", image=png_b64("camera"), k=1).json()["hits"][0]
+    assert hit["id"] == "camera"
+    assert hit["metadata"]["thumbnail"].startswith("data:image/")
+    r = search(client, "photos", image=base64.b64encode(b"definitely not an image").decode())
+    assert 400 <= r.status_code < 500
+    assert set(r.json()) == {"error", "detail"}
+
+
+@pytest.mark.skipif(not HAVE_GRAPH, reason="omnivec.encoders.node2vec is not in this tree yet")
+def test_graph_search_by_node_id(client: httpx.Client) -> None:
+    r = search(client, "karate", ref={"id": 0}, k=5)
+    assert r.status_code == 200, r.text
+    ids = [h["id"] for h in r.json()["hits"]]
+    assert len(ids) == 5
+    assert 0 not in ids
+    assert all(isinstance(i, int) for i in ids)
+    r = search(client, "karate", query="node zero")
+    assert r.status_code == 400
+    assert r.json()["error"] == "SpaceMismatchError"
+    assert search(client, "karate", ref={"id": 999}).status_code == 404
+
+
+@pytest.mark.skipif(not HAVE_RECS, reason="omnivec.platform.recommender is not in this tree yet")
+def test_recommender_routes(client: httpx.Client) -> None:
+    r = client.get("/recommenders")
+    assert r.status_code == 200
+    recs = {x["name"]: x for x in r.json()["recommenders"]}
+    assert recs["movies"]["algorithm"] == "als"
+    r = client.post("/recommenders/movies/recommend", json={"user": "u0", "k": 3})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert len(hits) == 3
+    assert not {h["id"] for h in hits} & {"a0", "a1", "a2"}  # exclude_seen defaults to true
+    assert all(h["id"].startswith("a") for h in hits)  # u0's taste group
+    r = client.post(
+        "/recommenders/movies/recommend",
+        json={"users": ["u0", "u25"], "k": 3, "exclude_seen": False},
+    )
+    rows = r.json()["hits"]
+    assert len(rows) == 2
+    assert all(h["id"].startswith("a") for h in rows[0])
+    assert all(h["id"].startswith("b") for h in rows[1])
+    # A user the model never saw, folded in from interactions.
+    r = client.post(
+        "/recommenders/movies/recommend",
+        json={"user": "newbie", "interactions": [["b1", 1.0], "b2"], "k": 3},
+    )
+    assert r.status_code == 200, r.text
+    assert all(h["id"].startswith("b") for h in r.json()["hits"])
+    r = client.post("/recommenders/movies/similar-items", json={"item": "a1", "k": 3})
+    assert r.status_code == 200, r.text
+    assert "a1" not in [h["id"] for h in r.json()["hits"]]
+    assert all(h["id"].startswith("a") for h in r.json()["hits"])
+    for path, body, status in [
+        ("/recommenders/movies/recommend", {"user": "nobody"}, 404),
+        ("/recommenders/movies/recommend", {"user": "u0", "k": 0}, 400),
+        ("/recommenders/movies/recommend", {"k": 3}, 400),
+        ("/recommenders/nope/recommend", {"user": "u0"}, 404),
+        ("/recommenders/movies/similar-items", {"item": "zzz"}, 404),
+    ]:
+        r = client.post(path, json=body)
+        assert r.status_code == status, (path, body, r.text)
+        assert set(r.json()) == {"error", "detail"}
+
+
+def test_unknown_recommender_is_404(client: httpx.Client) -> None:
+    r = client.post("/recommenders/nope/recommend", json={"user": "u1"})
+    assert r.status_code == 404
+    assert r.json()["error"] == "NotFoundError"
+    r = client.post("/recommenders/bad-name/recommend", json={"user": "u1"})
+    assert r.status_code == 400
+
+
+# -- page and docs -----------------------------------------------------------------------------
+
+
+def test_page_is_self_contained(client: httpx.Client) -> None:
+    r = client.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    html = r.text
+    assert '<select id="collection"' in html
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert asset in html
+        a = client.get(asset)
+        assert a.status_code == 200
+        assert "http://" not in a.text and "https://" not in a.text, asset
+    assert "http://" not in html and "https://" not in html
+    assert client.head("/").status_code == 200
+
+
+def test_openapi_documents_every_route(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {
+        "/healthz",
+        "/collections",
+        "/collections/{name}",
+        "/collections/{name}/add",
+        "/collections/{name}/search",
+        "/recommenders",
+        "/recommenders/{name}/recommend",
+        "/recommenders/{name}/similar-items",
+    } <= paths
+    assert client.get("/docs").status_code == 200
+
+
+def test_no_request_crashed_the_server(server: tuple[str, Path], client: httpx.Client) -> None:
+    """Runs last in this module: nothing above produced a 500 or a traceback in the log."""
+    assert client.get("/healthz").status_code == 200
+    log = server[1].read_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert "internal_error" not in log
