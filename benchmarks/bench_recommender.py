@@ -1,6 +1,6 @@
 """Recommender benchmark: omnivec (implicit ALS + Milvus Lite) against raw implicit, same run.
 
-    .venv/bin/python benchmarks/bench_recommender.py [--users 20000] [--items 10000]
+    .venv/bin/python benchmarks/bench_recommender.py [--users 20000] [--items 10000] [--quick]
 
 Synthetic latent-factor data (omnivec.platform.evaluation.synthetic_interactions), a per-user
 80/20 split, ALS with the same hyper-parameters and seed for both. Prints a markdown table.
@@ -56,7 +56,10 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=15)
     ap.add_argument("--queries", type=int, default=200, help="single-user recommend calls")
     ap.add_argument("--batch", type=int, default=1_000, help="users in the batch recommend")
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = ap.parse_args()
+    if args.quick:
+        args.users, args.items, args.queries, args.batch = 2_000, 1_000, 50, 200
     cfg: dict[str, Any] = {
         "factors": args.factors,
         "iterations": args.iterations,

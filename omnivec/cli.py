@@ -558,7 +558,7 @@ def main() -> None:
     """Console-script entry point: usage mistakes, like every other error, are one line on
     stderr and exit status 1."""
     # typer vendors click; its UsageError is the base class of the public typer.BadParameter.
-    usage_error = typer.BadParameter.__mro__[1]
+    usage_error: type[Exception] = typer.BadParameter.__mro__[1]  # type: ignore[assignment]
     try:
         code = app(standalone_mode=False)
     except usage_error as exc:

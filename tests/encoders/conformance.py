@@ -98,7 +98,9 @@ class EncoderConformance:
                 np.testing.assert_allclose(np.stack([r.vector for r in got]), vecs, rtol=1e-6)
                 hits = col.search(ov.vector(vecs), k=1)
                 distinct = len({v.tobytes() for v in vecs}) == len(vecs)
-                if distinct:
+                # Under inner product a longer vector can outrank a row's own copy, so only
+                # cosine and l2 spaces promise that each vector is its own nearest neighbour.
+                if distinct and encoder.metric != "ip":
                     assert [h[0].id for h in hits] == ids
 
 

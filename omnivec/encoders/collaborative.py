@@ -1,0 +1,669 @@
+"""Collaborative-filtering encoders on implicit: ALS and BPR user/item factors.
+
+Both encoders learn one vector per user and one per item from implicit feedback, in one
+vector space with the inner product (``ip``) as metric: ``user · item`` is implicit's own
+score, so "recommend" is a nearest-neighbour search of a user vector over item vectors.
+
+* ``ALSEncoder`` wraps :class:`implicit.cpu.als.AlternatingLeastSquares` (dim = ``factors``).
+* ``BPREncoder`` wraps :class:`implicit.cpu.bpr.BayesianPersonalizedRanking`. implicit stores
+  BPR factors ``factors + 1`` wide: the last item column is the item bias and the last user
+  column is a constant 1, so the stored inner product already adds the bias
+  (dim = ``factors + 1``).
+
+Ids are the caller's own (str or int); the id -> row mapping is omnivec's, and implicit's
+matrix orientation (a users x items CSR in implicit 0.7) never leaks out of this module.
+Training keeps BLAS at one thread (``threadpoolctl``): implicit parallelises itself and an
+oversubscribed BLAS makes it several times slower.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from omnivec.errors import EncoderError, InvalidInputError, NotFoundError
+from omnivec.platform.encoder import BaseEncoder, FitResult, Space, fingerprint_of
+from omnivec.platform.progress import show_progress
+from omnivec.platform.validation import decode_id, encode_id
+
+__all__ = [
+    "ALSConfig",
+    "ALSEncoder",
+    "BPRConfig",
+    "BPREncoder",
+    "CollaborativeFit",
+    "Interactions",
+    "interactions_from",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Loads the learned vectors of one modality ("user" / "item") from wherever they are kept
+#: (the recommender's store collections): returns (ids, float32 (n, dim)).
+FactorLoader = Callable[[str], tuple[list[Any], np.ndarray]]
+
+
+# -- configuration ----------------------------------------------------------------------------
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise InvalidInputError(f"{name} must be at most {high}, got {value!r}")
+
+
+def _check_float(name: str, value: Any, positive: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        kind = "a positive" if positive else "a non-negative"
+        raise InvalidInputError(f"{name} must be {kind} finite number, got {value!r}")
+
+
+def _check_common(cfg: Any) -> None:
+    _check_int("factors", cfg.factors, 1, 16_384)
+    _check_int("iterations", cfg.iterations, 1)
+    _check_float("regularization", cfg.regularization)
+    if cfg.random_state is not None:
+        _check_int("random_state", cfg.random_state, 0, 2**32 - 1)
+    _check_int("num_threads", cfg.num_threads, 0)
+
+
+@dataclass
+class ALSConfig:
+    """implicit's ``AlternatingLeastSquares`` parameters, with implicit's names and defaults.
+
+    ``alpha`` scales the interaction weights into confidences; ``random_state`` seeds the
+    initial factors (same seed + data -> same vectors). ``num_threads`` (0 = all cores) only
+    changes speed."""
+
+    factors: int = 100
+    regularization: float = 0.01
+    alpha: float = 1.0
+    iterations: int = 15
+    random_state: int | None = None
+    num_threads: int = 0
+
+    def validate(self) -> None:
+        _check_common(self)
+        _check_float("alpha", self.alpha, positive=True)
+
+
+@dataclass
+class BPRConfig:
+    """implicit's ``BayesianPersonalizedRanking`` parameters, with implicit's names and defaults.
+
+    BPR ignores interaction weights (any interaction is a positive). With ``num_threads``
+    other than 1, implicit's lock-free SGD is not bit-for-bit reproducible."""
+
+    factors: int = 100
+    learning_rate: float = 0.01
+    regularization: float = 0.01
+    iterations: int = 100
+    verify_negative_samples: bool = True
+    random_state: int | None = None
+    num_threads: int = 0
+
+    def validate(self) -> None:
+        _check_common(self)
+        _check_float("learning_rate", self.learning_rate, positive=True)
+        if not isinstance(self.verify_negative_samples, bool):
+            raise InvalidInputError("verify_negative_samples must be True or False")
+
+
+# -- interactions ---------------------------------------------------------------------------
+@dataclass
+class Interactions:
+    """Interactions in omnivec's own coordinates.
+
+    ``user_ids`` / ``item_ids`` are the caller's ids in row / column order (first appearance),
+    ``user_keys`` / ``item_keys`` their store keys, ``matrix`` a float32 CSR of shape
+    ``(len(user_ids), len(item_ids))`` with summed weights (duplicates add up).
+    """
+
+    user_ids: list[Any]
+    item_ids: list[Any]
+    user_keys: list[str]
+    item_keys: list[str]
+    matrix: Any  # scipy.sparse.csr_matrix
+
+    @property
+    def nnz(self) -> int:
+        return int(self.matrix.nnz)
+
+    def seen(self, row: int) -> tuple[list[Any], list[float]]:
+        """The item ids and weights of user row ``row``."""
+        m = self.matrix
+        lo, hi = m.indptr[row], m.indptr[row + 1]
+        return [self.item_ids[j] for j in m.indices[lo:hi]], m.data[lo:hi].tolist()
+
+
+def _factorize(values: Any, what: str) -> tuple[np.ndarray, list[Any], list[str]]:
+    """Codes (int64, first-appearance order), the unique ids as plain Python, and their keys."""
+    import pandas as pd
+
+    try:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    except TypeError as exc:
+        raise InvalidInputError(f"{what} ids must be str or int: {exc}") from exc
+    if (codes < 0).any():
+        raise InvalidInputError(f"a {what} id is missing (None/NaN) in row {int(np.argmin(codes))}")
+    ids = [u.item() if isinstance(u, np.generic) else u for u in uniques]
+    keys = [encode_id(i) for i in ids]
+    if len(set(keys)) != len(keys):
+        raise InvalidInputError(f"{what} ids collide (e.g. True and 1); use str or int ids")
+    return codes.astype(np.int64), ids, keys
+
+
+def _unique_ids(ids: Any, what: str, n: int) -> tuple[list[Any], list[str]]:
+    if ids is None:
+        raise InvalidInputError(
+            f"a sparse matrix needs {what}s=[...] with one id per {'row' if what == 'user' else 'column'}"
+        )
+    out = [i.item() if isinstance(i, np.generic) else i for i in list(ids)]
+    if len(out) != n:
+        raise InvalidInputError(
+            f"got {len(out)} {what} ids for {n} matrix {what}s; pass one per {what}"
+        )
+    keys = [encode_id(i) for i in out]
+    if len(set(keys)) != len(keys):
+        raise InvalidInputError(f"duplicate {what} id in {what}s=; ids must be unique")
+    return out, keys
+
+
+def _weights(values: Any) -> np.ndarray:
+    try:
+        w = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"interaction weights must be numbers: {exc}") from exc
+    if not np.isfinite(w).all():
+        raise InvalidInputError("interaction weights contain NaN or infinity; pass finite numbers")
+    return w
+
+
+def interactions_from(
+    data: Any,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+    weight_col: str | None = "weight",
+    users: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+) -> Interactions:
+    """Normalise interactions into :class:`Interactions`.
+
+    ``data`` is a pandas DataFrame with ``user_col``, ``item_col`` and optionally ``weight_col``
+    (weight 1 when absent); an iterable of ``(user, item)`` or ``(user, item, weight)`` tuples;
+    or a scipy sparse matrix of shape ``(len(users), len(items))`` with ``users=`` and ``items=``.
+    """
+    import scipy.sparse as sp
+
+    if data is None:
+        raise InvalidInputError(
+            "interactions are None; pass a DataFrame, (user, item[, weight]) tuples or a sparse matrix"
+        )
+    if sp.issparse(data):
+        m = sp.csr_matrix(data, dtype=np.float32)
+        user_ids, user_keys = _unique_ids(users, "user", m.shape[0])
+        item_ids, item_keys = _unique_ids(items, "item", m.shape[1])
+        if not np.isfinite(m.data).all():
+            raise InvalidInputError(
+                "interaction weights contain NaN or infinity; pass finite numbers"
+            )
+        m.sum_duplicates()
+    else:
+        if users is not None or items is not None:
+            raise InvalidInputError("users= and items= go with a sparse matrix only")
+        if hasattr(data, "columns") and hasattr(data, "__getitem__"):
+            cols = list(data.columns)
+            for col in (user_col, item_col):
+                if col not in cols:
+                    raise InvalidInputError(
+                        f"the DataFrame has no column {col!r} (columns: {cols}); "
+                        "pass user_col= / item_col= naming its columns"
+                    )
+            u_vals, i_vals = data[user_col].to_numpy(), data[item_col].to_numpy()
+            w = (
+                _weights(data[weight_col].to_numpy())
+                if weight_col is not None and weight_col in cols
+                else np.ones(len(u_vals))
+            )
+        else:
+            u_vals, i_vals, w = _columns_from_tuples(data)
+        if len(u_vals) == 0:
+            raise InvalidInputError("interactions are empty; pass at least one (user, item)")
+        u_codes, user_ids, user_keys = _factorize(u_vals, "user")
+        i_codes, item_ids, item_keys = _factorize(i_vals, "item")
+        m = sp.csr_matrix(
+            (w.astype(np.float32), (u_codes, i_codes)), shape=(len(user_ids), len(item_ids))
+        )
+        m.sum_duplicates()
+    m.eliminate_zeros()
+    if m.nnz == 0:
+        raise InvalidInputError("interactions have no non-zero weight; pass at least one")
+    m.sort_indices()
+    return Interactions(user_ids, item_ids, user_keys, item_keys, m)
+
+
+def _columns_from_tuples(data: Any) -> tuple[list[Any], list[Any], np.ndarray]:
+    if isinstance(data, str | bytes | dict):
+        raise InvalidInputError(
+            "interactions must be a DataFrame, an iterable of (user, item[, weight]) tuples "
+            f"or a sparse matrix, not a {type(data).__name__}"
+        )
+    try:
+        rows = list(data)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"interactions must be a DataFrame, (user, item[, weight]) tuples or a sparse matrix, "
+            f"got {type(data).__name__}"
+        ) from exc
+    us: list[Any] = []
+    its: list[Any] = []
+    ws: list[Any] = []
+    for n, row in enumerate(rows):
+        if isinstance(row, str | bytes) or not hasattr(row, "__len__") or len(row) not in (2, 3):
+            raise InvalidInputError(
+                f"interaction {n} is {row!r}; pass (user, item) or (user, item, weight)"
+            )
+        us.append(row[0])
+        its.append(row[1])
+        ws.append(row[2] if len(row) == 3 else 1.0)
+    return us, its, _weights(ws)
+
+
+# -- encoders -------------------------------------------------------------------------------
+@dataclass
+class CollaborativeFit:
+    """What one fit learned: user and item vectors (float32, ``(n, dim)``) and the data."""
+
+    users: FitResult
+    items: FitResult
+    interactions: Interactions = field(repr=False)
+
+
+class _CollaborativeEncoder(BaseEncoder):
+    """Shared machinery of the ALS and BPR encoders (modalities "user" and "item", metric ip)."""
+
+    modalities: ClassVar[tuple[str, ...]] = ("user", "item")
+    runtime_fields = frozenset({"num_threads"})
+    #: Extra vector columns beyond ``factors`` (BPR: the bias column).
+    extra_columns: ClassVar[int] = 0
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._lock = threading.RLock()
+        self._fingerprint = ""
+        self._ids: dict[str, list[Any] | None] = {"user": None, "item": None}
+        self._index: dict[str, dict[str, int]] = {"user": {}, "item": {}}
+        self._factors: dict[str, np.ndarray | None] = {"user": None, "item": None}
+        self._model: Any = None
+        self._loader: FactorLoader | None = None
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def metric(self) -> str:
+        return "ip"
+
+    @property
+    def dim(self) -> int:
+        return int(self.cfg.factors) + self.extra_columns
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self._fingerprint)
+
+    @property
+    def space(self) -> Space:
+        """The space of this fit. Every fit is a new space (a fresh fingerprint); before the
+        first fit the fingerprint names the unfitted configuration."""
+        fp = self._fingerprint or "unfitted:" + fingerprint_of(self.name, self.identity())
+        return Space(self.name, f"implicit.{self.name}", fp, self.dim, "ip")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fit's fingerprint and sizes; the vectors themselves live in the store."""
+        users, items = self._ids["user"], self._ids["item"]
+        return {
+            "fingerprint": self._fingerprint,
+            "users": len(users) if users is not None else None,
+            "items": len(items) if items is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._fingerprint = str(state.get("fingerprint") or "")
+            self._ids = {"user": None, "item": None}
+            self._index = {"user": {}, "item": {}}
+            self._factors = {"user": None, "item": None}
+            self._model = None
+
+    def set_loader(self, loader: FactorLoader | None) -> None:
+        """Where to read learned vectors from after a restart (the recommender's store)."""
+        self._loader = loader
+
+    # -- learned vectors -----------------------------------------------------------------
+    def _ensure(self, modality: str) -> None:
+        if self._factors[modality] is not None:
+            return
+        if not self.fitted:
+            raise EncoderError(f"encoder {self.name!r} is not fitted; call fit(interactions) first")
+        if self._loader is None:
+            raise EncoderError(
+                f"encoder {self.name!r} was restored without its vectors; open it through "
+                "plat.recommender(name) so that they load from the store"
+            )
+        ids, vectors = self._loader(modality)
+        self._set(modality, ids, np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim))
+
+    def _set(self, modality: str, ids: list[Any], vectors: np.ndarray) -> None:
+        self._ids[modality] = list(ids)
+        self._index[modality] = {encode_id(i): n for n, i in enumerate(ids)}
+        self._factors[modality] = np.ascontiguousarray(vectors, dtype=np.float32)
+        if modality == "item":
+            self._model = None  # the fold-in model caches item-side products
+
+    def ids(self, modality: str) -> list[Any]:
+        """The ids of one modality in row order."""
+        modality = self._default_modality(modality)
+        with self._lock:
+            self._ensure(modality)
+            return list(self._ids[modality] or [])
+
+    def factors(self, modality: str) -> np.ndarray:
+        """All learned vectors of one modality, float32 ``(n, dim)`` in :meth:`ids` order."""
+        modality = self._default_modality(modality)
+        with self._lock:
+            self._ensure(modality)
+            out = self._factors[modality]
+            assert out is not None
+            return out
+
+    def rows(self, keys: Sequence[str], modality: str) -> list[int | None]:
+        """Row numbers of store keys (``None`` for an unknown one)."""
+        with self._lock:
+            self._ensure(modality)
+            index = self._index[modality]
+            return [index.get(k) for k in keys]
+
+    def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray:
+        """Learned vectors of known user or item ids: float32 ``(len(batch), dim)``.
+
+        An id the model was not fitted on raises :class:`NotFoundError` (fold new users in
+        with ``Recommender.recommend(..., interactions=...)``)."""
+        modality = self._default_modality(modality)
+        ids = list(batch)
+        keys = [encode_id(i) for i in ids]
+        rows = self.rows(keys, modality)
+        for id_, row in zip(ids, rows, strict=True):
+            if row is None:
+                raise NotFoundError(f"{modality} {id_!r} is not in the fitted {self.name} model")
+        return self.factors(modality)[np.asarray(rows, dtype=np.int64)].copy()
+
+    def update_users(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Replace / append user vectors in memory (after a fold-in was written to the store)."""
+        with self._lock:
+            current = self._factors["user"]
+            if current is None:
+                return  # not loaded: the store is the truth and will be read when needed
+            ids = self._ids["user"]
+            assert ids is not None
+            index = self._index["user"]
+            new = [k for k in keys if k not in index]
+            if new:
+                current = np.concatenate([current, np.zeros((len(new), self.dim), np.float32)])
+                for k in new:
+                    index[k] = len(ids)
+                    ids.append(decode_id(k))
+            for k, vec in zip(keys, vectors, strict=True):
+                current[index[k]] = vec
+            self._factors["user"] = current
+
+    # -- training ------------------------------------------------------------------------
+    def fit(
+        self,
+        data: Any,
+        *,
+        user_col: str = "user",
+        item_col: str = "item",
+        weight_col: str | None = "weight",
+        users: Sequence[Any] | None = None,
+        items: Sequence[Any] | None = None,
+        progress: bool | None = None,
+    ) -> CollaborativeFit:
+        """Learn user and item vectors from interactions (see :func:`interactions_from`).
+
+        Returns the vectors of every user and item; the space changes with every fit.
+        Collections holding vectors of this encoder refuse a direct fit (their vectors would
+        go stale): fit through ``Recommender.fit``, which rewrites them.
+        """
+        inter = interactions_from(
+            data,
+            user_col=user_col,
+            item_col=item_col,
+            weight_col=weight_col,
+            users=users,
+            items=items,
+        )
+        self._notify_before_fit()
+        result = self.train(inter, progress=progress)
+        self._notify_after_fit()
+        return result
+
+    def train(self, inter: Interactions, progress: bool | None = None) -> CollaborativeFit:
+        """Fit implicit on normalised interactions and keep the learned vectors."""
+        from threadpoolctl import threadpool_limits
+
+        self._model_class()  # imports implicit, loading its BLAS: threadpoolctl limits loaded ones
+        try:
+            with threadpool_limits(1, "blas"):
+                # implicit checks the BLAS thread count when a model is created, so create it here.
+                model = self._new_model()
+                model.fit(inter.matrix, show_progress=show_progress(progress))
+        except Exception as exc:
+            raise EncoderError(f"implicit {self.name} training failed: {exc}") from exc
+        user_f = np.ascontiguousarray(np.asarray(model.user_factors, dtype=np.float32))
+        item_f = np.ascontiguousarray(np.asarray(model.item_factors, dtype=np.float32))
+        expected = (inter.matrix.shape[0], self.dim), (inter.matrix.shape[1], self.dim)
+        if (user_f.shape, item_f.shape) != expected:
+            raise EncoderError(
+                f"implicit returned factors of shapes {user_f.shape}/{item_f.shape}, expected "
+                f"{expected[0]}/{expected[1]}"
+            )
+        if not (np.isfinite(user_f).all() and np.isfinite(item_f).all()):
+            raise EncoderError(
+                f"{self.name} training diverged (NaN/inf factors); lower learning_rate or raise "
+                "regularization"
+            )
+        with self._lock:
+            self._set("user", inter.user_ids, user_f)
+            self._set("item", inter.item_ids, item_f)
+            self._model = model
+            # A fresh nonce: every fit is a new space, even one that happens to reproduce
+            # earlier factors, so vectors of two fits are never mixed silently.
+            self._fingerprint = fingerprint_of(
+                self.name,
+                self.identity(),
+                inter.user_keys,
+                inter.item_keys,
+                user_f,
+                item_f,
+                uuid.uuid4().hex,
+            )
+        logger.info(
+            "fitted %s: %d users x %d items, %d interactions, dim %d",
+            self.name,
+            len(inter.user_ids),
+            len(inter.item_ids),
+            inter.nnz,
+            self.dim,
+        )
+        return CollaborativeFit(
+            FitResult(list(inter.user_ids), user_f), FitResult(list(inter.item_ids), item_f), inter
+        )
+
+    def _model_class(self) -> Any:
+        raise NotImplementedError
+
+    def _new_model(self) -> Any:
+        raise NotImplementedError
+
+    def fold_in(self, rows: Any) -> np.ndarray:
+        """Vectors for users given only their interactions, with item vectors fixed.
+
+        ``rows`` is a CSR of shape ``(n, n_items)`` in :meth:`ids` ("item") column order;
+        returns float32 ``(n, dim)``."""
+        raise NotImplementedError
+
+
+class ALSEncoder(_CollaborativeEncoder):
+    """Implicit-feedback ALS (Hu, Koren and Volinsky 2008) through implicit's CPU model.
+
+    Vectors are float32 of width ``factors``; fold-in solves a user's least-squares problem
+    against the fixed item factors (implicit's ``recalculate_user``), exactly as one ALS
+    half-step does during training."""
+
+    name = "als"
+    config_class = ALSConfig
+    cfg: ALSConfig
+
+    def _model_class(self) -> Any:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        return AlternatingLeastSquares
+
+    def _new_model(self) -> Any:
+        c = self.cfg
+        return self._model_class()(
+            factors=c.factors,
+            regularization=c.regularization,
+            alpha=c.alpha,
+            iterations=c.iterations,
+            random_state=c.random_state,
+            num_threads=c.num_threads,
+            dtype=np.float32,
+        )
+
+    def fold_in(self, rows: Any) -> np.ndarray:
+        import scipy.sparse as sp
+        from threadpoolctl import threadpool_limits
+
+        m = sp.csr_matrix(rows, dtype=np.float32)
+        self._model_class()  # loads implicit's BLAS before limiting it
+
+        try:
+            with threadpool_limits(1, "blas"):
+                with self._lock:
+                    items = self.factors("item")
+                    if self._model is None or self._model.item_factors is not items:
+                        model = self._new_model()
+                        model.item_factors = items
+                        self._model = model
+                    model = self._model
+                out = model.recalculate_user(np.arange(m.shape[0]), m)
+        except Exception as exc:
+            raise EncoderError(f"ALS fold-in failed: {exc}") from exc
+        return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(m.shape[0], self.dim))
+
+
+class BPREncoder(_CollaborativeEncoder):
+    """Bayesian Personalised Ranking (Rendle et al. 2009) through implicit's CPU model.
+
+    Vectors are float32 of width ``factors + 1``: items carry their bias in the last column
+    and users a constant 1 there, so ``user · item`` equals implicit's score.
+
+    Fold-in (implicit has none for BPR) minimises the BPR loss over the new user's vector with
+    the item vectors fixed: the mean over (seen item i, unseen item j) pairs of
+    ``-log σ(u·(v_i - v_j))`` plus ``regularization · |u|²``, with up to 200 unseen items
+    sampled per user (seeded by ``random_state``), solved by damped Newton steps from the mean of
+    the seen items' vectors."""
+
+    name = "bpr"
+    config_class = BPRConfig
+    extra_columns = 1
+    cfg: BPRConfig
+    _NEGATIVES = 200
+    _MAX_PAIRS = 50_000
+
+    def _model_class(self) -> Any:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        return BayesianPersonalizedRanking
+
+    def _new_model(self) -> Any:
+        c = self.cfg
+        return self._model_class()(
+            factors=c.factors,
+            learning_rate=c.learning_rate,
+            regularization=c.regularization,
+            iterations=c.iterations,
+            verify_negative_samples=c.verify_negative_samples,
+            random_state=c.random_state,
+            num_threads=c.num_threads,
+            dtype=np.float32,
+        )
+
+    def fold_in(self, rows: Any) -> np.ndarray:
+        import scipy.sparse as sp
+        from threadpoolctl import threadpool_limits
+
+        items = self.factors("item").astype(np.float64)
+        m = sp.csr_matrix(rows)
+        out = np.zeros((m.shape[0], self.dim), dtype=np.float32)
+        out[:, -1] = 1.0  # the user side of the bias column
+        rng = np.random.default_rng(self.cfg.random_state)
+        # Small dense products: a multi-threaded BLAS only adds contention here.
+        with threadpool_limits(1, "blas"):
+            for r in range(m.shape[0]):
+                lo, hi = m.indptr[r], m.indptr[r + 1]
+                seen = m.indices[lo:hi][m.data[lo:hi] > 0]
+                if seen.size:
+                    out[r, :-1] = self._fold_one(items, np.unique(seen), rng)
+        return out
+
+    def _fold_one(self, items: np.ndarray, pos: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n_items = items.shape[0]
+        mask = np.ones(n_items, dtype=bool)
+        mask[pos] = False
+        neg = np.flatnonzero(mask)
+        if neg.size == 0:
+            return items[pos, :-1].mean(axis=0)  # the user saw everything: nothing to rank
+        # Keep the pair matrix small (at most ~50k pairs) for heavy users.
+        n_neg = min(neg.size, self._NEGATIVES, max(20, self._MAX_PAIRS // pos.size))
+        if neg.size > n_neg:
+            neg = rng.choice(neg, n_neg, replace=False)
+        # One row per (seen i, unseen j) pair: score difference = diff · u + bias difference.
+        diff = (items[pos, None, :-1] - items[None, neg, :-1]).reshape(-1, items.shape[1] - 1)
+        bias = (items[pos, None, -1] - items[None, neg, -1]).reshape(-1)
+        reg = float(self.cfg.regularization)
+        n_pairs = diff.shape[0]
+
+        def loss(u: np.ndarray) -> float:
+            return float(np.logaddexp(0.0, -(diff @ u + bias)).sum() / n_pairs + reg * (u @ u))
+
+        # The loss is convex and smooth: damped Newton steps converge in a handful of steps.
+        u = items[pos, :-1].mean(axis=0)
+        current = loss(u)
+        eye = np.eye(u.size)
+        for _ in range(30):
+            d = diff @ u + bias
+            p = np.exp(-np.logaddexp(0.0, d))  # σ(-d), stably
+            grad = -(diff.T @ p) / n_pairs + 2 * reg * u
+            hess = (diff.T * (p * (1 - p))) @ diff / n_pairs + 2 * reg * eye
+            step = np.linalg.solve(hess, grad)
+            t = 1.0
+            while t > 1e-4:
+                trial = loss(u - t * step)
+                if trial <= current:
+                    break
+                t /= 2
+            else:
+                break
+            u, improvement, current = u - t * step, current - trial, trial
+            if improvement < 1e-9:
+                break
+        return u

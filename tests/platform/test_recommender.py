@@ -1,0 +1,340 @@
+"""Recommenders end to end on a real Milvus Lite file and real implicit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import omnivec as ov
+from omnivec.encoders.collaborative import interactions_from
+from omnivec.platform.evaluation import (
+    most_popular,
+    precision_at_k,
+    relevant_items,
+    synthetic_interactions,
+    train_test_split_by_user,
+)
+
+CFG: dict[str, Any] = {"factors": 32, "iterations": 15, "regularization": 0.05, "random_state": 0}
+GENRES = ("drama", "comedy", "horror", "scifi")
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = synthetic_interactions(1_000, 500, per_user=30, seed=0)
+    return train_test_split_by_user(df, test_fraction=0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, split: tuple[pd.DataFrame, pd.DataFrame]
+) -> Iterator[tuple[ov.Platform, Any]]:
+    train, _ = split
+    path = str(tmp_path_factory.mktemp("recs") / "recs.db")
+    with ov.connect(path) as plat:
+        rec = plat.recommender("movies", algorithm="als", **CFG)
+        meta = {i: {"genre": GENRES[i % 4], "year": 1950 + i % 70} for i in range(500)}
+        rec.fit(train, item_metadata=meta)
+        yield plat, rec
+
+
+def _raw_precision(train: pd.DataFrame, relevant: dict[Any, set[Any]], **cfg: Any) -> float:
+    """Raw implicit with the same hyper-parameters and seed, on its own CSR (pandas category
+    codes: another row order than omnivec's), ranked with its own ``recommend``."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    users = train["user"].astype("category")
+    items = train["item"].astype("category")
+    matrix = sp.csr_matrix(
+        (train["weight"].to_numpy(np.float32), (users.cat.codes, items.cat.codes)),
+        shape=(len(users.cat.categories), len(items.cat.categories)),
+    )
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(**cfg)
+        model.fit(matrix, show_progress=False)
+    row_of = {u: n for n, u in enumerate(users.cat.categories)}
+    rows = np.array([row_of[u] for u in relevant])
+    ids, _ = model.recommend(rows, matrix[rows], N=10, filter_already_liked_items=True)
+    cats = items.cat.categories
+    recs = {u: [cats[j] for j in ids[n]] for n, u in enumerate(relevant)}
+    return precision_at_k(recs, relevant, 10)
+
+
+def test_quality_matches_raw_implicit_and_beats_most_popular(
+    world: tuple[ov.Platform, Any], split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    _, rec = world
+    train, test = split
+    relevant = relevant_items(test)
+    users = list(relevant)
+    ours = precision_at_k(dict(zip(users, rec.recommend(users, k=10), strict=True)), relevant, 10)
+    raw = _raw_precision(train, relevant, **CFG)
+    popular = precision_at_k(most_popular(train, users, 10), relevant, 10)
+    assert ours >= 0.9 * raw, (ours, raw)
+    assert ours >= 1.5 * popular, (ours, popular)
+
+
+def test_exclude_seen_never_returns_a_training_item(
+    world: tuple[ov.Platform, Any], split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    _, rec = world
+    train, _ = split
+    seen = relevant_items(train)
+    users = sorted(seen)
+    results = rec.recommend(users, k=25)
+    assert len(results) == len(users)
+    for user, hits in zip(users, results, strict=True):
+        assert len(hits) == 25
+        assert not {h.id for h in hits} & seen[user], user
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True)
+    # without exclusion the heaviest user's top items include things they saw
+    heavy = max(users, key=lambda u: len(seen[u]))
+    assert {h.id for h in rec.recommend(heavy, k=25, exclude_seen=False)} & seen[heavy]
+
+
+def test_single_equals_batch_and_the_unified_query(world: tuple[ov.Platform, Any]) -> None:
+    _, rec = world
+    single = rec.recommend("u3", k=10)
+    assert isinstance(single, list) and all(isinstance(h, ov.Hit) for h in single)
+    assert [h.id for h in single] == [h.id for h in rec.recommend(["u3", "u4"], k=10)[0]]
+    unified = rec.items.search(ov.ref("u3", collection=rec.users.name), k=10)
+    plain = rec.recommend("u3", k=10, exclude_seen=False)
+    assert [h.id for h in unified] == [h.id for h in plain]
+    np.testing.assert_allclose([h.score for h in unified], [h.score for h in plain], rtol=1e-6)
+    # the score is implicit's: user vector · item vector
+    user_vec = rec.users.get(["u3"])[0].vector
+    item_vecs = np.stack([r.vector for r in rec.items.get([h.id for h in plain])])
+    np.testing.assert_allclose(item_vecs @ user_vec, [h.score for h in plain], rtol=1e-4, atol=1e-5)
+    assert all(isinstance(h.id, int) for h in plain)  # item ids come back as given (int)
+    assert {"genre", "year"} <= set(plain[0].metadata)
+
+
+def test_where_filters_items(world: tuple[ov.Platform, Any]) -> None:
+    _, rec = world
+    hits = rec.recommend("u5", k=10, where='genre == "horror" and year > 1980')
+    assert hits and all(h.metadata["genre"] == "horror" and h.metadata["year"] > 1980 for h in hits)
+
+
+def test_similar_items_and_users_leave_the_query_out(world: tuple[ov.Platform, Any]) -> None:
+    _, rec = world
+    items = rec.similar_items(7, k=5)
+    assert len(items) == 5 and 7 not in {h.id for h in items}
+    assert [h.id for h in items] == [h.id for h in rec.items.search(ov.ref(7), k=5)]
+    users = rec.similar_users("u9", k=5)
+    assert len(users) == 5 and "u9" not in {h.id for h in users}
+
+
+def test_unknown_users_and_items(world: tuple[ov.Platform, Any]) -> None:
+    _, rec = world
+    with pytest.raises(ov.errors.NotFoundError, match="nobody"):
+        rec.recommend("nobody")
+    with pytest.raises(ov.errors.NotFoundError, match="nobody"):
+        rec.recommend(["u1", "nobody"])
+    with pytest.raises(ov.errors.NotFoundError):
+        rec.similar_items("no-such-item")
+    with pytest.raises(ov.errors.NotFoundError):
+        rec.recommend("nobody", interactions=[("no-such-item", 1.0)])
+    for bad_k in (0, -1, 16_385, 2.5, True):
+        with pytest.raises(ov.errors.InvalidInputError):
+            rec.recommend("u1", k=bad_k)
+    with pytest.raises(ov.errors.InvalidInputError):
+        rec.recommend(["u1", "u2"], interactions=[(1, 1.0)])
+
+
+def test_fold_in_of_a_new_user(
+    world: tuple[ov.Platform, Any], split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    _, rec = world
+    train, _ = split
+    history = train[train["user"] == "u12"]
+    pairs = list(zip(history["item"].tolist(), history["weight"].tolist(), strict=True))
+    folded = rec.recommend("stranger", k=10, interactions=pairs)
+    trained = rec.recommend("u12", k=10)
+    overlap = len({h.id for h in folded} & {h.id for h in trained}) / 10
+    assert overlap >= 0.7
+    assert not {h.id for h in folded} & set(history["item"])
+    # unknown items in the history are skipped; bare ids mean weight 1
+    assert rec.recommend("stranger", k=3, interactions=[*history["item"].tolist(), "new-item"])
+    with pytest.raises(ov.errors.NotFoundError):
+        rec.recommend("stranger")  # a fold-in is not stored
+
+
+def test_bpr_scores_are_implicits(plat: ov.Platform) -> None:
+    """BPR's item bias column: our hits carry exactly implicit's own recommend scores."""
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+    from threadpoolctl import threadpool_limits
+
+    df = synthetic_interactions(200, 100, per_user=12, seed=4)
+    cfg = {
+        "factors": 16,
+        "iterations": 30,
+        "learning_rate": 0.05,
+        "random_state": 3,
+        "num_threads": 1,
+    }
+    rec = plat.recommender("bprs", algorithm="bpr", **cfg)
+    rec.fit(df)
+    assert rec.space.dim == 17
+    inter = interactions_from(df)
+    with threadpool_limits(1, "blas"):
+        raw = BayesianPersonalizedRanking(**cfg)
+        raw.fit(inter.matrix, show_progress=False)
+    for row in (0, 9, 42):
+        ids, scores = raw.recommend(row, inter.matrix[row], N=10)
+        hits = rec.recommend(inter.user_ids[row], k=10)
+        assert [h.id for h in hits] == [inter.item_ids[j] for j in ids]
+        np.testing.assert_allclose([h.score for h in hits], scores, rtol=1e-4, atol=1e-5)
+    folded = rec.recommend("new", k=5, interactions=[(i, 1.0) for i in df["item"][:5]])
+    assert len(folded) == 5
+
+
+def test_reopen_restores_without_refitting(db_path: str) -> None:
+    df = synthetic_interactions(150, 80, per_user=10, seed=2)
+    with ov.connect(db_path) as plat:
+        rec = plat.recommender("r", algorithm="als", factors=8, iterations=5, random_state=1)
+        rec.fit(
+            df,
+            item_metadata=pd.DataFrame({"item": range(80), "name": [f"m{i}" for i in range(80)]}),
+        )
+        before = rec.recommend(["u1", "u2"], k=5)
+        space = rec.space
+        folded = rec.recommend("x", k=5, interactions=[(1, 2.0), (2, 1.0)])
+    with ov.connect(db_path) as plat:
+        with pytest.raises(ov.errors.SpaceMismatchError, match="factors"):
+            plat.recommender("r", factors=16)
+        with pytest.raises(ov.errors.SpaceMismatchError, match="algorithm"):
+            plat.recommender("r", algorithm="bpr")
+        rec = plat.recommender("r", num_threads=1)  # a runtime option may change
+        assert rec.space == space == rec.users.space == rec.items.space
+        assert rec.algorithm == "als" and rec.fitted
+        again = rec.recommend(["u1", "u2"], k=5)
+        assert [[h.id for h in row] for row in again] == [[h.id for h in row] for row in before]
+        assert again[0][0].metadata["name"].startswith("m")
+        # fold-in reads the item vectors back from the store
+        assert [h.id for h in rec.recommend("x", k=5, interactions=[(1, 2.0), (2, 1.0)])] == [
+            h.id for h in folded
+        ]
+        assert "r" in plat.recommenders()
+        assert plat.drop("r") and plat.collections() == [] and plat.recommenders() == []
+
+
+def test_refit_upserts_a_new_space_and_drops_stale_rows(plat: ov.Platform) -> None:
+    rec = plat.recommender("r2", factors=8, iterations=5, random_state=1)
+    first = synthetic_interactions(100, 60, per_user=8, seed=1)
+    rec.fit(first)
+    old_space = rec.space
+    second = first[first["user"] != "u0"].copy()
+    second["user"] = second["user"].str.replace("u1", "v1")  # renames u1, u10..u19
+    rec.fit(second)
+    assert rec.space != old_space and rec.users.space == rec.items.space == rec.space
+    ids = set(rec.users.ids())
+    assert ids == set(second["user"]) and "u0" not in ids and "u1" not in ids
+    with pytest.raises(ov.errors.NotFoundError):
+        rec.recommend("u0")
+    assert len(rec.recommend("v1", k=3)) == 3
+
+
+def test_partial_fit_updates_only_listed_users(plat: ov.Platform) -> None:
+    df = synthetic_interactions(120, 60, per_user=10, seed=6)
+    rec = plat.recommender("r3", factors=8, iterations=5, random_state=1)
+    rec.fit(df, user_metadata={"u3": {"country": "NZ"}})
+    untouched = rec.users.get(["u2"])[0].vector
+    before = rec.users.get(["u1"])[0]
+    new_items = [i for i in range(60) if i not in set(before.metadata["seen"])][:3]
+    rec.partial_fit([("u1", i, 5.0) for i in new_items] + [("fresh", new_items[0], 1.0)])
+    after = rec.users.get(["u1"])[0]
+    assert not np.allclose(after.vector, before.vector)
+    assert set(after.metadata["seen"]) == set(before.metadata["seen"]) | set(new_items)
+    np.testing.assert_array_equal(rec.users.get(["u2"])[0].vector, untouched)
+    assert not {h.id for h in rec.recommend("u1", k=10)} & set(after.metadata["seen"])
+    assert rec.recommend("fresh", k=3)
+    rec.partial_fit([("u3", new_items[1], 2.0)], replace=True)  # a new history, same metadata
+    u3 = rec.users.get(["u3"])[0].metadata
+    assert u3["seen"] == [new_items[1]] and u3["seen_weights"] == [2.0] and u3["country"] == "NZ"
+    # the update is what a fold-in of the whole new history gives
+    history = list(zip(after.metadata["seen"], after.metadata["seen_weights"], strict=True))
+    np.testing.assert_allclose(
+        rec.users.get(["u1"])[0].vector,
+        rec.encoder.fold_in(
+            sp.csr_matrix(
+                (
+                    [w for _, w in history],
+                    (
+                        [0] * len(history),
+                        [rec.encoder.rows([ov_key(i)], "item")[0] for i, _ in history],
+                    ),
+                ),
+                shape=(1, 60),
+            )
+        )[0],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def ov_key(item: Any) -> str:
+    from omnivec.platform.validation import encode_id
+
+    return encode_id(item)
+
+
+def test_input_forms_give_the_same_model(tmp_path: Path) -> None:
+    tuples = [("ann", "x", 3.0), (7, "y", 1.0), ("ann", "y", 1.0), ("bob", "z", 2.0), (7, "z", 1.0)]
+    frame = pd.DataFrame(tuples, columns=["user", "item", "weight"])
+    users, items = ["ann", 7, "bob"], ["x", "y", "z"]
+    dense = np.array([[3.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 2.0]], dtype=np.float32)
+    results = []
+    with ov.connect(str(tmp_path / "forms.db")) as plat:
+        for n, (data, kw) in enumerate(
+            [(tuples, {}), (frame, {}), (sp.csr_matrix(dense), {"users": users, "items": items})]
+        ):
+            rec = plat.recommender(f"f{n}", factors=4, iterations=3, random_state=5)
+            rec.fit(data, **kw)
+            assert set(rec.users.ids()) == {"ann", 7, "bob"}
+            results.append(
+                [(h.id, round(h.score, 5)) for h in rec.recommend(7, k=3, exclude_seen=False)]
+            )
+            assert rec.recommend("ann", k=3) and {h.id for h in rec.recommend("ann", k=3)} == {"z"}
+    assert results[0] == results[1] == results[2]
+
+
+def test_names_and_unfitted_use(plat: ov.Platform) -> None:
+    plat.collection("taken", dim=4)
+    with pytest.raises(ov.errors.InvalidInputError, match="taken"):
+        plat.recommender("taken")
+    with pytest.raises(ov.errors.InvalidInputError):
+        plat.recommender("bad name")
+    with pytest.raises(ov.errors.InvalidInputError):
+        plat.recommender("r", algorithm="svd")
+    rec = plat.recommender("fresh")
+    assert rec.algorithm == "als" and not rec.fitted and len(rec.users) == 0
+    with pytest.raises(ov.errors.InvalidInputError, match="fit"):
+        rec.recommend("u1")
+    with pytest.raises(ov.errors.InvalidInputError, match="seen"):
+        rec.fit([("a", "b")], user_metadata={"a": {"seen": 1}})
+
+
+def test_demo_part_runs_offline(plat: ov.Platform) -> None:
+    import json
+
+    from omnivec.demo import recs
+
+    lines: list[str] = []
+    summary = recs.run(plat, lines.append)
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["users"] == 600 and summary["items"] == 120
+    assert len(summary["recommended"]) == 5 and len(summary["similar"]) == 5
+    assert summary["similar_to"] not in {h["id"] for h in summary["similar"]}
+    assert any("folded in" in line for line in lines)
+    # a newcomer who liked four westerns is recommended westerns
+    rec = plat.recommender(recs.NAME)
+    cold = rec.items.get(summary["cold_start"])
+    assert {r.metadata["genre"] for r in cold} == {"western"}
