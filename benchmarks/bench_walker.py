@@ -103,7 +103,9 @@ def main() -> None:
         has_pyg_lib = True
     except ImportError:
         has_pyg_lib = False
-    print(f"pyg-lib importable: {has_pyg_lib} (torch_geometric's Node2Vec needs it or torch-cluster)")
+    print(
+        f"pyg-lib importable: {has_pyg_lib} (torch_geometric's Node2Vec needs it or torch-cluster)"
+    )
 
     starts = np.arange(n)
     py_starts = list(range(0, n, max(1, n // args.python_walkers)))[: args.python_walkers]

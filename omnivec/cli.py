@@ -394,12 +394,11 @@ def fit_graph(
                 q=q,
                 epochs=epochs,
                 seed=seed,
-                directed=directed,
             )
         )
         col = plat.collection(name, encoder=None if exists else "node2vec", **config)
         start = time.perf_counter()
-        col.fit(triples)
+        col.fit(triples, directed=directed)
         seconds = time.perf_counter() - start
         if as_json:
             _print_json(

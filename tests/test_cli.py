@@ -140,3 +140,51 @@ def test_usage_errors_are_one_line_exit_1(args: list[str], message: str) -> None
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_graph_and_recommender_workflow(runner: CliRunner, tmp_path: Path) -> None:
+    import networkx as nx
+
+    db = str(tmp_path / "g.db")
+    edges = tmp_path / "karate.csv"
+    edges.write_text(
+        "source,target\n" + "".join(f"{u},{v}\n" for u, v in nx.karate_club_graph().edges())
+    )
+    code, out, err = run(
+        runner,
+        "fit-graph",
+        "karate",
+        str(edges),
+        "--dim",
+        "16",
+        "--epochs",
+        "2",
+        "--db",
+        db,
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["nodes"] == 34
+    code, out, err = run(runner, "search", "karate", "--ref", "0", "-k", "3", "--json", "--db", db)
+    assert code == 0, err
+    hits = json.loads(out)["hits"]
+    assert len(hits) == 3 and all(isinstance(h["id"], int) and h["id"] != 0 for h in hits)
+
+    inter = tmp_path / "inter.csv"
+    rows = [("u1", "apple"), ("u1", "pear"), ("u2", "pear"), ("u2", "plum"), ("u3", "apple")]
+    rows += [(f"v{i}", f"item{i % 7}") for i in range(60)]
+    inter.write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in rows))
+    code, out, err = run(
+        runner, "fit-recs", "shop", str(inter), "--factors", "8", "--db", db, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["users"] == 63
+    code, out, err = run(runner, "recommend", "shop", "u1", "-k", "3", "--json", "--db", db)
+    assert code == 0, err
+    recs = [h["id"] for h in json.loads(out)["hits"]]
+    assert len(recs) == 3 and not {"apple", "pear"} & set(recs)
+    code, out, err = run(runner, "similar-items", "shop", "pear", "-k", "2", "--json", "--db", db)
+    assert code == 0 and "pear" not in [h["id"] for h in json.loads(out)["hits"]]
+    code, _, err = run(runner, "recommend", "shop", "nobody", "--db", db)
+    assert code == 1 and "nobody" in err
+    assert run(runner, "drop", "shop", "--db", db)[0] == 0

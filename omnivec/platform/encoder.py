@@ -140,6 +140,9 @@ class BaseEncoder:
     modalities: ClassVar[tuple[str, ...]] = ()
     config_class: ClassVar[type[Any]]
     runtime_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Whether collections with the same configuration may share one encoder object (and so
+    #: load a model once). False where learned state belongs to one collection (node2vec).
+    shareable: ClassVar[bool] = True
 
     def __init__(self, **config: Any) -> None:
         try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
 from omnivec.platform.collection import Collection, _identity
 from omnivec.platform.encoder import METRICS, Space
-from omnivec.platform.registry import available_encoders, create_encoder
+from omnivec.platform.registry import available_encoders, create_encoder, get_factory
 from omnivec.platform.validation import check_name
 
 if TYPE_CHECKING:
@@ -75,7 +75,13 @@ class Platform:
         self.store.put_doc(_COLLECTION + name, record)
 
     def _encoder_for(self, name: str, config: dict[str, Any]) -> Any:
-        """One encoder object per (name, configuration) in a process, so models load once."""
+        """One encoder object per (name, configuration) in a process, so models load once.
+
+        Encoders whose learned state belongs to one collection (``shareable = False``, e.g.
+        node2vec) get an object of their own every time.
+        """
+        if not getattr(get_factory(name), "shareable", True):
+            return create_encoder(name, **config)
         key = (name, json.dumps(config, sort_keys=True, default=str))
         with self._lock:
             enc = self._encoders.get(key)
@@ -209,7 +215,10 @@ class Platform:
                 f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); "
                 "open it without those options or use another collection name"
             )
-        if cached is not None and cached.encoder is enc:
+        if cached is not None and (
+            cached.encoder is enc
+            or (cached.encoder is not None and cached.encoder.config() == enc.config())
+        ):
             return cached
         if record.get("state") and hasattr(enc, "load_state_dict"):
             enc.load_state_dict(record["state"])

@@ -1,0 +1,674 @@
+"""Node2Vec: graph nodes to vectors with biased random walks and skip-gram.
+
+Walks come from the numba walker in :mod:`omnivec.encoders.node2vec_walker` (PyG's own
+``Node2Vec`` needs pyg-lib or torch-cluster, which cannot be installed here); skip-gram with
+negative sampling is trained in torch on a sparse ``nn.Embedding`` with ``SparseAdam``, with
+PyG's loss: ``-log σ(h_u·h_v)`` for every pair of a context window of a walk and
+``-log(1 - σ(h_u·h_n))`` for uniformly drawn negatives ``n``, each term averaged. One
+embedding table serves as both centre and context vectors, as in PyG.
+
+Where we differ from PyG, for speed: the embedding of a walk is looked up once and every
+window is scored from it, and each walk shares ``num_negative_samples * (context_size - 1)``
+negatives among its windows (PyG draws that many per window). The number of negative terms
+per positive term is the same.
+
+Graph conventions:
+
+* networkx ``Graph``/``DiGraph`` (and multigraphs, whose parallel edges add up their weights):
+  edge attribute ``weight`` biases the walk; node attributes that are str, int, float or bool
+  (with identifier-like names) are stored as metadata and can be used in ``where`` filters.
+* ``torch_geometric.data.Data``: nodes ``0 .. num_nodes - 1``; ``edge_index`` is taken as the
+  directed edges it lists (PyG stores an undirected graph with both directions), duplicates
+  add up; optional ``edge_weight``; a 1-D integer ``y`` becomes metadata ``y``.
+* an iterable of ``(u, v)`` or ``(u, v, w)`` with str or int node ids: undirected unless
+  ``directed=True``; a repeated edge keeps its last weight (as ``networkx.Graph`` does).
+
+Self-loops are edges like any other (a walk may stay on the node). A walk that reaches a node
+without out-edges (an isolated node, or a dangling node of a directed graph) stops there; an
+isolated node takes part only as a negative and keeps a vector near its random start. Weights
+must be finite and non-negative; zero-weight edges are never walked.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from omnivec.errors import DimensionMismatchError, EncoderError, InvalidInputError, NotFoundError
+from omnivec.platform.encoder import METRICS, BaseEncoder, FitResult, Space, fingerprint_of
+from omnivec.platform.progress import progress_bar
+from omnivec.platform.validation import RESERVED_KEYS, encode_id
+
+__all__ = ["FitParams", "Node2VecConfig", "Node2VecEncoder", "ParsedGraph", "parse_graph"]
+
+logger = logging.getLogger(__name__)
+
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+#: Walkers generated per call of the walker during training (bounds the memory of walks).
+_WALK_CHUNK = 1 << 16
+
+
+@dataclass
+class Node2VecConfig:
+    """``dim``: vector size. Walks: ``walk_length`` steps from each node, ``walks_per_node``
+    per node and epoch, return parameter ``p`` and in-out parameter ``q`` (node2vec's
+    ``1/p`` for going back, ``1`` for staying at distance one, ``1/q`` for moving outward).
+    Skip-gram: windows of ``context_size`` nodes, ``num_negative_samples`` negatives per
+    positive pair, ``epochs`` passes with ``SparseAdam(lr)`` over batches of ``batch_size``
+    walks. ``seed`` fixes walks and initialisation. Every field takes part in the space's
+    identity; ``epochs``, ``lr``, ``batch_size``, ``walks_per_node`` and
+    ``num_negative_samples`` can also be overridden for one ``fit``."""
+
+    dim: int = 128
+    walk_length: int = 40
+    walks_per_node: int = 10
+    context_size: int = 10
+    p: float = 1.0
+    q: float = 1.0
+    num_negative_samples: int = 1
+    epochs: int = 5
+    lr: float = 0.01
+    batch_size: int = 128
+    seed: int = 0
+    metric: str = "cosine"
+
+    def validate(self) -> None:
+        for name in ("dim", "walk_length", "walks_per_node", "num_negative_samples", "epochs"):
+            _positive_int(name, getattr(self, name))
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("context_size", self.context_size)
+        if not 2 <= self.context_size <= self.walk_length + 1:
+            raise InvalidInputError(
+                f"context_size must be from 2 to walk_length + 1 ({self.walk_length + 1}), "
+                f"got {self.context_size}"
+            )
+        if self.dim > 32_768:
+            raise InvalidInputError(f"dim must be at most 32768, got {self.dim}")
+        for name in ("p", "q", "lr"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (math.isfinite(value) and value > 0)
+            ):
+                raise InvalidInputError(f"{name} must be a positive finite number, got {value!r}")
+            setattr(self, name, float(value))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise InvalidInputError(f"seed must be an int, got {self.seed!r}")
+        if self.metric not in METRICS:
+            raise InvalidInputError(f"metric must be one of {METRICS}, got {self.metric!r}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
+
+
+@dataclass
+class FitParams:
+    """The training settings of one ``fit`` (the configuration plus per-fit overrides)."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    walks_per_node: int
+    num_negative_samples: int
+
+
+_OVERRIDABLE = frozenset(FitParams.__dataclass_fields__)
+
+
+@dataclass
+class ParsedGraph:
+    """A graph in index form. ``ids[i]`` is the user's id of node ``i``; ``src``/``dst`` are
+    int64 ``(m,)`` directed edges without duplicates; ``weights`` float64 ``(m,)`` or ``None``
+    (all equal); ``metadata`` one dict per node or ``None``."""
+
+    ids: list[Any]
+    src: np.ndarray
+    dst: np.ndarray
+    weights: np.ndarray | None
+    metadata: list[dict[str, Any]] | None
+    directed: bool
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.ids)
+
+
+# -- graph input --------------------------------------------------------------------------------
+
+
+def _node_id(node: Any) -> Any:
+    if isinstance(node, bool) or not isinstance(node, str | int | np.integer):
+        raise InvalidInputError(
+            f"node ids must be str or int, got {type(node).__name__} {node!r}; relabel the graph "
+            "(e.g. networkx.convert_node_labels_to_integers) first"
+        )
+    return int(node) if isinstance(node, np.integer) else node
+
+
+def _weight(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InvalidInputError(f"{where}: weight must be a number, got {value!r}")
+    w = float(value)
+    if not math.isfinite(w) or w < 0:
+        raise InvalidInputError(f"{where}: weight must be finite and >= 0, got {value!r}")
+    return w
+
+
+def _check_weights(weights: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"{what} {i} has weight {weights[i]}; weights must be finite and >= 0"
+        )
+
+
+def _plain_attr(value: Any) -> Any:
+    """A node attribute as a metadata value, or ``None`` to leave it out."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return None
+
+
+def _dedupe(
+    src: np.ndarray, dst: np.ndarray, w: np.ndarray, n: int, directed: bool, reduce: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge repeated edges (``reduce`` "last" or "sum"); for an undirected graph (u, v) and
+    (v, u) are the same edge, and the result lists both directions (a self-loop once)."""
+    if not directed:
+        src, dst = np.minimum(src, dst), np.maximum(src, dst)
+    key = src * np.int64(n) + dst
+    if reduce == "sum":
+        uniq, inverse = np.unique(key, return_inverse=True)
+        w = np.bincount(inverse, weights=w, minlength=len(uniq))
+    else:
+        rev_uniq, rev_first = np.unique(key[::-1], return_index=True)
+        uniq = rev_uniq
+        w = w[::-1][rev_first]
+    src, dst = uniq // n, uniq % n
+    if not directed:
+        off = src != dst
+        src, dst, w = (
+            np.concatenate([src, dst[off]]),
+            np.concatenate([dst, src[off]]),
+            np.concatenate([w, w[off]]),
+        )
+    return src, dst, w
+
+
+def _finish(
+    ids: list[Any],
+    src: np.ndarray,
+    dst: np.ndarray,
+    w: np.ndarray,
+    metadata: list[dict[str, Any]] | None,
+    directed: bool,
+    reduce: str,
+) -> ParsedGraph:
+    n = len(ids)
+    if n == 0:
+        raise InvalidInputError("the graph has no nodes; pass a graph with at least one edge")
+    if src.size == 0:
+        raise InvalidInputError("the graph has no edges; node2vec learns from edges")
+    src, dst, w = _dedupe(src, dst, w, n, directed, reduce)
+    keep = w > 0  # a zero-weight edge is never walked
+    src, dst, w = src[keep], dst[keep], w[keep]
+    if src.size == 0:
+        raise InvalidInputError("every edge has weight 0; give edges positive weights")
+    weights = None if np.all(w == w[0]) else w
+    return ParsedGraph(ids, src, dst, weights, metadata, directed)
+
+
+def _from_networkx(graph: Any, weight: str) -> ParsedGraph:
+    ids = [_node_id(v) for v in graph.nodes]
+    index = {v: i for i, v in enumerate(graph.nodes)}
+    src, dst, ws = [], [], []
+    for u, v, w in graph.edges(data=weight, default=1.0):
+        src.append(index[u])
+        dst.append(index[v])
+        ws.append(_weight(w, f"edge ({u!r}, {v!r})"))
+    metadata: list[dict[str, Any]] = []
+    skipped: set[str] = set()
+    for _, attrs in graph.nodes(data=True):
+        row = {}
+        for key, value in attrs.items():
+            plain = _plain_attr(value)
+            if (
+                plain is None
+                or not isinstance(key, str)
+                or not _KEY_RE.fullmatch(key)
+                or key in RESERVED_KEYS
+            ):
+                skipped.add(str(key))
+                continue
+            row[key] = plain
+        metadata.append(row)
+    if skipped:
+        logger.info("node attributes not stored as metadata: %s", ", ".join(sorted(skipped)))
+    return _finish(
+        ids,
+        np.asarray(src, dtype=np.int64),
+        np.asarray(dst, dtype=np.int64),
+        np.asarray(ws, dtype=np.float64),
+        metadata if any(metadata) else None,
+        bool(graph.is_directed()),
+        "sum" if graph.is_multigraph() else "last",
+    )
+
+
+def _from_pyg(data: Any, directed: bool | None) -> ParsedGraph:
+    edge_index = getattr(data, "edge_index", None)
+    if edge_index is None:
+        raise InvalidInputError("the torch_geometric Data has no edge_index")
+    ei = edge_index.detach().cpu().numpy() if hasattr(edge_index, "detach") else edge_index
+    ei = np.asarray(ei)
+    if ei.ndim != 2 or ei.shape[0] != 2 or not np.issubdtype(ei.dtype, np.integer):
+        raise InvalidInputError(f"edge_index must be an integer (2, m) tensor, got {ei.shape}")
+    n = data.num_nodes
+    n = int(ei.max()) + 1 if n is None and ei.size else int(n or 0)
+    if ei.size and (ei.min() < 0 or ei.max() >= n):
+        raise InvalidInputError(f"edge_index refers to nodes outside 0 .. {n - 1}")
+    m = ei.shape[1]
+    ew = getattr(data, "edge_weight", None)
+    if ew is None:
+        w = np.ones(m, dtype=np.float64)
+    else:
+        w = np.asarray(ew.detach().cpu().numpy() if hasattr(ew, "detach") else ew, np.float64)
+        if w.shape != (m,):
+            raise InvalidInputError(f"edge_weight must have shape ({m},), got {w.shape}")
+        _check_weights(w, "edge")
+    metadata = None
+    y = getattr(data, "y", None)
+    if y is not None and hasattr(y, "dim") and y.dim() == 1 and y.shape[0] == n:
+        labels = y.detach().cpu().numpy()
+        if np.issubdtype(labels.dtype, np.integer):
+            metadata = [{"y": int(v)} for v in labels]
+    return _finish(
+        list(range(n)),
+        ei[0].astype(np.int64),
+        ei[1].astype(np.int64),
+        w,
+        metadata,
+        True if directed is None else directed,
+        "sum",
+    )
+
+
+def _from_edges(edges: Iterable[Any], directed: bool) -> ParsedGraph:
+    index: dict[Any, int] = {}
+    ids: list[Any] = []
+    src, dst, ws = [], [], []
+    for i, edge in enumerate(edges):
+        if not isinstance(edge, tuple | list) or len(edge) not in (2, 3):
+            raise InvalidInputError(f"edge {i} is {edge!r}; pass (u, v) or (u, v, weight) tuples")
+        ends = []
+        for node in edge[:2]:
+            node = _node_id(node)  # str and int ids never collide: 1 != "1", bools are refused
+            j = index.get(node)
+            if j is None:
+                j = index[node] = len(ids)
+                ids.append(node)
+            ends.append(j)
+        src.append(ends[0])
+        dst.append(ends[1])
+        ws.append(_weight(edge[2], f"edge {i}") if len(edge) == 3 else 1.0)
+    return _finish(
+        ids,
+        np.asarray(src, dtype=np.int64),
+        np.asarray(dst, dtype=np.int64),
+        np.asarray(ws, dtype=np.float64),
+        None,
+        directed,
+        "last",
+    )
+
+
+def parse_graph(graph: Any, directed: bool | None = None, weight: str = "weight") -> ParsedGraph:
+    """Read a networkx graph, a ``torch_geometric.data.Data`` or an iterable of ``(u, v[, w])``.
+
+    ``directed`` applies to edge lists (default ``False``) and PyG data (default: edges as
+    listed); a networkx graph says itself. Raises :class:`InvalidInputError` for an empty graph,
+    a bad edge or a negative / non-finite weight.
+    """
+    if graph is None:
+        raise InvalidInputError("graph is None; pass a networkx graph, PyG Data or (u, v) edges")
+    if hasattr(graph, "is_directed") and hasattr(graph, "nodes") and hasattr(graph, "edges"):
+        if directed is not None and directed != graph.is_directed():
+            raise InvalidInputError(
+                "directed= does not apply to a networkx graph; convert it with "
+                "graph.to_directed() / graph.to_undirected()"
+            )
+        return _from_networkx(graph, weight)
+    pyg = sys.modules.get("torch_geometric.data")
+    if pyg is not None and isinstance(graph, pyg.Data):
+        return _from_pyg(graph, directed)
+    if isinstance(graph, str | bytes | dict) or not isinstance(graph, Iterable):
+        raise InvalidInputError(
+            f"cannot read a graph from a {type(graph).__name__}; pass a networkx graph, "
+            "torch_geometric Data or an iterable of (u, v[, weight]) tuples"
+        )
+    return _from_edges(graph, bool(directed))
+
+
+# -- the encoder ---------------------------------------------------------------------------
+
+
+class Node2VecEncoder(BaseEncoder):
+    """Learns one vector per graph node; ``encode(node_ids)`` returns the learned vectors.
+
+    Use it through a collection: ``col = plat.collection("g", encoder="node2vec", dim=64)``,
+    ``col.fit(graph)`` stores every node's vector (float32 ``(dim,)``, unit length for the
+    cosine metric) under the node's own id, and ``col.search(ov.ref(node), k=5)`` finds
+    similar nodes. ``history`` holds the mean loss of each epoch of the last fit.
+    """
+
+    shareable = False  # the learned embedding belongs to one collection
+
+    name = "node2vec"
+    modalities = ("node",)
+    config_class = Node2VecConfig
+    cfg: Node2VecConfig
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._lock = threading.Lock()
+        self._fingerprint: str | None = None
+        self._vectors: np.ndarray | None = None
+        self._rows: dict[str, int] = {}
+        self._scale: float | None = None
+        self._fit_info: dict[str, Any] = {}
+        self.history: list[float] = []
+        self.timings: dict[str, float] = {}
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.cfg.dim
+
+    @property
+    def fitted(self) -> bool:
+        """Whether a fit (in this process, or restored from a collection) defines the space."""
+        return self._fingerprint is not None
+
+    @property
+    def space(self) -> Space:
+        """Before any fit, a placeholder space of the configuration; after a fit, one whose
+        fingerprint hashes the learned embedding (so every fit is a new space)."""
+        c = self.cfg
+        model = f"node2vec-p{c.p:g}-q{c.q:g}-L{c.walk_length}-w{c.context_size}"
+        fp = self._fingerprint or fingerprint_of("unfitted", self.identity())
+        return Space(self.name, model, fp, c.dim, c.metric)
+
+    def state_dict(self) -> dict[str, Any]:
+        if self._fingerprint is None:
+            return {}
+        return {
+            "fingerprint": self._fingerprint,
+            "scale": self._scale,
+            "history": list(self.history),
+            **self._fit_info,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the space of a fit recorded by a collection (vectors stay in the store)."""
+        if not state.get("fingerprint"):
+            return
+        self._fingerprint = str(state["fingerprint"])
+        scale = state.get("scale")
+        self._scale = float(scale) if scale is not None else None
+        self.history = [float(x) for x in state.get("history", [])]
+        self._fit_info = {
+            k: v for k, v in state.items() if k not in ("fingerprint", "scale", "history")
+        }
+
+    # -- encoding ----------------------------------------------------------------------
+    def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray:
+        """Learned vectors of known node ids: float32 ``(len(batch), dim)``.
+
+        Raises :class:`EncoderError` before a fit in this process and :class:`NotFoundError`
+        for a node the last fit did not see.
+        """
+        self._default_modality(modality)
+        vectors = self._vectors
+        if vectors is None:
+            raise EncoderError(
+                "node2vec has no vectors in this process: fit it with collection.fit(graph), "
+                "or search the stored vectors with ov.ref(node_id)"
+            )
+        nodes = list(batch)
+        rows = []
+        for node in nodes:
+            row = self._rows.get(encode_id(node))
+            if row is None:
+                raise NotFoundError(f"node {node!r} was not in the graph of the last fit")
+            rows.append(row)
+        return np.ascontiguousarray(vectors[np.asarray(rows, dtype=np.int64)])
+
+    # -- training ----------------------------------------------------------------------
+    def fit(
+        self,
+        graph: Any,
+        *,
+        init: dict[Any, Any] | None = None,
+        directed: bool | None = None,
+        progress: bool | None = None,
+        threads: int = 1,
+        **overrides: Any,
+    ) -> FitResult:
+        """Learn a vector for every node of ``graph`` (see the module docs for what it takes).
+
+        ``init`` maps node ids to starting vectors (``(dim,)``): known nodes start from them,
+        new ones at random, so a few ``epochs`` suffice after the graph grew. ``overrides`` may
+        set ``epochs``, ``lr``, ``batch_size``, ``walks_per_node`` or ``num_negative_samples``
+        for this fit. ``threads`` is torch's thread count while training (restored after):
+        the steps are small, so one thread is fastest on a busy machine, and a fixed count
+        keeps vectors identical across machines (walks never depend on it). Returns a
+        :class:`FitResult` with the ids as given, float32 ``(n_nodes, dim)`` vectors and node
+        metadata.
+        """
+        _positive_int("threads", threads)
+        unknown = sorted(set(overrides) - _OVERRIDABLE)
+        if unknown:
+            raise InvalidInputError(
+                f"fit() cannot override {', '.join(unknown)}; it takes "
+                f"{', '.join(sorted(_OVERRIDABLE))} (other settings belong to the collection)"
+            )
+        settings = {k: getattr(self.cfg, k) for k in _OVERRIDABLE} | overrides
+        probe = Node2VecConfig(**{**asdict(self.cfg), **settings})
+        probe.validate()
+        params = FitParams(**{k: getattr(probe, k) for k in _OVERRIDABLE})
+        parsed = parse_graph(graph, directed)
+        import torch
+
+        with self._lock:
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                return self._fit(parsed, params, init, progress)
+            finally:
+                torch.set_num_threads(before)
+
+    def _initial(self, parsed: ParsedGraph, init: dict[Any, Any] | None) -> tuple[np.ndarray, int]:
+        """float32 ``(n, dim)`` starting rows from ``init`` (NaN rows where unknown), and how
+        many were given."""
+        n, dim = parsed.num_nodes, self.cfg.dim
+        out = np.full((n, dim), np.nan, dtype=np.float32)
+        if not init:
+            return out, 0
+        if not isinstance(init, dict):
+            raise InvalidInputError("init must be a dict {node_id: vector}")
+        by_key = {encode_id(k): v for k, v in init.items()}
+        found = 0
+        for i, node in enumerate(parsed.ids):
+            vec = by_key.get(encode_id(node))
+            if vec is None:
+                continue
+            arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+            if arr.shape[0] != dim:
+                raise DimensionMismatchError(
+                    f"init vector of node {node!r} has dim {arr.shape[0]}, the encoder has {dim}"
+                )
+            if not np.isfinite(arr).all():
+                raise InvalidInputError(f"init vector of node {node!r} has NaN or inf values")
+            out[i] = arr
+            found += 1
+        if found and self.cfg.metric == "cosine":
+            # stored cosine vectors are unit length: bring them back to the trained scale so old
+            # and new nodes start on the same footing
+            given = ~np.isnan(out[:, 0])
+            norms = np.linalg.norm(out[given], axis=1, keepdims=True)
+            scale = self._scale or float(np.median(norms))
+            out[given] = out[given] / np.maximum(norms, 1e-12) * scale
+        return out, found
+
+    def _fit(
+        self,
+        parsed: ParsedGraph,
+        params: FitParams,
+        init: dict[Any, Any] | None,
+        progress: bool | None,
+    ) -> FitResult:
+        import torch
+
+        from omnivec.encoders.node2vec_walker import build_csr, random_walks
+
+        cfg = self.cfg
+        t_start = time.perf_counter()
+        n = parsed.num_nodes
+        csr = build_csr(parsed.src, parsed.dst, n, parsed.weights)
+        cumw = csr.cumulative_weights()
+        start_rows, n_init = self._initial(parsed, init)
+
+        gen = torch.Generator().manual_seed(cfg.seed)
+        emb = torch.nn.Embedding(n, cfg.dim, sparse=True)
+        with torch.no_grad():
+            # PyG initialises with N(0, 1); a 1/sqrt(dim) scale keeps first dot products O(1)
+            # so the sigmoid is not saturated and few epochs go a long way
+            emb.weight.normal_(0.0, 1.0 / math.sqrt(cfg.dim), generator=gen)
+            given = ~np.isnan(start_rows[:, 0])
+            if given.any():
+                rows = torch.from_numpy(np.flatnonzero(given))
+                emb.weight[rows] = torch.from_numpy(start_rows[given])
+        optimizer = torch.optim.SparseAdam(list(emb.parameters()), lr=params.lr)
+
+        n_walks = n * params.walks_per_node
+        n_batches = math.ceil(n_walks / params.batch_size)
+        chunk = max(params.batch_size, (_WALK_CHUNK // params.batch_size) * params.batch_size)
+        window = cfg.walk_length + 2 - cfg.context_size  # windows per walk
+        n_neg = params.num_negative_samples * (cfg.context_size - 1)
+        walk_s = 0.0
+        self.history = []
+        with progress_bar(
+            params.epochs * n_batches, "node2vec", enabled=progress, unit="batch"
+        ) as bar:
+            for epoch in range(params.epochs):
+                order = torch.randperm(n_walks, generator=gen).numpy() % n
+                epoch_seed = int(fingerprint_of(cfg.seed, epoch)[:16], 16)
+                total, count = 0.0, 0
+                for c0 in range(0, n_walks, chunk):
+                    t0 = time.perf_counter()
+                    walks = random_walks(
+                        csr,
+                        order[c0 : c0 + chunk],
+                        cfg.walk_length,
+                        cfg.p,
+                        cfg.q,
+                        seed=epoch_seed,
+                        cumulative=cumw,
+                        offset=c0,
+                    )
+                    walk_s += time.perf_counter() - t0
+                    walks_t = torch.from_numpy(walks)
+                    for b0 in range(0, walks.shape[0], params.batch_size):
+                        batch = walks_t[b0 : b0 + params.batch_size].long()
+                        loss = _skipgram_loss(emb, batch, cfg.context_size, window, n_neg, n, gen)
+                        optimizer.zero_grad()
+                        loss.backward()
+                        optimizer.step()
+                        total += loss.detach().item() * batch.shape[0]
+                        count += batch.shape[0]
+                        bar.update(1)
+                mean = total / max(count, 1)
+                self.history.append(mean)
+                bar.set_postfix(loss=f"{mean:.4f}")
+                logger.info("node2vec epoch %d/%d: loss %.4f", epoch + 1, params.epochs, mean)
+
+        raw = emb.weight.detach().numpy().astype(np.float32, copy=True)
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        vectors = raw / np.maximum(norms, 1e-12) if cfg.metric == "cosine" else raw
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        seconds = time.perf_counter() - t_start
+        fit_info = {
+            "nodes": n,
+            "edges": int(csr.num_edges),
+            "directed": parsed.directed,
+            "warm_started": n_init,
+            "fit": asdict(params),
+            "seconds": round(seconds, 3),
+        }
+        self._fingerprint = fingerprint_of(self.identity(), fit_info["fit"], raw)
+        self._scale = float(np.mean(norms))
+        self._vectors = vectors
+        self._rows = {encode_id(node): i for i, node in enumerate(parsed.ids)}
+        self._fit_info = fit_info
+        self.timings = {"walk_s": walk_s, "train_s": seconds - walk_s, "total_s": seconds}
+        logger.info(
+            "node2vec fitted %d nodes in %.2fs (walks %.2fs), final loss %.4f",
+            n,
+            seconds,
+            walk_s,
+            self.history[-1],
+        )
+        return FitResult(list(parsed.ids), vectors, parsed.metadata)
+
+
+def _skipgram_loss(
+    emb: Any, walks: Any, context_size: int, window: int, n_neg: int, n: int, gen: Any
+) -> Any:
+    """PyG's node2vec loss for a batch of walks (int64 ``(B, L + 1)``, ``-1`` padded).
+
+    Positive terms pair the first node of each window of ``context_size`` nodes with the
+    others; negative terms pair it with ``n_neg`` random nodes shared by the windows of its walk.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    b = walks.shape[0]
+    valid = walks >= 0
+    negatives = torch.randint(0, n, (b, n_neg), generator=gen)
+    h_all = emb(torch.cat([walks.clamp(min=0).reshape(-1), negatives.reshape(-1)]))
+    h = h_all[: walks.numel()].view(b, walks.shape[1], -1)
+    h_neg = h_all[walks.numel() :].view(b, n_neg, -1)
+    centre = h[:, :window]
+    pos = torch.stack(
+        [(centre * h[:, j : j + window]).sum(-1) for j in range(1, context_size)], dim=-1
+    )  # (B, W, C - 1)
+    neg = torch.bmm(centre, h_neg.transpose(1, 2))  # (B, W, n_neg)
+    if bool(valid.all()):
+        return -F.logsigmoid(pos).mean() - F.logsigmoid(-neg).mean()
+    # padding is a suffix, so a pair is valid when its later node is
+    pos_mask = torch.stack(
+        [valid[:, j : j + window] for j in range(1, context_size)], dim=-1
+    ).float()
+    centre_mask = valid[:, :window].float().unsqueeze(-1)
+    pos_loss = -(F.logsigmoid(pos) * pos_mask).sum() / pos_mask.sum().clamp(min=1.0)
+    neg_loss = -(F.logsigmoid(-neg) * centre_mask).sum() / (centre_mask.sum() * n_neg).clamp(
+        min=1.0
+    )
+    return pos_loss + neg_loss
