@@ -25,7 +25,13 @@ import numpy as np
 
 SMALL_CFG: dict[str, Any] = {
     "embed_dim": 256,
-    "vision_cfg": {"image_size": 224, "layers": 6, "width": 384, "head_width": 64, "patch_size": 32},
+    "vision_cfg": {
+        "image_size": 224,
+        "layers": 6,
+        "width": 384,
+        "head_width": 64,
+        "patch_size": 32,
+    },
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 256, "heads": 4, "layers": 4},
 }
 
@@ -52,7 +58,9 @@ def raw_open_clip(model: Any, preprocess: Any, paths: list[str], batch_size: int
     out = []
     with torch.inference_mode():
         for start in range(0, len(paths), batch_size):
-            batch = [preprocess(Image.open(p).convert("RGB")) for p in paths[start : start + batch_size]]
+            batch = [
+                preprocess(Image.open(p).convert("RGB")) for p in paths[start : start + batch_size]
+            ]
             out.append(model.encode_image(torch.stack(batch), normalize=True).numpy())
     return np.concatenate(out)
 
@@ -60,10 +68,14 @@ def raw_open_clip(model: Any, preprocess: Any, paths: list[str], batch_size: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=512, help="images")
-    parser.add_argument("--model", default="small", help="'small' (a 6-layer ViT/32) or an open_clip name")
+    parser.add_argument(
+        "--model", default="small", help="'small' (a 6-layer ViT/32) or an open_clip name"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -125,7 +137,9 @@ def main() -> None:
     )
     print("| path | seconds | images/s | vs raw open_clip |")
     print("|---|---:|---:|---:|")
-    print(f"| raw open_clip (PIL open + preprocess + encode_image) | {best['raw']:.2f} | {rate['raw']:.1f} | 1.00 |")
+    print(
+        f"| raw open_clip (PIL open + preprocess + encode_image) | {best['raw']:.2f} | {rate['raw']:.1f} | 1.00 |"
+    )
     print(
         f"| omnivec `encoder.encode(paths, 'image')` | {best['ours']:.2f} | {rate['ours']:.1f} "
         f"| {rate['ours'] / rate['raw']:.2f} |"

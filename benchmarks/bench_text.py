@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import p50_ms, table  # noqa: E402
+from _common import p50_ms, table
 
 SUBJECTS = [
     "The cat",
