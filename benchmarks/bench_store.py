@@ -53,7 +53,7 @@ for v in q[:50]:
     t0 = time.perf_counter()
     r = c.search("bench", data=[v], limit=10)
     lat.append((time.perf_counter() - t0) * 1000)
-    hits.append([int(h["id"][2:]) for h in r[0]])
+    hits.append([int(dict(h).get("id", dict(h).get("pk", ""))[2:]) for h in r[0]])
 truth = [set(np.argsort(-(x @ v))[:10]) for v in q[:50]]
 recall = float(np.mean([len(set(h) & t) / 10 for h, t in zip(hits, truth)]))
 import milvus_lite

@@ -315,7 +315,15 @@ class Collection:
         with progress_bar(len(batch), f"encoding {self.name}", enabled=progress) as bar:
             for start in range(0, len(batch), ENCODE_CHUNK):
                 chunk = batch[start : start + ENCODE_CHUNK]
-                parts.append(self._encode(chunk, modality))
+                try:
+                    parts.append(self._encode(chunk, modality))
+                except InvalidInputError as exc:
+                    if not start:
+                        raise
+                    # Encoders number items within the chunk they were given.
+                    raise type(exc)(
+                        f"{exc} [item numbers count from item {start} of this batch]"
+                    ) from exc
                 bar.update(len(chunk))
         return np.concatenate(parts)
 

@@ -85,9 +85,11 @@ class Platform:
         key = (name, json.dumps(config, sort_keys=True, default=str))
         with self._lock:
             enc = self._encoders.get(key)
-            if enc is None:
-                enc = create_encoder(name, **config)
-                self._encoders[key] = enc
+            fresh = create_encoder(name, **config)  # constructors only store config: cheap
+            # A cached encoder trained since (CLIP fit points it at a new checkpoint) is no
+            # longer what this configuration means; give the caller the configured one.
+            if enc is None or _identity(enc) != _identity(fresh):
+                enc = self._encoders[key] = fresh
             return enc
 
     # -- collections ----------------------------------------------------------------------
