@@ -475,6 +475,12 @@ def fit_recs(
             )
 
 
+def _existing_recommender(plat: Any, name: str) -> Any:
+    if name not in plat.recommenders():
+        raise NotFoundError(f"no recommender named {name!r}; fit one with `omnivec fit-recs`")
+    return plat.recommender(name)
+
+
 @app.command()
 @handle_errors
 def recommend(
@@ -491,9 +497,7 @@ def recommend(
 ) -> None:
     """Recommend items for USER."""
     with _platform(db, token) as plat:
-        if name not in plat.recommenders():
-            raise NotFoundError(f"no recommender named {name!r}; fit one with `omnivec fit-recs`")
-        rec = plat.recommender(name)
+        rec = _existing_recommender(plat, name)
         hits = rec.recommend(
             _resolve_id(rec.users, user), k=k, exclude_seen=exclude_seen, where=where
         )
@@ -512,9 +516,7 @@ def similar_items(
 ) -> None:
     """Items most similar to ITEM in a recommender's space."""
     with _platform(db, token) as plat:
-        if name not in plat.recommenders():
-            raise NotFoundError(f"no recommender named {name!r}; fit one with `omnivec fit-recs`")
-        rec = plat.recommender(name)
+        rec = _existing_recommender(plat, name)
         _print_hits(rec.similar_items(_resolve_id(rec.items, item), k=k), as_json)
 
 

@@ -50,7 +50,7 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
     col.fit(graph, progress=False)
     fit_s = time.perf_counter() - t0
     say(
-        f"graph: karate club, {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges; "
+        f"  karate club: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges; "
         f"node2vec dim {CONFIG['dim']} fitted in {fit_s:.1f}s"
     )
     summary: dict[str, Any] = {"collection": "karate", "nodes": len(col), "fit_s": round(fit_s, 2)}

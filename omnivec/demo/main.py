@@ -56,6 +56,6 @@ def run_demo(
     summary["seconds"] = round(time.perf_counter() - start, 2)
     say(f"\nDemo index built in {summary['seconds']:.0f} s: {summary['db']}")
     say(f"Collections: {', '.join(summary['collections'])}")
-    say(f'Explore it:  omnivec search demo_docs "a pet that purrs" --db {db}')
+    say(f'Explore it:  omnivec search demo_docs "cats and kittens" --db {db}')
     say(f"Serve it:    omnivec serve --db {db}   (then open http://127.0.0.1:8000/)")
     return summary

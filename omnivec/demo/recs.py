@@ -88,9 +88,7 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
     t0 = time.perf_counter()
     titles, meta = _catalog()
     log = _viewing_log(titles, meta)
-    say(
-        f"recommendations: {len(log)} views of {len(titles)} movies by 600 viewers (synthetic, offline)"
-    )
+    say(f"  {len(log)} views of {len(titles)} movies by 600 viewers (synthetic, offline)")
 
     rec = plat.recommender(
         NAME, algorithm="als", factors=24, iterations=12, regularization=0.05, random_state=0
@@ -139,7 +137,6 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
         + ", ".join(f"{h.id} [{h.metadata['genre']}]" for h in cold)
     )
     total = time.perf_counter() - t0
-    say(f"  recommendations part done in {total:.1f}s")
     return {
         "recommender": NAME,
         "algorithm": "als",

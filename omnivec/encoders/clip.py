@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from omnivec.errors import EncoderError, InvalidInputError
-from omnivec.platform.encoder import BaseEncoder, Space
+from omnivec.platform.encoder import LazyModelEncoder, Space
 from omnivec.platform.progress import progress_bar
 
 __all__ = ["CHECKPOINT_FORMAT", "ClipConfig", "ClipEncoder", "load_image", "thumbnail_data_uri"]
@@ -243,7 +243,7 @@ def _default_preprocess_cfg(model: Any) -> dict[str, Any]:
     return cfg
 
 
-class ClipEncoder(BaseEncoder):
+class ClipEncoder(LazyModelEncoder):
     """Texts and images to unit vectors of one space with an open_clip CLIP model.
 
     ``encode(batch, modality="text"|"image")`` returns float32 ``(len(batch), dim)`` with
@@ -464,17 +464,6 @@ class ClipEncoder(BaseEncoder):
         self.load()
         assert self._tokenizer is not None
         return self._tokenizer
-
-    @property
-    def dim(self) -> int:
-        return self.space.dim
-
-    @property
-    def space(self) -> Space:
-        if self._space is None:
-            self.load()
-        assert self._space is not None
-        return self._space
 
     # -- encoding --------------------------------------------------------------------------
     def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray:

@@ -404,8 +404,20 @@ class _CollaborativeEncoder(BaseEncoder):
                 raise NotFoundError(f"{modality} {id_!r} is not in the fitted {self.name} model")
         return self.factors(modality)[np.asarray(rows, dtype=np.int64)].copy()
 
+    def provide(self, modality: str, ids: list[Any], vectors: np.ndarray) -> None:
+        """Hand over vectors read elsewhere (the recommender's snapshot load), so that a later
+        fold-in does not read the store again. Ignored if this modality is already loaded.
+
+        ``vectors``: float32 ``(len(ids), dim)`` in ``ids`` order; never modified here."""
+        with self._lock:
+            if self._factors[modality] is None and self.fitted:
+                self._set(modality, ids, vectors)
+
     def update_users(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        """Replace / append user vectors in memory (after a fold-in was written to the store)."""
+        """Replace / append user vectors in memory (after a fold-in was written to the store).
+
+        Copy-on-write: the arrays handed out by :meth:`factors` (and shared with the
+        recommender's snapshot) are never modified in place."""
         with self._lock:
             current = self._factors["user"]
             if current is None:
@@ -414,11 +426,10 @@ class _CollaborativeEncoder(BaseEncoder):
             assert ids is not None
             index = self._index["user"]
             new = [k for k in keys if k not in index]
-            if new:
-                current = np.concatenate([current, np.zeros((len(new), self.dim), np.float32)])
-                for k in new:
-                    index[k] = len(ids)
-                    ids.append(decode_id(k))
+            current = np.concatenate([current, np.zeros((len(new), self.dim), np.float32)])
+            for k in new:
+                index[k] = len(ids)
+                ids.append(decode_id(k))
             for k, vec in zip(keys, vectors, strict=True):
                 current[index[k]] = vec
             self._factors["user"] = current

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from omnivec.errors import EncoderError, InvalidInputError
-from omnivec.platform.encoder import METRICS, BaseEncoder, Space
+from omnivec.platform.encoder import METRICS, LazyModelEncoder, Space
 
 __all__ = ["DEFAULT_MODEL", "TextConfig", "TextEncoder", "model_fingerprint"]
 
@@ -106,7 +106,7 @@ def _quiet_weight_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-class TextEncoder(BaseEncoder):
+class TextEncoder(LazyModelEncoder):
     """Sentences to vectors with a sentence-transformers model.
 
     ``encode(texts)`` returns float32 ``(len(texts), dim)``; with ``normalize=True`` each row
@@ -168,17 +168,6 @@ class TextEncoder(BaseEncoder):
     @property
     def model(self) -> Any:
         return self.load()
-
-    @property
-    def dim(self) -> int:
-        return self.space.dim
-
-    @property
-    def space(self) -> Space:
-        if self._space is None:
-            self.load()
-        assert self._space is not None
-        return self._space
 
     # -- encoding ----------------------------------------------------------------------
     def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray:

@@ -21,6 +21,7 @@ __all__ = [
     "BaseEncoder",
     "Encoder",
     "FitResult",
+    "LazyModelEncoder",
     "Space",
     "TrainableEncoder",
     "fingerprint_of",
@@ -210,3 +211,26 @@ class BaseEncoder:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.cfg!r})"
+
+
+class LazyModelEncoder(BaseEncoder):
+    """An encoder whose space (and so ``dim``) is known once ``load()`` has loaded its model.
+
+    ``load()`` must set ``self._space``; asking for ``space`` or ``dim`` loads the model.
+    """
+
+    _space: Space | None = None
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    @property
+    def space(self) -> Space:
+        if self._space is None:
+            self.load()
+        assert self._space is not None
+        return self._space

@@ -12,14 +12,30 @@ What persists (nothing is refitted on reopen): the vectors in the two collection
 user's training items and weights in the user row's metadata (``seen``, ``seen_weights``),
 which is what ``exclude_seen`` filters on; the hyper-parameters and the space in the
 catalog document ``recommender:<name>``.
+
+In-memory snapshot (why: a store round trip costs ~1-1.5 ms on Milvus Lite, while scoring 10k
+items in numpy takes ~0.05 ms). A recommender keeps a read-only copy of its learned state:
+item ids, metadata and factors (float32 ``(n_items, dim)``), user id -> row with user factors
+(float32 ``(n_users, dim)``) and each user's seen items as CSR index arrays. ``fit`` and
+``partial_fit`` build it from what they just wrote (no store read); after a reopen it is read
+in bulk on the first ``recommend`` (one pass over each collection). ``recommend`` without
+``where`` ranks by exact inner product against it (the same hits and scores as the store's
+FLAT search, ties aside); with ``where`` the store searches, with the user's vector and seen
+items taken from the snapshot. The snapshot is rebuilt whenever the recorded space
+fingerprint changes, dropped on writes through ``rec.users`` / ``rec.items``, and skipped
+(store path) for models above :data:`SNAPSHOT_MAX_FLOATS`. Another *process* sharing a
+Milvus server is not seen: call :meth:`Recommender.refresh` after another process re-fits or
+``partial_fit``-s this recommender.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -52,11 +68,249 @@ _DOC = "recommender:"
 #: Metadata keys of user rows that the recommender owns.
 SEEN, SEEN_WEIGHTS = "seen", "seen_weights"
 _SUFFIX = {"users": "__users", "items": "__items"}
+#: Largest snapshot, in float32 values (user + item factors + seen entries): 64M = 256 MiB.
+#: Bigger models answer every recommend from the store instead.
+SNAPSHOT_MAX_FLOATS = 64 * 2**20
+#: Score-matrix elements per batched matrix multiply (64 MiB of float32): 1,000 users x 10k
+#: items is one multiply; bigger batches go in chunks of this size.
+_BATCH_SCORES = 2**24
+
+
+class _RecommenderCollection(Collection):
+    """A recommender's own collection: writes through it (``rec.items.add(...)``,
+    ``rec.users.delete(...)``) drop the recommender's in-memory snapshot, so that
+    ``recommend`` keeps answering what the store holds."""
+
+    _on_write: Callable[[], None] | None = None
+
+    def add(self, items: Sequence[Any] | None = None, **kwargs: Any) -> list[Any]:
+        try:
+            return super().add(items, **kwargs)
+        finally:
+            self._written()
+
+    def delete(self, ids: Sequence[Any]) -> int:
+        try:
+            return super().delete(ids)
+        finally:
+            self._written()
+
+    def _written(self) -> None:
+        if self._on_write is not None:
+            self._on_write()
+
+    add.__doc__ = Collection.add.__doc__
+    delete.__doc__ = Collection.delete.__doc__
+
+
+@dataclass(frozen=True, eq=False)
+class _Snapshot:
+    """A read-only copy of a fitted recommender's learned state, for in-memory ``recommend``.
+
+    ``item_factors``: float32 ``(n_items, dim)`` in ``item_keys`` order, with ``item_ids`` (the
+    caller's ids) and ``item_meta`` (the stored metadata) alongside; ``user_factors``: float32
+    ``(n_users, dim)``, row ``user_row[key]``; the item rows user row ``r`` saw are
+    ``seen_indices[seen_indptr[r]:seen_indptr[r + 1]]`` (int64 ``(n_users + 1,)`` and int32
+    ``(nnz,)``, CSR). The arrays are read-only views; an update builds a new snapshot
+    (copy-on-write), so a reader holding one never sees a half-made change.
+    """
+
+    fingerprint: str
+    item_keys: list[str]
+    item_ids: list[Any]
+    item_meta: list[dict[str, Any]]
+    item_row: dict[str, int]
+    item_factors: np.ndarray
+    user_row: dict[str, int]
+    user_factors: np.ndarray
+    seen_indptr: np.ndarray
+    seen_indices: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        fingerprint: str,
+        item_keys: Sequence[str],
+        item_meta: list[dict[str, Any]],
+        item_factors: np.ndarray,
+        user_keys: Sequence[str],
+        user_factors: np.ndarray,
+        seen_indptr: np.ndarray,
+        seen_indices: np.ndarray,
+    ) -> _Snapshot:
+        return cls(
+            fingerprint,
+            list(item_keys),
+            [decode_id(k) for k in item_keys],
+            item_meta,
+            {k: n for n, k in enumerate(item_keys)},
+            _frozen(item_factors, np.float32),
+            {k: n for n, k in enumerate(user_keys)},
+            _frozen(user_factors, np.float32),
+            _frozen(seen_indptr, np.int64),
+            _frozen(seen_indices, np.int32),
+        )
+
+    @staticmethod
+    def size(n_users: int, n_items: int, dim: int, nnz: int = 0) -> int:
+        """Float32-sized values a snapshot of these sizes holds."""
+        return (n_users + n_items) * dim + nnz
+
+    def seen(self, row: int) -> np.ndarray:
+        """Item rows user row ``row`` saw: int32 ``(n_seen,)``."""
+        return self.seen_indices[self.seen_indptr[row] : self.seen_indptr[row + 1]]
+
+    def seen_keys(self, row: int) -> set[str]:
+        return {self.item_keys[j] for j in self.seen(row)}
+
+    def item_rows(self, keys: Sequence[str]) -> np.ndarray:
+        """Rows of known item keys (unknown ones left out): int32 ``(n,)``."""
+        index = self.item_row
+        return np.asarray([index[k] for k in keys if k in index], dtype=np.int32)
+
+    def with_users(
+        self, keys: Sequence[str], vectors: np.ndarray, seen: Sequence[np.ndarray]
+    ) -> _Snapshot:
+        """A new snapshot in which users ``keys`` (unique) have these vectors (float32
+        ``(len(keys), dim)``) and seen item rows; users not in this one are appended."""
+        user_row = dict(self.user_row)
+        for key in keys:
+            user_row.setdefault(key, len(user_row))
+        n_old, n = self.user_factors.shape[0], len(user_row)
+        factors = np.concatenate(
+            [self.user_factors, np.zeros((n - n_old, self.user_factors.shape[1]), np.float32)]
+        )
+        rows = np.asarray([user_row[k] for k in keys], dtype=np.int64)
+        factors[rows] = vectors
+        old_lens = np.diff(self.seen_indptr)
+        lens = np.zeros(n, dtype=np.int64)
+        lens[:n_old] = old_lens
+        lens[rows] = [len(s) for s in seen]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        # Unchanged users' segments move to their new offsets in one vectorised copy.
+        unchanged = np.ones(n_old, dtype=bool)
+        unchanged[rows[rows < n_old]] = False
+        owner = np.repeat(np.arange(n_old), old_lens)
+        offset = np.arange(owner.size) - self.seen_indptr[owner]
+        moved = unchanged[owner]
+        indices[indptr[owner[moved]] + offset[moved]] = self.seen_indices[moved]
+        for row, items in zip(rows, seen, strict=True):
+            indices[indptr[row] : indptr[row + 1]] = items
+        return _Snapshot(
+            self.fingerprint,
+            self.item_keys,
+            self.item_ids,
+            self.item_meta,
+            self.item_row,
+            self.item_factors,
+            user_row,
+            _frozen(factors, np.float32),
+            _frozen(indptr, np.int64),
+            _frozen(indices, np.int32),
+        )
+
+    # -- ranking -----------------------------------------------------------------------
+    def rank_one(self, vector: np.ndarray, seen: np.ndarray | None, k: int) -> list[Hit]:
+        """Top-``k`` items for one float32 ``(dim,)`` vector by exact inner product, best
+        first, leaving out item rows ``seen``."""
+        scores = self.item_factors @ vector  # float32 (n_items,): a fresh array, ours to mask
+        if seen is not None and seen.size:
+            scores[seen] = -np.inf
+        return self._hits(_top_k(scores, k), scores)
+
+    def rank_many(
+        self, vectors: np.ndarray, seen: Sequence[np.ndarray] | None, k: int
+    ) -> list[list[Hit]]:
+        """Top-``k`` items for each row of float32 ``(n, dim)`` ``vectors``: one matrix
+        multiply per :data:`_BATCH_SCORES` scores (1,000 users x 10k items is one), then a
+        per-row top-k."""
+        n_items = self.item_factors.shape[0]
+        chunk = max(1, _BATCH_SCORES // max(1, n_items))
+        out: list[list[Hit]] = []
+        for start in range(0, vectors.shape[0], chunk):
+            scores = vectors[start : start + chunk] @ self.item_factors.T  # (c, n_items)
+            if seen is not None:
+                part = seen[start : start + chunk]
+                lens = [s.size for s in part]
+                if sum(lens):
+                    rows = np.repeat(np.arange(len(part)), lens)
+                    scores[rows, np.concatenate(part)] = -np.inf
+            # Per row: ~13 ms for 1,000 x 10k, faster than a vectorised selection over the
+            # whole score matrix (whose fancy indexing and sort cost ~18 ms).
+            out.extend(self._hits(_top_k(row, k), row) for row in scores)
+        return out
+
+    def _hits(self, top: np.ndarray, scores: np.ndarray) -> list[Hit]:
+        ids, meta = self.item_ids, self.item_meta
+        return [
+            Hit(ids[j], score, _copy_meta(meta[j]))
+            for j, score in zip(top.tolist(), scores[top].tolist(), strict=True)
+        ]
+
+
+def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:
+    """float32 ``(len(vectors), dim)``."""
+    if not vectors:
+        return np.empty((0, dim), dtype=np.float32)
+    return np.ascontiguousarray(np.stack(vectors), dtype=np.float32)
+
+
+def _frozen(array: Any, dtype: Any) -> np.ndarray:
+    """A read-only C-contiguous view (a copy only if the dtype or layout differs)."""
+    out = np.ascontiguousarray(array, dtype=dtype).view()
+    out.flags.writeable = False
+    return out
+
+
+def _copy_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """A hit's own metadata: nested lists / dicts are copied too, so that a caller editing a
+    hit cannot change the snapshot."""
+    out = meta.copy()
+    for key, value in out.items():
+        if isinstance(value, list | dict):
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _block_width(n: int, k: int) -> int:
+    """Width of the blocks behind the top-k lower bound (>= 8k blocks), or 0 when ``n`` is
+    too small for the bound to pay."""
+    return n // (8 * k) if n > 16 * k else 0
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the ``k`` highest scores of float32 ``(n,)`` ``scores``, best first (ties:
+    lower row first), leaving out ``-inf`` (excluded) rows: int64 ``(<= k,)``.
+
+    Why not ``argpartition`` over all rows: with the rows cut into >= k blocks, the k-th
+    largest block maximum is a lower bound on the k-th best score (k blocks each hold an
+    element at least that high), so only the few rows at or above it need ranking; at 10k
+    items this is ~3x faster than partitioning all of them."""
+    n = scores.size
+    width = _block_width(n, k)
+    if width:
+        maxima = np.maximum.reduceat(scores, np.arange(0, n, width))
+        bound = np.partition(maxima, maxima.size - k)[maxima.size - k]
+        cand = np.flatnonzero(scores >= bound)
+    elif k < n:
+        cand = np.sort(np.argpartition(scores, n - k)[n - k :])
+    else:
+        cand = np.arange(n)
+    if cand.size > 4 * k:
+        cand = np.sort(cand[np.argpartition(scores[cand], cand.size - k)[cand.size - k :]])
+    top = cand[np.argsort(-scores[cand], kind="stable")[:k]]
+    return top[scores[top] > -np.inf]
 
 
 class Recommender:
     """A collaborative-filtering recommender over two store collections. Get one with
-    :meth:`omnivec.Platform.recommender`; do not construct it directly."""
+    :meth:`omnivec.Platform.recommender`; do not construct it directly.
+
+    ``recommend`` answers from an in-memory snapshot of the learned state (see the module
+    docstring); with a Milvus server shared by several processes, call :meth:`refresh` to
+    see another process's ``fit`` / ``partial_fit``."""
 
     def __init__(
         self,
@@ -77,6 +331,18 @@ class Recommender:
         self._lock = threading.RLock()
         self.last_fit: dict[str, float] = {}
         encoder.set_loader(self._load_factors)
+        #: The in-memory snapshot (None: not built yet, or dropped).
+        self._snapshot: _Snapshot | None = None
+        #: The fingerprint whose snapshot was too big (store path until the space changes).
+        self._snapshot_skip: str | None = None
+        #: Bumped whenever the snapshot is dropped: a bulk read that overlapped a write
+        #: through ``rec.users`` / ``rec.items`` is then not kept.
+        self._snapshot_generation = 0
+        #: The snapshot size cap in float32 values; 0 turns the snapshot off.
+        self.snapshot_max_floats = SNAPSHOT_MAX_FLOATS
+        for col in (users, items):
+            if isinstance(col, _RecommenderCollection):
+                col._on_write = self._forget_snapshot
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
@@ -175,7 +441,7 @@ class Recommender:
     def _attach(plat: Platform, coll: str, record: dict[str, Any], encoder: Any) -> Collection:
         """A Collection on the recommender's own encoder object, registered with the platform
         so that ``ov.ref(..., collection=...)`` lookups find the same object."""
-        col = Collection(plat, coll, record, encoder)
+        col = _RecommenderCollection(plat, coll, record, encoder)
         col._space_checked = True
         plat._collections[coll] = col
         return col
@@ -266,6 +532,7 @@ class Recommender:
             seen, weights = inter.seen(n)
             umeta[n] = {**umeta[n], SEEN: seen, SEEN_WEIGHTS: weights}
         with self._lock:
+            self._forget_snapshot()
             t0 = time.perf_counter()
             result = self._encoder.train(inter, progress=progress)
             t1 = time.perf_counter()
@@ -283,6 +550,18 @@ class Recommender:
                 fitted_at=time.time(),
             )
             self._store.put_doc(_DOC + self.name, self._doc)
+            # The snapshot comes straight from what was just written: no store read.
+            if self._snapshot_fits(len(inter.user_ids), len(inter.item_ids), inter.nnz):
+                self._snapshot = _Snapshot.build(
+                    space.fingerprint,
+                    inter.item_keys,
+                    imeta,
+                    result.items.vectors,
+                    inter.user_keys,
+                    result.users.vectors,
+                    inter.matrix.indptr,
+                    inter.matrix.indices,
+                )
             #: Seconds spent training (implicit) and writing the vectors (store) in the last fit.
             self.last_fit = {"train": t1 - t0, "index": time.perf_counter() - t1}
             logger.info(
@@ -304,6 +583,122 @@ class Recommender:
         stale = sorted(old - set(keys))
         if stale:
             self._store.delete(col.name, stale)
+
+    # -- the in-memory snapshot ---------------------------------------------------------
+    def refresh(self) -> Recommender:
+        """Re-read this recommender's state from the store and drop every in-memory copy of
+        it (the snapshot and the encoder's cached vectors); the next ``recommend`` reads them
+        in bulk again.
+
+        Needed only when another *process* writes the same recommender on a shared Milvus
+        server (its ``fit`` or ``partial_fit``): writes through this object, or through
+        ``rec.users`` / ``rec.items``, are seen without it."""
+        with self._lock:
+            doc = self._store.get_doc(_DOC + self.name)
+            if doc is None:
+                raise NotFoundError(
+                    f"recommender {self.name!r} is no longer in the store; "
+                    "it was dropped: create and fit it again"
+                )
+            for col in (self.users, self.items):
+                record = self._platform._load_record(col.name)
+                if record is not None:
+                    col._record = record
+                    col._query_cache.clear()
+            self._doc = doc
+            self._encoder.load_state_dict(doc.get("state", {}))
+            self._forget_snapshot()
+        return self
+
+    def _forget_snapshot(self) -> None:
+        self._snapshot_generation += 1
+        self._snapshot = None
+        self._snapshot_skip = None
+
+    def _snapshot_fits(self, n_users: int, n_items: int, nnz: int) -> bool:
+        size = _Snapshot.size(n_users, n_items, self.space.dim, nnz)
+        if size <= self.snapshot_max_floats:
+            return True
+        self._snapshot_skip = self.space.fingerprint
+        logger.info(
+            "recommender %r: %d values exceed the snapshot cap of %d; recommending from the store",
+            self.name,
+            size,
+            self.snapshot_max_floats,
+        )
+        return False
+
+    def _current_snapshot(self) -> _Snapshot | None:
+        """The snapshot of the recorded space, read from the store in bulk if not built yet;
+        None when it is over the size cap (the store answers)."""
+        fingerprint = self._doc["space"]["fingerprint"]
+        snap = self._snapshot
+        if snap is not None and snap.fingerprint == fingerprint:
+            return snap
+        if self._snapshot_skip == fingerprint or not self.fitted:
+            return None
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and snap.fingerprint == fingerprint:
+                return snap
+            if self._snapshot_skip == fingerprint:
+                return None
+            generation = self._snapshot_generation
+            snap = self._load_snapshot(fingerprint)
+            if generation != self._snapshot_generation:
+                return None  # written to meanwhile: the store answers this call
+            self._snapshot = snap
+            return snap
+
+    def _load_snapshot(self, fingerprint: str) -> _Snapshot | None:
+        """One bulk pass over each collection (ids, vectors, metadata)."""
+        t0 = time.perf_counter()
+        dim = self.space.dim
+        n_users, n_items = self._store.count(self.users.name), self._store.count(self.items.name)
+        if not self._snapshot_fits(n_users, n_items, 0):
+            return None
+        irows = self._store.get(self.items.name, self._store.keys(self.items.name))
+        item_keys = list(irows)
+        item_factors = _stack([irows[k].vector for k in item_keys], dim)
+        item_meta = [irows[k].metadata for k in item_keys]
+        item_row = {k: n for n, k in enumerate(item_keys)}
+        urows = self._store.get(self.users.name, self._store.keys(self.users.name))
+        user_keys = list(urows)
+        user_factors = _stack([urows[k].vector for k in user_keys], dim)
+        indptr = np.zeros(len(user_keys) + 1, dtype=np.int64)
+        indices: list[int] = []
+        for n, key in enumerate(user_keys):
+            for item in urows[key].metadata.get(SEEN, []):
+                row = item_row.get(encode_id(item))
+                if row is not None:  # an item deleted since the fit cannot come back anyway
+                    indices.append(row)
+            indptr[n + 1] = len(indices)
+        if not self._snapshot_fits(len(user_keys), len(item_keys), len(indices)):
+            return None
+        snap = _Snapshot.build(
+            fingerprint,
+            item_keys,
+            item_meta,
+            item_factors,
+            user_keys,
+            user_factors,
+            indptr,
+            np.asarray(indices, dtype=np.int32),
+        )
+        if self._encoder.space.fingerprint == fingerprint:
+            # Fold-in needs the item vectors too: hand them over rather than read them again.
+            # (The writable arrays behind the snapshot's read-only views: implicit's Cython
+            # code refuses read-only buffers. Neither side writes them in place.)
+            self._encoder.provide("item", snap.item_ids, item_factors)
+            self._encoder.provide("user", [decode_id(k) for k in user_keys], user_factors)
+        logger.info(
+            "recommender %r: loaded a snapshot of %d users and %d items in %.2fs",
+            self.name,
+            len(user_keys),
+            len(item_keys),
+            time.perf_counter() - t0,
+        )
+        return snap
 
     def _load_factors(self, modality: str) -> tuple[list[Any], np.ndarray]:
         """Every stored vector of one modality (the encoder's loader after a reopen)."""
@@ -370,6 +765,11 @@ class Recommender:
                 )
             self._store.upsert(self.users.name, inter.user_keys, vectors, meta)
             self._encoder.update_users(inter.user_keys, vectors)
+            snap = self._snapshot
+            if snap is not None:
+                self._snapshot = snap.with_users(
+                    inter.user_keys, vectors, [snap.item_rows(list(h)) for h in kept]
+                )
         return self
 
     def _fold_in(
@@ -445,12 +845,17 @@ class Recommender:
         where: str | None = None,
         interactions: Sequence[Any] | None = None,
     ) -> list[Hit] | list[list[Hit]]:
-        """Top-``k`` items for a user (``list[Hit]``) or a list of users (``list[list[Hit]]``,
-        from one store search), best first; ``Hit.score`` is implicit's score ``user · item``.
+        """Top-``k`` items for a user (``list[Hit]``) or a list of users (``list[list[Hit]]``),
+        best first; ``Hit.score`` is implicit's score ``user · item``.
 
-        ``exclude_seen`` leaves out the user's training items (over-fetching ``k`` + the number
-        of seen items, so up to ``k`` unseen items come back unless a user has seen more than
-        16,384 - ``k``). ``where`` filters items by metadata. An unknown user raises
+        Without ``where`` the answer comes from the in-memory snapshot: exact inner products
+        (numpy; a list of users is one matrix multiply per 16M scores, so 1,000 users x 10k
+        items is one), the same hits and scores as the store's FLAT search. With ``where``,
+        or for a model over the snapshot cap, a list of users is one store search.
+
+        ``exclude_seen`` leaves out the user's training items (the store path over-fetches
+        ``k`` + the number of seen items, so up to ``k`` unseen items come back unless a user
+        has seen more than 16,384 - ``k``). ``where`` filters items by metadata. An unknown user raises
         :class:`NotFoundError` unless ``interactions=[(item, weight), ...]`` (or bare item ids)
         are given: the user is then folded in from them (not stored); for a known user they
         replace the stored history for this query.
@@ -461,6 +866,7 @@ class Recommender:
         batched = isinstance(user, list | tuple)
         users = check_batch(user, "users") if batched else [user]
         keys = encode_ids(users, unique=False)
+        snap = self._current_snapshot()
         if interactions is not None:
             if batched:
                 raise InvalidInputError("interactions= folds in one user; pass a single user id")
@@ -471,20 +877,41 @@ class Recommender:
                     f"none of the items in interactions= is in recommender {self.name!r}; "
                     "pass items it was fitted on"
                 )
+            if snap is not None and where is None:
+                seen = snap.item_rows(list(kept[0])) if exclude_seen else None
+                return snap.rank_one(vectors[0], seen, k)
             seens = [set(kept[0])]
+        elif snap is not None:
+            index = snap.user_row
+            found = [index.get(key) for key in keys]
+            if None in found:
+                self._missing([u for u, r in zip(users, found, strict=True) if r is None])
+            rows = [int(r) for r in found if r is not None]
+            if where is None:
+                # In memory: exact inner products against the snapshot (no store call).
+                if not batched:
+                    row = rows[0]
+                    seen = snap.seen(row) if exclude_seen else None
+                    return snap.rank_one(snap.user_factors[row], seen, k)
+                seens_rows = [snap.seen(r) for r in rows] if exclude_seen else None
+                return snap.rank_many(snap.user_factors[rows], seens_rows, k)
+            vectors = snap.user_factors[rows]
+            seens = [snap.seen_keys(r) for r in rows]
         else:
-            rows = self._store.get(self.users.name, sorted(set(keys)))
-            missing = [u for u, key in zip(users, keys, strict=True) if key not in rows]
-            if missing:
-                raise NotFoundError(
-                    f"user {missing[0]!r} is not in recommender {self.name!r}"
-                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                    + "; fit with it, or pass interactions=[(item, weight), ...] to fold it in"
-                )
-            vectors = np.stack([rows[key].vector for key in keys])
-            seens = [{encode_id(i) for i in rows[key].metadata.get(SEEN, [])} for key in keys]
+            stored = self._store.get(self.users.name, sorted(set(keys)))
+            self._missing([u for u, key in zip(users, keys, strict=True) if key not in stored])
+            vectors = np.stack([stored[key].vector for key in keys])
+            seens = [{encode_id(i) for i in stored[key].metadata.get(SEEN, [])} for key in keys]
         result = self._search_items(vectors, k, where, seens if exclude_seen else None)
         return result if batched else result[0]
+
+    def _missing(self, missing: list[Any]) -> None:
+        if missing:
+            raise NotFoundError(
+                f"user {missing[0]!r} is not in recommender {self.name!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + "; fit with it, or pass interactions=[(item, weight), ...] to fold it in"
+            )
 
     def _search_items(
         self, vectors: np.ndarray, k: int, where: str | None, seens: list[set[str]] | None

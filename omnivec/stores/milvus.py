@@ -509,13 +509,16 @@ class _DropRpcTracebacks(logging.Filter):
     those failures into one-line errors of its own, so the tracebacks only add noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.funcName != "_log_rpc_error"
+        # Also pymilvus' iterator warning that Lite reports no MVCC timestamp (it falls back
+        # to a client-side one, which is right for a single-process Lite file).
+        return record.funcName != "_log_rpc_error" and "mvccTs" not in record.getMessage()
 
 
 def _quiet_rpc_tracebacks() -> None:
-    rpc_logger = logging.getLogger("pymilvus.decorators")
-    if not any(isinstance(f, _DropRpcTracebacks) for f in rpc_logger.filters):
-        rpc_logger.addFilter(_DropRpcTracebacks())
+    for name in ("pymilvus.decorators", "pymilvus.orm.iterator"):
+        noisy = logging.getLogger(name)
+        if not any(isinstance(f, _DropRpcTracebacks) for f in noisy.filters):
+            noisy.addFilter(_DropRpcTracebacks())
 
 
 def _lite_file_locked(uri: str) -> bool:

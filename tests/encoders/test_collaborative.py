@@ -233,3 +233,19 @@ def test_unknown_ids_and_modalities(als: ALSEncoder) -> None:
         als.encode(["nobody"], "user")
     with pytest.raises(ov.errors.InvalidInputError):
         als.encode(["u1"], "text")
+
+
+def test_update_users_is_copy_on_write(data: pd.DataFrame) -> None:
+    """The user factors handed out (and shared with a recommender's snapshot) never change
+    in place; the update is visible in the encoder's new array."""
+    enc = ALSEncoder(**ALS_CFG)
+    enc.fit(data)
+    before = enc.factors("user")
+    kept = before.copy()
+    new = np.full((2, enc.dim), 0.5, dtype=np.float32)
+    enc.update_users(["s:u1", "s:newcomer"], new)
+    np.testing.assert_array_equal(before, kept)
+    after = enc.factors("user")
+    assert after.shape == (before.shape[0] + 1, enc.dim)
+    np.testing.assert_array_equal(enc.encode(["u1", "newcomer"], "user"), new)
+    assert enc.ids("user")[-1] == "newcomer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -338,3 +339,249 @@ def test_demo_part_runs_offline(plat: ov.Platform) -> None:
     rec = plat.recommender(recs.NAME)
     cold = rec.items.get(summary["cold_start"])
     assert {r.metadata["genre"] for r in cold} == {"western"}
+
+
+# -- the in-memory snapshot ---------------------------------------------------------------
+class _StoreCalls:
+    """Counts the Milvus client calls a store makes (every one goes through ``_call``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: Any) -> None:
+        self.names: list[str] = []
+        real = store._call
+
+        def counting(what: str, fn: Any, where: str | None = None) -> Any:
+            self.names.append(what)
+            return real(what, fn, where=where)
+
+        monkeypatch.setattr(store, "_call", counting)
+
+
+@contextmanager
+def _store_path(rec: Any) -> Iterator[None]:
+    """Answer from the store only (snapshot cap 0), then let the snapshot load again."""
+    cap = rec.snapshot_max_floats
+    rec.snapshot_max_floats = 0
+    rec._forget_snapshot()
+    try:
+        yield
+    finally:
+        rec.snapshot_max_floats = cap
+        rec._forget_snapshot()
+
+
+def _assert_same_hits(ours: list[ov.Hit], theirs: list[ov.Hit]) -> int:
+    """Same ids in the same order with the same scores and metadata, except that items whose
+    scores tie (to float32 rounding) may trade places. Returns how many positions traded."""
+    assert len(ours) == len(theirs)
+    np.testing.assert_allclose(
+        [h.score for h in ours], [h.score for h in theirs], rtol=1e-5, atol=1e-6
+    )
+    traded = 0
+    for a, b in zip(ours, theirs, strict=True):
+        if a.id != b.id:
+            ties = [h for h in (*ours, *theirs) if h.id != a.id and abs(h.score - a.score) < 1e-5]
+            assert ties, (a, b)
+            traded += 1
+    by_id = {h.id: h for h in theirs}
+    for h in ours:
+        if h.id in by_id:
+            assert h.metadata == by_id[h.id].metadata
+    return traded
+
+
+def test_snapshot_answers_equal_the_store_path(
+    world: tuple[ov.Platform, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plat, rec = world
+    users = rec.users.ids()
+    assert len(users) == 1_000
+    cases: list[dict[str, Any]] = [
+        {"k": 10},
+        {"k": 40, "exclude_seen": False},
+        {"k": 10, "where": 'genre == "comedy"'},
+    ]
+    with _store_path(rec):
+        store = [rec.recommend(users, **case) for case in cases]
+    calls = _StoreCalls(monkeypatch, plat.store)
+    rec.recommend(users[0])  # the first one after the store path reads the snapshot in bulk
+    assert calls.names and rec._snapshot is not None
+    calls.names.clear()
+    traded = total = 0
+    for case, expected in zip(cases, store, strict=True):
+        batch = rec.recommend(users, **case)
+        singles = [rec.recommend(u, **case) for u in users[::4]]
+        for got, want in [
+            *zip(batch, expected, strict=True),
+            *zip(singles, expected[::4], strict=True),
+        ]:
+            assert len(got) == case["k"]
+            traded += _assert_same_hits(got, want)
+            total += len(got)
+    assert traded <= total // 100, (traded, total)
+    # no store call at all without where; with where, one search per query and no row reads
+    assert calls.names == ["search"] * (1 + len(users[::4])), calls.names
+    # a fold-in is ranked in memory too, against the same items
+    pairs = [(1, 2.0), (2, 1.0), (30, 1.0)]
+    folded = rec.recommend("stranger", k=10, interactions=pairs)
+    with _store_path(rec):
+        _assert_same_hits(folded, rec.recommend("stranger", k=10, interactions=pairs))
+    assert not {1, 2, 30} & {h.id for h in folded}
+
+
+def test_batch_from_the_store_is_one_search_call(
+    world: tuple[ov.Platform, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plat, rec = world
+    users = [f"u{n}" for n in range(200)]
+    real = plat.store.search
+    searches: list[int] = []
+
+    def counting(name: str, vectors: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        searches.append(len(vectors))
+        return real(name, vectors, *args, **kwargs)
+
+    monkeypatch.setattr(plat.store, "search", counting)
+    hits = rec.recommend(users, k=5, where="year > 1960")
+    assert searches == [200] and len(hits) == 200
+    assert all(h.metadata["year"] > 1960 for row in hits for h in row)
+    with _store_path(rec):
+        searches.clear()
+        plain = rec.recommend(users, k=5)
+        assert searches == [200]
+    # in memory: no store search at all, and the same answer
+    searches.clear()
+    again = rec.recommend(users, k=5)
+    assert searches == []
+    assert [[h.id for h in row] for row in again] == [[h.id for h in row] for row in plain]
+
+
+def test_snapshot_after_reopen_is_read_once(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    df = synthetic_interactions(300, 90, per_user=10, seed=8)
+    with ov.connect(db_path) as plat:
+        rec = plat.recommender("r", factors=8, iterations=5, random_state=1)
+        rec.fit(df, item_metadata={i: {"n": i} for i in range(90)})
+        calls = _StoreCalls(monkeypatch, plat.store)
+        before = rec.recommend(["u1", "u2", "u3"], k=6)
+        assert calls.names == []  # fit left the snapshot behind: no store read
+    with ov.connect(db_path) as plat:
+        rec = plat.recommender("r")
+        calls = _StoreCalls(monkeypatch, plat.store)
+        first = rec.recommend("u1", k=6)
+        # counts, then one key listing and one bulk read per collection (300 users: 1 chunk)
+        assert calls.names.count("read rows") == 2 and "search" not in calls.names
+        calls.names.clear()
+        assert [h.id for h in first] == [h.id for h in before[0]]
+        again = rec.recommend(["u1", "u2", "u3"], k=6)
+        assert calls.names == []
+        for got, want in zip(again, before, strict=True):
+            _assert_same_hits(got, want)
+        assert again[0][0].metadata == {"n": again[0][0].id}
+        # fold-in reuses the vectors the snapshot read
+        assert rec.recommend("x", k=3, interactions=[(1, 1.0)]) and calls.names == []
+
+
+def test_partial_fit_updates_the_snapshot(plat: ov.Platform) -> None:
+    df = synthetic_interactions(150, 60, per_user=10, seed=9)
+    rec = plat.recommender("r", factors=8, iterations=5, random_state=1)
+    rec.fit(df)
+    fit_snapshot = rec._snapshot
+    rec.partial_fit([("u4", 7, 3.0), ("u4", 8, 1.0), ("new1", 5, 1.0), ("new2", 6, 2.0)])
+    rec.partial_fit([("u9", 11, 1.0)], replace=True)
+    snap = rec._snapshot
+    assert snap is not None and snap is not fit_snapshot
+    assert snap.fingerprint == rec.space.fingerprint
+    users = rec.users.ids()
+    assert len(users) == 152
+    stored = {r.id: r for r in rec.users.get(users)}
+    for user in users:  # every user's row and seen items match the store
+        row = snap.user_row[ov_key(user)]
+        np.testing.assert_array_equal(snap.user_factors[row], stored[user].vector)
+        assert {snap.item_ids[j] for j in snap.seen(row)} == set(stored[user].metadata["seen"])
+    assert not snap.user_factors.flags.writeable and not snap.seen_indices.flags.writeable
+    ours = rec.recommend(users, k=8)
+    with _store_path(rec):
+        theirs = rec.recommend(users, k=8)
+    for got, want in zip(ours, theirs, strict=True):
+        _assert_same_hits(got, want)
+    assert {h.id for h in rec.recommend("u9", k=59)} == set(range(60)) - {11}
+
+
+def test_writes_through_the_collections_are_seen(plat: ov.Platform) -> None:
+    df = synthetic_interactions(100, 50, per_user=8, seed=3)
+    rec = plat.recommender("r", factors=8, iterations=5, random_state=1)
+    rec.fit(df)
+    assert rec.recommend("u3", k=3)[0].id != "star"
+    star = 100 * rec.users.get(["u3"])[0].vector
+    rec.items.add(vectors=star[None, :], ids=["star"], metadata=[{"new": True}])
+    top = rec.recommend("u3", k=3)[0]
+    assert top.id == "star" and top.metadata == {"new": True}
+    rec.items.delete(["star"])
+    assert "star" not in {h.id for h in rec.recommend("u3", k=50)}
+    rec.users.delete(["u3"])
+    with pytest.raises(ov.errors.NotFoundError, match="u3"):
+        rec.recommend("u3")
+
+
+def test_refresh_sees_another_writer(db_path: str) -> None:
+    """Two platforms on one database stand for two processes on one Milvus server: the
+    reader's snapshot keeps its state until ``refresh()``."""
+    first = synthetic_interactions(120, 50, per_user=8, seed=1)
+    second = synthetic_interactions(120, 50, per_user=8, seed=2)
+    with ov.connect(db_path) as writer_plat, ov.connect(db_path) as reader_plat:
+        writer = writer_plat.recommender("r", factors=8, iterations=5, random_state=1)
+        writer.fit(first)
+        reader = reader_plat.recommender("r")
+        old = reader.recommend("u1", k=5)
+        writer.fit(second)
+        new = writer.recommend("u1", k=5)
+        assert [h.id for h in new] != [h.id for h in old]
+        assert [h.id for h in reader.recommend("u1", k=5)] == [h.id for h in old]  # stale
+        reader.refresh()
+        assert reader.space == writer.space == reader.items.space
+        _assert_same_hits(reader.recommend("u1", k=5), new)
+        writer.partial_fit([("u1", 3, 5.0)])
+        reader.refresh()
+        _assert_same_hits(reader.recommend("u1", k=5), writer.recommend("u1", k=5))
+        assert 3 not in {h.id for h in reader.recommend("u1", k=50)}
+        writer_plat.drop("r")
+        with pytest.raises(ov.errors.NotFoundError, match="dropped"):
+            reader.refresh()
+
+
+def test_top_k_ranking_matches_a_full_sort() -> None:
+    from omnivec.platform.recommender import _top_k
+
+    rng = np.random.default_rng(0)
+    for trial in range(1_000):
+        n = int(rng.integers(1, 3_000))
+        k = int(rng.choice([1, 3, 10, 64, n, n + 5]))
+        # few distinct values (many ties) in some trials, and excluded (-inf) rows
+        scores = rng.standard_normal(n).astype(np.float32)
+        if trial % 3 == 0:
+            scores = np.round(scores, 1)
+        scores[rng.random(n) < rng.random() * 0.5] = -np.inf
+        want = np.sort(scores[scores > -np.inf])[::-1][:k]
+        got = _top_k(scores, k)
+        assert len(set(got.tolist())) == len(got)
+        np.testing.assert_array_equal(scores[got], want)
+        if trial % 3:  # no ties: the very same rows as a full sort
+            np.testing.assert_array_equal(got, np.argsort(-scores, kind="stable")[: len(want)])
+
+
+def test_snapshot_cap_falls_back_to_the_store(
+    plat: ov.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df = synthetic_interactions(80, 40, per_user=6, seed=5)
+    rec = plat.recommender("r", factors=8, iterations=5, random_state=1)
+    rec.snapshot_max_floats = (80 + 40) * 8  # factors fit, the seen entries do not
+    rec.fit(df)
+    assert rec._snapshot is None
+    calls = _StoreCalls(monkeypatch, plat.store)
+    hits = rec.recommend("u1", k=4)
+    # the store path: read the user's row, then search (after a one-off metric lookup)
+    assert [n for n in calls.names if not n.startswith("describe")] == ["read rows", "search"]
+    assert len(hits) == 4
+    rec.snapshot_max_floats = 10**6
+    rec.fit(df)  # a new space: tried again, and this one fits
+    calls.names.clear()
+    assert len(rec.recommend("u1", k=4)) == 4 and calls.names == []
