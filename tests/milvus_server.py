@@ -44,6 +44,20 @@ def _serve(db_path: str, port: int) -> None:
         time.sleep(0.2)
 
 
+def _answers(uri: str) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pymilvus import MilvusClient
+
+    try:
+        client = MilvusClient(uri=uri, timeout=5)
+        client.list_collections()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+        return False
+
+
 @contextlib.contextmanager
 def milvus_server(directory: Path) -> Iterator[str]:
     """Yield ``http://127.0.0.1:PORT`` of a fresh Milvus Lite server; stop it afterwards."""
@@ -60,8 +74,11 @@ def milvus_server(directory: Path) -> Iterator[str]:
             if proc.poll() is not None:
                 raise RuntimeError("the Milvus Lite server process exited")
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+                port_open = s.connect_ex(("127.0.0.1", port)) == 0
+            # An open port is not a ready server: a client connecting too early can be sent
+            # a GOAWAY. Ready means a real client call answers.
+            if port_open and _answers(f"http://127.0.0.1:{port}"):
+                break
             if time.monotonic() > deadline:
                 raise RuntimeError("the Milvus Lite server did not start in 60 s")
             time.sleep(0.2)
