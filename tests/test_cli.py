@@ -188,3 +188,47 @@ def test_graph_and_recommender_workflow(runner: CliRunner, tmp_path: Path) -> No
     code, _, err = run(runner, "recommend", "shop", "nobody", "--db", db)
     assert code == 1 and "nobody" in err
     assert run(runner, "drop", "shop", "--db", db)[0] == 0
+
+
+def test_image_folder_workflow(runner: CliRunner, tmp_path: Path) -> None:
+    """`omnivec add NAME DIR` stores every image of a folder; `search --image` finds it."""
+    import numpy as np
+    from PIL import Image
+
+    import omnivec as ov
+    from tests.encoders.test_clip import TINY
+
+    db = str(tmp_path / "img.db")
+    folder = tmp_path / "pics"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.jpg", "sub/c.png"):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    with ov.connect(db) as plat:  # a tiny random CLIP: no weights ship offline
+        plat.collection("pics", encoder="clip", **TINY)
+    code, out, err = run(runner, "add", "pics", str(folder), "--db", db, "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"added": 3, "collection": "pics", "count": 3}
+    code, out, err = run(
+        runner,
+        "search",
+        "pics",
+        "--image",
+        str(folder / "sub" / "c.png"),
+        "-k",
+        "1",
+        "--json",
+        "--db",
+        db,
+    )
+    assert code == 0, err
+    hit = json.loads(out)["hits"][0]
+    assert hit["id"] == "sub/c.png" and hit["score"] > 0.999
+    assert hit["metadata"]["thumbnail"].startswith("data:image/jpeg;base64,")
+    code, out, _ = run(
+        runner, "search", "pics", "a photo of noise", "-k", "3", "--json", "--db", db
+    )
+    assert code == 0 and len(json.loads(out)["hits"]) == 3
+    code, _, err = run(runner, "search", "pics", "--image", str(folder / "notes.txt"), "--db", db)
+    assert code == 1 and "notes.txt" in err
