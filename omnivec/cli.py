@@ -119,10 +119,13 @@ def _resolve_id(collection: Any, text: str) -> Any:
 # -- inspection --------------------------------------------------------------------------------
 @app.command()
 @handle_errors
-def encoders(as_json: JsonOption = False) -> None:
+def encoders(
+    as_json: JsonOption = False, db: DbOption = "omnivec.db", token: TokenOption = ""
+) -> None:
     """List the encoders that can be used (built-ins and plugins)."""
     from omnivec.platform.registry import available_encoders
 
+    del db, token  # taken like every command's; the encoders do not depend on the store
     names = available_encoders()
     if as_json:
         _print_json({"encoders": names})
@@ -398,7 +401,12 @@ def fit_graph(
         )
         col = plat.collection(name, encoder=None if exists else "node2vec", **config)
         start = time.perf_counter()
-        col.fit(triples, directed=directed)
+        try:
+            col.fit(triples, directed=directed)
+        except BaseException:
+            if not exists:  # a failed first fit leaves no empty collection behind
+                plat.drop(name)
+            raise
         seconds = time.perf_counter() - start
         if as_json:
             _print_json(
@@ -452,12 +460,17 @@ def fit_recs(
         )
         rec = plat.recommender(name, algorithm=None if exists else algorithm, **config)
         start = time.perf_counter()
-        rec.fit(
-            df,
-            user_col=user_col,
-            item_col=item_col,
-            weight_col=weight_col if weight_col in df.columns else None,
-        )
+        try:
+            rec.fit(
+                df,
+                user_col=user_col,
+                item_col=item_col,
+                weight_col=weight_col if weight_col in df.columns else None,
+            )
+        except BaseException:
+            if not exists:  # a failed first fit leaves no empty recommender behind
+                plat.drop(name)
+            raise
         seconds = time.perf_counter() - start
         summary = {
             "recommender": name,

@@ -73,7 +73,8 @@ class RefIn(_Body):
 
 class SearchIn(_Body):
     """Exactly one query field: ``query``, ``image``, ``vector`` or ``ref`` for one query;
-    ``queries``, ``images``, ``vectors`` or ``refs`` for a batch (answered as a list of lists)."""
+    ``queries``, ``images``, ``vectors`` or ``refs`` for a batch (answered as a list of lists);
+    a list under ``query``, ``image`` or ``ref``, or an ``(n, dim)`` ``vector``, is a batch too."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -85,13 +86,21 @@ class SearchIn(_Body):
             ]
         },
     )
-    query: StrictStr | None = Field(None, description="text query")
+    query: StrictStr | list[StrictStr] | None = Field(
+        None, description="text query (a list of texts: a batch)"
+    )
     queries: list[StrictStr] | None = Field(None, description="batch of text queries")
-    image: StrictStr | None = Field(None, description="base64 image (or a data: URI)")
+    image: StrictStr | list[StrictStr] | None = Field(
+        None, description="base64 image or data: URI (a list: a batch)"
+    )
     images: list[StrictStr] | None = Field(None, description="batch of base64 images")
-    vector: list[StrictFloat] | None = Field(None, description="raw vector of the collection's dim")
+    vector: list[StrictFloat] | list[list[StrictFloat]] | None = Field(
+        None, description="raw vector of the collection's dim (an (n, dim) matrix: a batch)"
+    )
     vectors: list[list[StrictFloat]] | None = Field(None, description="batch of raw vectors")
-    ref: RefIn | None = Field(None, description="a stored record as the query")
+    ref: RefIn | list[RefIn] | None = Field(
+        None, description="a stored record as the query (a list: a batch)"
+    )
     refs: list[RefIn] | None = Field(None, description="batch of stored records")
     k: StrictInt = Field(10, description="number of hits, 1 to 16384")
     where: StrictStr | None = Field(None, description='Milvus filter, e.g. lang == "en"')
@@ -295,15 +304,21 @@ def _query_of(body: SearchIn) -> Any:
         ("query", "queries", "image", "images", "vector", "vectors", "ref", "refs"),
         "search",
     )
+    # A list under a singular field is a batch, as a list is in Python's search().
     if field == "query":
-        return body.query
+        return list(body.query) if isinstance(body.query, list) else body.query
     if field == "queries":
         return list(body.queries or [])
     if field == "image":
+        if isinstance(body.image, list):
+            return [ov.image(_decode_image(s, f"image[{i}]")) for i, s in enumerate(body.image)]
         return ov.image(_decode_image(body.image or "", "image"))
     if field == "images":
         return [ov.image(_decode_image(s, f"images[{i}]")) for i, s in enumerate(body.images or [])]
     if field == "vector":
+        rows = body.vector if body.vector and isinstance(body.vector[0], list) else None
+        if rows is not None and len({len(v) for v in rows}) != 1:  # type: ignore[arg-type]
+            raise InvalidInputError("vector rows must all have the same length")
         return ov.vector(body.vector)
     if field == "vectors":
         if not body.vectors:
@@ -313,6 +328,8 @@ def _query_of(body: SearchIn) -> Any:
         return ov.vector(body.vectors)
     if field == "ref":
         assert body.ref is not None
+        if isinstance(body.ref, list):
+            return [ov.ref(r.id, collection=r.collection) for r in body.ref]
         return ov.ref(body.ref.id, collection=body.ref.collection)
     return [ov.ref(r.id, collection=r.collection) for r in body.refs or []]
 

@@ -36,10 +36,16 @@ class Run:
     lines: list[str] = field(default_factory=list)
 
 
-def run_child(db: str, kill_on: str | None, *args: str, timeout: float = 90.0) -> Run:
+def run_child(
+    db: str,
+    kill_on: str | None,
+    *args: str,
+    timeout: float = 90.0,
+    module: str = "tests.crash_child",
+) -> Run:
     """Run the child until it prints ``kill_on`` (then SIGKILL it) or exits."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_child", db, *args],
+        [sys.executable, "-m", module, db, *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

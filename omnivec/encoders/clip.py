@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,6 +234,24 @@ def _build(model_cfg: dict[str, Any]) -> Any:
     return cls(**cfg)
 
 
+class _Loaded:
+    """A loaded model and what describes it, shared by the encoders of one configuration."""
+
+    __slots__ = ("__weakref__", "fingerprint", "model", "model_cfg")
+
+    def __init__(self, model: Any, model_cfg: dict[str, Any], fingerprint: str) -> None:
+        self.model = model
+        self.model_cfg = model_cfg
+        self.fingerprint = fingerprint
+
+
+#: Every collection gets its own encoder object (training one must not touch another's
+#: weights), but encoders of one configuration share the loaded model: an entry lives as
+#: long as an encoder holds it.
+_LOADED: weakref.WeakValueDictionary[str, _Loaded] = weakref.WeakValueDictionary()
+_LOADED_LOCK = threading.Lock()
+
+
 def _default_preprocess_cfg(model: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -255,6 +274,9 @@ class ClipEncoder(LazyModelEncoder):
     modalities = ("text", "image")
     config_class = ClipConfig
     runtime_fields = frozenset({"batch_size", "device", "num_threads"})
+    # One encoder per collection, so that fit() changes only its own collection's space;
+    # the loaded model itself is shared through _LOADED until a fit trains a copy.
+    shareable = False
     cfg: ClipConfig
 
     def __init__(self, **config: Any) -> None:
@@ -264,6 +286,7 @@ class ClipEncoder(LazyModelEncoder):
         self._tokenizer: Callable[..., Any] | None = None
         self._model_cfg: dict[str, Any] | None = None
         self._space: Space | None = None
+        self._loaded: _Loaded | None = None
         self._lock = threading.RLock()
         #: Mean loss of every epoch of every ``fit`` call, oldest first.
         self.loss_history: list[float] = []
@@ -295,6 +318,13 @@ class ClipEncoder(LazyModelEncoder):
             import torch
         except ImportError as exc:
             raise EncoderError(f"the clip encoder needs open-clip-torch and torch: {exc}") from exc
+        key = self._cache_key()
+        with _LOADED_LOCK:
+            shared = _LOADED.get(key)
+        if shared is not None:
+            self._loaded = shared
+            self._finish_load(shared.model, shared.model_cfg, shared.fingerprint)
+            return
         start = time.perf_counter()
         preprocess_cfg: dict[str, Any] | None = None
         with _torch_threads(self.cfg.num_threads):
@@ -313,6 +343,9 @@ class ClipEncoder(LazyModelEncoder):
             open_clip.set_model_preprocess_cfg(model, preprocess_cfg)
             model.to(self.cfg.device).eval()
             fingerprint = _weights_fingerprint(model)
+        self._loaded = _Loaded(model, model_cfg, fingerprint)
+        with _LOADED_LOCK:
+            _LOADED[key] = self._loaded
         self._finish_load(model, model_cfg, fingerprint)
         logger.info(
             "loaded clip %s (pretrained=%s, dim %d) in %.1f s",
@@ -321,6 +354,16 @@ class ClipEncoder(LazyModelEncoder):
             self.dim,
             time.perf_counter() - start,
         )
+
+    def _cache_key(self) -> str:
+        """The weights this configuration loads: its identity, device and, for a checkpoint
+        file, the file's size and mtime (a rewritten file is other weights)."""
+        stamp: list[Any] = []
+        pretrained = self.cfg.pretrained or ""
+        if os.path.isfile(pretrained):
+            st = os.stat(pretrained)
+            stamp = [st.st_size, st.st_mtime_ns]
+        return json.dumps([self.identity(), self.cfg.device, stamp], sort_keys=True, default=str)
 
     def _finish_load(self, model: Any, model_cfg: dict[str, Any], fingerprint: str) -> None:
         from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -552,7 +595,9 @@ class ClipEncoder(LazyModelEncoder):
         if not isinstance(lr, int | float) or not lr > 0:
             raise InvalidInputError(f"lr must be a positive number, got {lr!r}")
         self._notify_before_fit()
-        model = self.load()
+        # Train a copy: other encoders of this configuration share the loaded model, and a
+        # failed fit must leave the weights (and so the space) as they were.
+        model = copy.deepcopy(self.load())
         import open_clip
         import torch
         from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -616,7 +661,13 @@ class ClipEncoder(LazyModelEncoder):
             model.eval()
         self.loss_history.extend(history)
         fingerprint = _weights_fingerprint(model)
-        path = self.save_checkpoint(checkpoint, fingerprint=fingerprint)
+        previous = self._model, self._loaded
+        self._model, self._loaded = model, None
+        try:
+            path = self.save_checkpoint(checkpoint, fingerprint=fingerprint)
+        except BaseException:
+            self._model, self._loaded = previous  # no checkpoint: keep the old weights
+            raise
         self.cfg.pretrained = str(path)
         assert self._model_cfg is not None
         self._space = Space(self.name, self.cfg.model, fingerprint, self.dim, "cosine")

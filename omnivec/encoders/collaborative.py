@@ -147,9 +147,17 @@ def _factorize(values: Any, what: str) -> tuple[np.ndarray, list[Any], list[str]
     """Codes (int64, first-appearance order), the unique ids as plain Python, and their keys."""
     import pandas as pd
 
+    if not (isinstance(values, np.ndarray) and values.ndim == 1):
+        # np.asarray would turn tuple ids into a 2-D array; a Series keeps one id per row.
+        values = pd.Series(list(values), dtype=object).to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "integer"):
+        # factorize would merge True into 1 (equal hashes) before any id is checked.
+        for n, v in enumerate(values):
+            if isinstance(v, bool | np.bool_):
+                raise InvalidInputError(f"{what} id in row {n} is {v!r}; ids must be str or int")
     try:
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    except TypeError as exc:
+        codes, uniques = pd.factorize(values.astype(object, copy=False), use_na_sentinel=True)
+    except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{what} ids must be str or int: {exc}") from exc
     if (codes < 0).any():
         raise InvalidInputError(f"a {what} id is missing (None/NaN) in row {int(np.argmin(codes))}")
@@ -271,6 +279,8 @@ def _columns_from_tuples(data: Any) -> tuple[list[Any], list[Any], np.ndarray]:
             raise InvalidInputError(
                 f"interaction {n} is {row!r}; pass (user, item) or (user, item, weight)"
             )
+        if len(row) == 3 and isinstance(row[2], bool | np.bool_):
+            raise InvalidInputError(f"interaction {n} has weight {row[2]!r}; pass a number")
         us.append(row[0])
         its.append(row[1])
         ws.append(row[2] if len(row) == 3 else 1.0)
@@ -294,6 +304,9 @@ class _CollaborativeEncoder(BaseEncoder):
     runtime_fields = frozenset({"num_threads"})
     #: Extra vector columns beyond ``factors`` (BPR: the bias column).
     extra_columns: ClassVar[int] = 0
+    #: Whether a negative (summed) weight means something: implicit's ALS reads it as a
+    #: dislike with that confidence; BPR would take it as one more positive.
+    negative_weights: ClassVar[bool] = True
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
@@ -469,6 +482,11 @@ class _CollaborativeEncoder(BaseEncoder):
         """Fit implicit on normalised interactions and keep the learned vectors."""
         from threadpoolctl import threadpool_limits
 
+        if not self.negative_weights and inter.nnz and inter.matrix.data.min() < 0:
+            raise InvalidInputError(
+                f"{self.name} treats every interaction as a positive, so negative weights would "
+                "count as likes; drop those rows, or use algorithm='als' (negative = dislike)"
+            )
         self._model_class()  # imports implicit, loading its BLAS: threadpoolctl limits loaded ones
         try:
             with threadpool_limits(1, "blas"):
@@ -596,6 +614,7 @@ class BPREncoder(_CollaborativeEncoder):
     name = "bpr"
     config_class = BPRConfig
     extra_columns = 1
+    negative_weights = False
     cfg: BPRConfig
     _NEGATIVES = 200
     _MAX_PAIRS = 50_000

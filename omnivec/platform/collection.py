@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
@@ -17,6 +18,7 @@ from omnivec.errors import (
     NotFoundError,
     OmnivecError,
     SpaceMismatchError,
+    StoreError,
 )
 from omnivec.platform.encoder import Encoder, FitResult, Space
 from omnivec.platform.progress import progress_bar
@@ -39,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 #: Items encoded per encoder call during ``add``; progress advances by this much.
 ENCODE_CHUNK = 1_024
+#: Catalog-record key present while a fit is writing its vectors. A process killed (or a
+#: store failing) between the first and the last write of a fit leaves it behind: the rows may
+#: then mix two fits, and searches refuse until a new fit completes (docs/reliability.md).
+FITTING = "fitting"
 _QUERY_CACHE_SIZE = 2_048
 
 
@@ -177,6 +183,7 @@ class Collection:
         """Stored records in the order asked; an unknown id raises :class:`NotFoundError`."""
         ids = check_batch(ids, "ids")
         keys = encode_ids(ids, unique=False)
+        self._check_complete()
         rows = self._store.get(self.name, keys)
         missing = [i for i, k in zip(ids, keys, strict=True) if k not in rows]
         if missing:
@@ -206,17 +213,27 @@ class Collection:
         with self._lock:
             init = None
             if warm_start and len(self) > 0:
+                # A half-written fit is no starting point.
+                self._check_complete("fit it again without warm_start=True (or drop it)")
                 keys = self._store.keys(self.name)
                 rows = self._store.get(self.name, keys)
                 init = {decode_id(k): r.vector for k, r in rows.items()}
             if init is not None:
                 kwargs["init"] = init
-            result = enc.fit(data, *args, **kwargs)
-            if not isinstance(result, FitResult):
-                raise EncoderError(
-                    f"encoder {self.encoder_name!r}.fit() did not return a FitResult"
-                )
-            self._replace_all(result, enc.space)
+            # A failed fit puts the encoder back to the fit the stored vectors belong to
+            # (fit assigns new attributes rather than mutating old ones: a shallow copy does).
+            saved = dict(vars(enc)) if hasattr(enc, "__dict__") else None
+            try:
+                result = enc.fit(data, *args, **kwargs)
+                if not isinstance(result, FitResult):
+                    raise EncoderError(
+                        f"encoder {self.encoder_name!r}.fit() did not return a FitResult"
+                    )
+                self._replace_all(result, enc.space)
+            except BaseException:
+                if saved is not None:
+                    vars(enc).update(saved)
+                raise
         return self
 
     def _replace_all(self, result: FitResult, space: Space) -> None:
@@ -224,14 +241,46 @@ class Collection:
         keys = encode_ids(result.ids)
         meta = check_metadata(result.metadata, len(keys))
         old = set(self._store.keys(self.name))
-        self._store.upsert(self.name, keys, vecs, meta)
+        self._begin_fit()
+        try:
+            # All or nothing: if it raises, the store rolled back what it wrote.
+            self._store.upsert(self.name, keys, vecs, meta)
+        except BaseException:
+            self._end_fit()  # the previous fit's rows stand, unchanged
+            raise
         stale = sorted(old - set(keys))
         if stale:
             self._store.delete(self.name, stale)
         self._record_space(space)
 
+    def _begin_fit(self) -> None:
+        """Record in the catalog, before a fit writes its first vector, that one is under way;
+        :meth:`_record_space` clears it once every vector is written."""
+        self._record[FITTING] = {"since": time.time()}
+        self._platform._save_record(self.name, self._record)
+
+    def _end_fit(self) -> None:
+        """Clear the marker of a fit that failed before any of its vectors stayed written."""
+        marker = self._record.pop(FITTING, None)
+        try:
+            self._platform._save_record(self.name, self._record)
+        except Exception:
+            self._record[FITTING] = marker  # still in the catalog: keep refusing here too
+            logger.exception("could not clear the fit marker of collection %r", self.name)
+
+    def _check_complete(self, todo: str = "run its fit again (or drop it)") -> None:
+        """Refuse to read vectors that may mix two fits (a fit was cut off mid-write)."""
+        marker = self._record.get(FITTING)
+        if marker:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(marker.get("since", 0)))
+            raise StoreError(
+                f"collection {self.name!r}: a fit started {when} stopped while writing its "
+                f"vectors, so they may mix two fits; {todo}"
+            )
+
     def _record_space(self, space: Space) -> None:
         enc = self._encoder
+        self._record.pop(FITTING, None)
         self._record["space"] = space.to_dict()
         if enc is not None:
             self._record["config"] = enc.config()
@@ -375,6 +424,7 @@ class Collection:
         """
         k = check_k(k)
         where = _check_where(where)
+        self._check_complete()
         if min_score is not None and (
             isinstance(min_score, bool)
             or not isinstance(min_score, int | float)
@@ -444,6 +494,8 @@ class Collection:
             source = (
                 self if own or coll_name is None else self._platform._existing_collection(coll_name)
             )
+            if not own:
+                source._check_complete()
             if not own and source.space != self.space:
                 raise SpaceMismatchError(
                     f"ref into collection {coll_name!r} ({source.space.describe()}) cannot query "

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError, StoreError
-from omnivec.platform.collection import Collection, _check_where, _identity
+from omnivec.platform.collection import FITTING, Collection, _check_where, _identity
 from omnivec.platform.encoder import Space
 from omnivec.platform.queries import Hit, ref
 from omnivec.platform.registry import create_encoder
@@ -330,6 +330,8 @@ class Recommender:
         self.items = items
         self._lock = threading.RLock()
         self.last_fit: dict[str, float] = {}
+        #: Whether the fit under way has written vectors that stay (its first upsert returned).
+        self._fit_wrote = False
         encoder.set_loader(self._load_factors)
         #: The in-memory snapshot (None: not built yet, or dropped).
         self._snapshot: _Snapshot | None = None
@@ -483,6 +485,11 @@ class Recommender:
         return f"Recommender({self.name!r}, {self.algorithm}, {self.space.describe()})"
 
     def _require_fitted(self) -> None:
+        if self._doc.get(FITTING):
+            raise StoreError(
+                f"recommender {self.name!r}: a fit stopped while writing its vectors, so users "
+                "and items may mix two fits; call rec.fit(interactions) again (or drop it)"
+            )
         if not self.fitted:
             raise InvalidInputError(
                 f"recommender {self.name!r} is not fitted yet; call rec.fit(interactions) first"
@@ -533,23 +540,35 @@ class Recommender:
             umeta[n] = {**umeta[n], SEEN: seen, SEEN_WEIGHTS: weights}
         with self._lock:
             self._forget_snapshot()
-            t0 = time.perf_counter()
-            result = self._encoder.train(inter, progress=progress)
-            t1 = time.perf_counter()
-            space = self._encoder.space
-            self._rewrite(self.users, inter.user_keys, result.users.vectors, umeta)
-            self._rewrite(self.items, inter.item_keys, result.items.vectors, imeta)
-            # The new space is recorded once both collections hold the new vectors.
-            self.users._record_space(space)
-            self.items._record_space(space)
-            self._doc.update(
-                fitted=True,
-                space=space.to_dict(),
-                state=self._encoder.state_dict(),
-                config=self._encoder.config(),
-                fitted_at=time.time(),
-            )
-            self._store.put_doc(_DOC + self.name, self._doc)
+            # A fit that fails before any of its vectors stays written leaves the previous
+            # model whole: the encoder goes back to it (train assigns, never mutates in place).
+            saved = dict(vars(self._encoder))
+            self._fit_wrote = False
+            try:
+                t0 = time.perf_counter()
+                result = self._encoder.train(inter, progress=progress)
+                t1 = time.perf_counter()
+                space = self._encoder.space
+                self._begin_fit()
+                self._rewrite(self.users, inter.user_keys, result.users.vectors, umeta)
+                self._rewrite(self.items, inter.item_keys, result.items.vectors, imeta)
+                # The new space is recorded once both collections hold the new vectors.
+                self.users._record_space(space)
+                self.items._record_space(space)
+                self._doc.pop(FITTING, None)
+                self._doc.update(
+                    fitted=True,
+                    space=space.to_dict(),
+                    state=self._encoder.state_dict(),
+                    config=self._encoder.config(),
+                    fitted_at=time.time(),
+                )
+                self._store.put_doc(_DOC + self.name, self._doc)
+            except BaseException:
+                vars(self._encoder).update(saved)
+                if not self._fit_wrote:
+                    self._end_fit()
+                raise
             # The snapshot comes straight from what was just written: no store read.
             if self._snapshot_fits(len(inter.user_ids), len(inter.item_ids), inter.nnz):
                 self._snapshot = _Snapshot.build(
@@ -579,10 +598,32 @@ class Recommender:
     ) -> None:
         # A first fit writes into empty collections: skip listing their (no) keys.
         old = set(self._store.keys(col.name)) if self._store.count(col.name) else set()
-        self._store.upsert(col.name, keys, vectors, meta)
+        self._store.upsert(col.name, keys, vectors, meta)  # all or nothing
+        self._fit_wrote = True
         stale = sorted(old - set(keys))
         if stale:
             self._store.delete(col.name, stale)
+
+    def _begin_fit(self) -> None:
+        """Mark the recommender and both collections as being written (see ``FITTING``):
+        until the fit completes, a reopen after a crash refuses to answer from them."""
+        self._doc[FITTING] = {"since": time.time()}
+        self._store.put_doc(_DOC + self.name, self._doc)
+        self.users._begin_fit()
+        self.items._begin_fit()
+
+    def _end_fit(self) -> None:
+        """Clear the markers of a fit that failed before any of its vectors stayed written."""
+        if FITTING not in self._doc and FITTING not in self.users._record:
+            return
+        self.users._end_fit()
+        self.items._end_fit()
+        marker = self._doc.pop(FITTING, None)
+        try:
+            self._store.put_doc(_DOC + self.name, self._doc)
+        except Exception:
+            self._doc[FITTING] = marker
+            logger.exception("could not clear the fit marker of recommender %r", self.name)
 
     # -- the in-memory snapshot ---------------------------------------------------------
     def refresh(self) -> Recommender:
