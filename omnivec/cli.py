@@ -106,7 +106,8 @@ def _parse_scalar(text: str) -> Any:
 
 def _resolve_id(collection: Any, text: str) -> Any:
     """The stored id the user means: ``7`` may be the int 7 or the str "7"."""
-    candidates = [_parse_scalar(text), text] if _parse_scalar(text) != text else [text]
+    parsed = _parse_scalar(text)
+    candidates = [parsed, text] if parsed != text else [text]
     for cand in candidates:
         try:
             collection.get([cand])

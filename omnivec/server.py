@@ -474,7 +474,7 @@ def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
         out = []
         for name in plat.recommenders():
             try:
-                out.append(_recommender_summary(plat.recommender(name)))
+                out.append(plat.recommender(name).info())
             except OmnivecError as exc:
                 out.append({"name": name, "error": type(exc).__name__, "detail": str(exc)})
         return {"recommenders": out}
@@ -509,12 +509,7 @@ def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
     )
     def similar_items(name: str, body: SimilarIn, request: Request) -> JSONResponse:
         """Items most similar to ``item`` (the item itself left out)."""
-        rec = _existing_recommender(request, name)
-        if body.item is None or body.user is not None:
-            raise InvalidInputError('similar-items takes "item" (and optionally "k")')
-        return JSONResponse(
-            ov.hits_payload(rec.similar_items(body.item, k=body.k, where=body.where))
-        )
+        return _similar(request, name, body, "item")
 
     @app.post(
         "/recommenders/{name}/similar-users",
@@ -524,12 +519,7 @@ def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
     )
     def similar_users(name: str, body: SimilarIn, request: Request) -> JSONResponse:
         """Users most similar to ``user`` (the user itself left out)."""
-        rec = _existing_recommender(request, name)
-        if body.user is None or body.item is not None:
-            raise InvalidInputError('similar-users takes "user" (and optionally "k")')
-        return JSONResponse(
-            ov.hits_payload(rec.similar_users(body.user, k=body.k, where=body.where))
-        )
+        return _similar(request, name, body, "user")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def page() -> FileResponse:
@@ -544,27 +534,22 @@ def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
 
 
 def _existing_recommender(request: Request, name: str) -> Any:
-    from omnivec.platform.validation import check_name
-
     plat = _platform(request)
-    check_name(name, "recommender")
     # Without this check, asking for an unknown name would create an empty recommender.
-    if name not in plat.recommenders():
+    if not plat.has_recommender(name):
         raise NotFoundError(f"no recommender named {name!r}; see GET /recommenders")
     return plat.recommender(name)
 
 
-def _recommender_summary(rec: Any) -> dict[str, Any]:
-    info = rec.info() if hasattr(rec, "info") else {}
-    users = getattr(rec, "users", None)
-    items = getattr(rec, "items", None)
-    return {
-        **info,
-        "name": rec.name,
-        "algorithm": getattr(rec, "algorithm", info.get("algorithm")),
-        "users": getattr(users, "name", info.get("users")),
-        "items": getattr(items, "name", info.get("items")),
-    }
+def _similar(request: Request, name: str, body: SimilarIn, side: str) -> JSONResponse:
+    """``similar-items`` (side "item") or ``similar-users`` (side "user")."""
+    rec = _existing_recommender(request, name)
+    other = "user" if side == "item" else "item"
+    query = getattr(body, side)
+    if query is None or getattr(body, other) is not None:
+        raise InvalidInputError(f'similar-{side}s takes "{side}" (and optionally "k")')
+    method = rec.similar_items if side == "item" else rec.similar_users
+    return JSONResponse(ov.hits_payload(method(query, k=body.k, where=body.where)))
 
 
 def serve(uri: str, host: str = "127.0.0.1", port: int = 8000, token: str = "") -> None:

@@ -13,18 +13,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-import omnivec as ov
 from tests.test_server import (
     ARTIFACTS,
     HAVE_CLIP,
     HAVE_GRAPH,
     HAVE_RECS,
     png_b64,
-    populate_docs,
-    populate_graph,
-    populate_photos,
-    populate_raw,
-    populate_recs,
+    populate_all,
     running_server,
 )
 
@@ -53,15 +48,7 @@ LAUNCH_ARGS = [
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("browser")
     db = str(tmp / "browser.db")
-    with ov.connect(db) as plat:
-        populate_docs(plat)
-        populate_raw(plat)
-        if HAVE_CLIP:
-            populate_photos(plat)
-        if HAVE_GRAPH:
-            populate_graph(plat)
-        if HAVE_RECS:
-            populate_recs(plat)
+    populate_all(db)
     with running_server(db, tmp / "server.log") as base:
         yield base
 

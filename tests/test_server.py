@@ -174,13 +174,8 @@ def populate_recs(plat: ov.Platform) -> None:
     rec.fit(rows)
 
 
-# -- the server under test -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    tmp = tmp_path_factory.mktemp("http")
-    db = str(tmp / "http.db")
+def populate_all(db: str) -> None:
+    """Every collection the HTTP and browser tests query (those whose libraries are here)."""
     with ov.connect(db) as plat:
         populate_docs(plat)
         populate_raw(plat)
@@ -190,6 +185,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
             populate_graph(plat)
         if HAVE_RECS:
             populate_recs(plat)
+
+
+# -- the server under test -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("http")
+    db = str(tmp / "http.db")
+    populate_all(db)
     log = tmp / "server.log"
     with running_server(db, log) as base:
         yield base, log

@@ -23,7 +23,7 @@ import math
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -539,7 +539,8 @@ class _CollaborativeEncoder(BaseEncoder):
         raise NotImplementedError
 
     def _new_model(self) -> Any:
-        raise NotImplementedError
+        # The config fields carry implicit's own parameter names, so they pass straight through.
+        return self._model_class()(**asdict(self.cfg), dtype=np.float32)
 
     def fold_in(self, rows: Any) -> np.ndarray:
         """Vectors for users given only their interactions, with item vectors fixed.
@@ -564,18 +565,6 @@ class ALSEncoder(_CollaborativeEncoder):
         from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares
-
-    def _new_model(self) -> Any:
-        c = self.cfg
-        return self._model_class()(
-            factors=c.factors,
-            regularization=c.regularization,
-            alpha=c.alpha,
-            iterations=c.iterations,
-            random_state=c.random_state,
-            num_threads=c.num_threads,
-            dtype=np.float32,
-        )
 
     def fold_in(self, rows: Any) -> np.ndarray:
         import scipy.sparse as sp
@@ -623,19 +612,6 @@ class BPREncoder(_CollaborativeEncoder):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         return BayesianPersonalizedRanking
-
-    def _new_model(self) -> Any:
-        c = self.cfg
-        return self._model_class()(
-            factors=c.factors,
-            learning_rate=c.learning_rate,
-            regularization=c.regularization,
-            iterations=c.iterations,
-            verify_negative_samples=c.verify_negative_samples,
-            random_state=c.random_state,
-            num_threads=c.num_threads,
-            dtype=np.float32,
-        )
 
     def fold_in(self, rows: Any) -> np.ndarray:
         import scipy.sparse as sp

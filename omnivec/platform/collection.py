@@ -211,15 +211,12 @@ class Collection:
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
         with self._lock:
-            init = None
             if warm_start and len(self) > 0:
                 # A half-written fit is no starting point.
                 self._check_complete("fit it again without warm_start=True (or drop it)")
                 keys = self._store.keys(self.name)
                 rows = self._store.get(self.name, keys)
-                init = {decode_id(k): r.vector for k, r in rows.items()}
-            if init is not None:
-                kwargs["init"] = init
+                kwargs["init"] = {decode_id(k): r.vector for k, r in rows.items()}
             # A failed fit puts the encoder back to the fit the stored vectors belong to
             # (fit assigns new attributes rather than mutating old ones: a shallow copy does).
             saved = dict(vars(enc)) if hasattr(enc, "__dict__") else None
@@ -293,9 +290,10 @@ class Collection:
 
     # -- encoder guards -------------------------------------------------------------------
     def _before_encoder_fit(self, encoder: Any) -> None:
-        if self._store.has_collection(self.name) and len(self) > 0:
+        n = len(self) if self._store.has_collection(self.name) else 0
+        if n > 0:
             raise SpaceMismatchError(
-                f"collection {self.name!r} holds {len(self)} vectors of the current weights; "
+                f"collection {self.name!r} holds {n} vectors of the current weights; "
                 "training would make them stale. Train into a new, empty collection"
             )
 
@@ -441,7 +439,9 @@ class Collection:
             queries = [query]
             batched = False
         vectors, exclude = self._query_vectors(queries)
-        raw = self._store.search(self.name, vectors, k, where=where, exclude=exclude)
+        raw = self._store.search(
+            self.name, vectors, k, where=where, exclude=exclude, metric=self.metric
+        )
         results = [
             [
                 Hit(decode_id(h.key), h.score, h.metadata)
@@ -549,3 +549,18 @@ def _check_where(where: Any) -> str | None:
 def _identity(encoder: Any) -> dict[str, Any]:
     ident = getattr(encoder, "identity", None)
     return dict(ident()) if callable(ident) else dict(encoder.config())
+
+
+def _check_identity(
+    what: str, encoder: Any, old: dict[str, Any], encoder_name: str, rename: str = "another name"
+) -> None:
+    """Refuse reopening ``what`` (e.g. "collection 'docs'") with settings other than ``old``,
+    naming each setting that differs."""
+    ident = _identity(encoder)
+    if ident != old:
+        changed = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
+        raise SpaceMismatchError(
+            f"{what} was built with other {encoder_name} settings "
+            f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); "
+            f"open it without those options or use {rename}"
+        )

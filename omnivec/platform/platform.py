@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
-from omnivec.platform.collection import Collection, _identity
+from omnivec.platform.collection import Collection, _check_identity, _identity
 from omnivec.platform.encoder import METRICS, Space
 from omnivec.platform.registry import available_encoders, create_encoder, get_factory
 from omnivec.platform.validation import check_name
@@ -208,14 +208,13 @@ class Platform:
             return cached
         merged = {**record.get("config", {}), **config}
         enc = self._encoder_for(stored_encoder, merged)
-        ident = _identity(enc)
-        old = record.get("identity", ident)
-        if ident != old:
-            changed = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
-            raise SpaceMismatchError(
-                f"collection {name!r} was built with other {stored_encoder} settings "
-                f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); "
-                "open it without those options or use another collection name"
+        if "identity" in record:
+            _check_identity(
+                f"collection {name!r}",
+                enc,
+                record["identity"],
+                stored_encoder,
+                rename="another collection name",
             )
         if cached is not None and (
             cached.encoder is enc
@@ -296,6 +295,9 @@ class Platform:
             rec = Recommender._open(self, name, algorithm, config)
             self._recommenders[name] = rec
             return rec
+
+    def has_recommender(self, name: str) -> bool:
+        return self.store.get_doc(_RECOMMENDER + check_name(name, "recommender")) is not None
 
     def recommenders(self) -> list[str]:
         return sorted(

@@ -41,7 +41,13 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError, StoreError
-from omnivec.platform.collection import FITTING, Collection, _check_where, _identity
+from omnivec.platform.collection import (
+    FITTING,
+    Collection,
+    _check_identity,
+    _check_where,
+    _identity,
+)
 from omnivec.platform.encoder import Space
 from omnivec.platform.queries import Hit, ref
 from omnivec.platform.registry import create_encoder
@@ -371,14 +377,7 @@ class Recommender:
                 "open it without algorithm= or use another name"
             )
         encoder: Any = create_encoder(stored, **{**doc["config"], **config})
-        ident, old = _identity(encoder), doc["identity"]
-        if ident != old:
-            changed = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
-            raise SpaceMismatchError(
-                f"recommender {name!r} was built with other {stored} settings "
-                f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); "
-                "open it without those options or use another name"
-            )
+        _check_identity(f"recommender {name!r}", encoder, doc["identity"], stored)
         encoder.load_state_dict(doc.get("state", {}))
         cols = {}
         for role in ("users", "items"):
@@ -960,7 +959,11 @@ class Recommender:
         extra = max((len(s) for s in seens), default=0) if seens else 0
         fetch = min(k + extra, MAX_K)
         raw = self._store.search(
-            self.items.name, np.ascontiguousarray(vectors, np.float32), fetch, where=where
+            self.items.name,
+            np.ascontiguousarray(vectors, np.float32),
+            fetch,
+            where=where,
+            metric=self.space.metric,
         )
         out = []
         for i, row in enumerate(raw):

@@ -57,6 +57,7 @@ class VectorStore(Protocol):
         k: int,
         where: str | None = None,
         exclude: Sequence[str | None] | None = None,
+        metric: str | None = None,
     ) -> list[list[StoredHit]]: ...
 
     def get(self, name: str, keys: Sequence[str]) -> dict[str, StoredRow]: ...

@@ -84,7 +84,7 @@ class MilvusStore:
         self.uri = str(uri)
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()
-        self._dims: dict[str, int] = {}
+        self._metrics: dict[str, str] = {}
         if "://" in self.uri and not _is_server_uri(self.uri):
             raise InvalidInputError(
                 f"unsupported URI {self.uri!r}: use a Milvus Lite file (*.db) or a server URI "
@@ -131,7 +131,7 @@ class MilvusStore:
                     try:
                         if first:
                             _start_lite_server(self.uri)
-                        self._client = MilvusClient(uri=self.uri, token=token, timeout=timeout)
+                        self._client = _connect(MilvusClient, self.uri, token, timeout)
                     except BaseException:
                         if first:
                             _drop_lite_guard(self.uri)
@@ -233,7 +233,7 @@ class MilvusStore:
             f"create collection {name!r}",
             lambda: self._client.create_collection(name, schema=schema, index_params=params),
         )
-        self._dims[name] = int(dim)
+        self._metrics[name] = metric
 
     def has_collection(self, name: str) -> bool:
         return bool(self._call("look up a collection", lambda: self._client.has_collection(name)))
@@ -243,15 +243,8 @@ class MilvusStore:
         return sorted(n for n in names if n != CATALOG)
 
     def drop_collection(self, name: str) -> None:
-        self._dims.pop(name, None)
+        self._metrics.pop(name, None)
         self._call(f"drop {name!r}", lambda: self._client.drop_collection(name))
-
-    def _dim(self, name: str) -> int:
-        if name not in self._dims:
-            desc = self._call(f"describe {name!r}", lambda: self._client.describe_collection(name))
-            field = next(f for f in desc["fields"] if f["name"] == "vector")
-            self._dims[name] = int(field["params"]["dim"])
-        return self._dims[name]
 
     # -- rows -------------------------------------------------------------------------
     def existing(self, name: str, keys: Sequence[str]) -> set[str]:
@@ -313,7 +306,7 @@ class MilvusStore:
         # One writer at a time: the existence check decides insert vs upsert, and two threads
         # inserting the same new key would both succeed, leaving duplicate primary keys.
         with self._write_lock:
-            old = self.get(name, keys) if self.existing(name, keys) else {}
+            old = self.get(name, keys)
             written: list[str] = []
             try:
                 for start, chunk in _chunks(keys, rows_per_call):
@@ -385,9 +378,13 @@ class MilvusStore:
         k: int,
         where: str | None = None,
         exclude: Sequence[str | None] | None = None,
+        metric: str | None = None,
     ) -> list[list[StoredHit]]:
-        """Top-``k`` rows per query vector; ``exclude[i]`` is a key left out of query i's hits."""
-        metric = self._metric(name)
+        """Top-``k`` rows per query vector; ``exclude[i]`` is a key left out of query i's hits.
+
+        ``metric`` is the collection's metric when the caller knows it (from the catalog);
+        without it the first search of a collection asks Milvus, one more round trip."""
+        metric = metric or self._metric(name)
         extra = 1 if exclude is not None and any(e is not None for e in exclude) else 0
         limit = min(k + extra, _MAX_LIMIT)
         results = self._call(
@@ -416,8 +413,6 @@ class MilvusStore:
         return out
 
     def _metric(self, name: str) -> str:
-        if not hasattr(self, "_metrics"):
-            self._metrics: dict[str, str] = {}
         if name not in self._metrics:
             idx = self._call(
                 f"describe {name!r}", lambda: self._client.describe_index(name, "vector")
@@ -473,6 +468,42 @@ class MilvusStore:
 
     def __repr__(self) -> str:
         return f"MilvusStore({self.uri!r})"
+
+
+#: Pauses before retrying a connection that the server shut with a transient GOAWAY.
+_CONNECT_RETRY_PAUSES_S = (0.2, 1.0)
+
+
+def _connect(client_class: Any, uri: str, token: str, timeout: float) -> Any:
+    """A MilvusClient, retrying a connection the server closed with a transient gRPC GOAWAY.
+
+    gRPC reuses TCP connections across channels to one address; a server may close such a
+    connection (e.g. "too_many_pings" after idle keepalives), and the next connect fails with
+    UNAVAILABLE although a fresh connection works. A refused or unreachable address is not
+    retried, so it still fails at once.
+    """
+    for pause in (*_CONNECT_RETRY_PAUSES_S, None):
+        try:
+            return client_class(uri=uri, token=token, timeout=timeout)
+        except Exception as exc:
+            if pause is None or not _is_transient_goaway(exc):
+                raise
+            logger.info("Milvus at %s closed the connection (%s); retrying", uri, exc)
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_transient_goaway(exc: BaseException) -> bool:
+    visited: set[int] = set()
+    current: BaseException | None = exc
+    # pymilvus raises `e from e`, so the chain can loop back on itself.
+    while current is not None and id(current) not in visited:
+        visited.add(id(current))
+        text = str(current).lower()
+        if "too many pings" in text or "too_many_pings" in text or "goaway" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _start_lite_server(path: str) -> None:

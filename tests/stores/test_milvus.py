@@ -113,3 +113,34 @@ def test_second_process_on_one_lite_file_is_refused(tmp_path: Path) -> None:
         assert "one process" in out.stdout
     finally:
         first.close()
+
+
+def test_connect_retries_only_a_transient_goaway() -> None:
+    """A GOAWAY ("too many pings") on connect is retried; any other failure is not."""
+    from omnivec.stores import milvus as m
+
+    class Flaky:
+        calls = 0
+
+        def __init__(self, **kwargs: object) -> None:
+            type(self).calls += 1
+            if type(self).calls == 1:
+                try:
+                    raise RuntimeError("UNAVAILABLE: Too many pings")
+                except RuntimeError as cause:
+                    raise ConnectionError("Fail connecting to server") from cause
+
+    assert isinstance(m._connect(Flaky, "http://127.0.0.1:1", "", 1.0), Flaky)
+    assert Flaky.calls == 2
+
+    class Refused:
+        calls = 0
+
+        def __init__(self, **kwargs: object) -> None:
+            type(self).calls += 1
+            err = ConnectionError("Fail connecting to server: connection refused")
+            raise err from err  # pymilvus chains errors to themselves like this
+
+    with pytest.raises(ConnectionError):
+        m._connect(Refused, "http://127.0.0.1:1", "", 1.0)
+    assert Refused.calls == 1
