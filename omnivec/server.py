@@ -496,9 +496,7 @@ def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
             "where": body.where,
         }
         if body.interactions is not None:
-            kwargs["interactions"] = [
-                tuple(p) if isinstance(p, tuple) else p for p in body.interactions
-            ]
+            kwargs["interactions"] = list(body.interactions)
         return JSONResponse(ov.hits_payload(rec.recommend(who, **kwargs)))
 
     @app.post(
