@@ -61,8 +61,8 @@ def main() -> None:
 
     import omnivec as ov
     from benchmarks.bench_walker import random_graph
-    from omnivec.encoders.node2vec import Node2VecEncoder, _skipgram_loss
-    from omnivec.encoders.node2vec_walker import build_csr, random_walks
+    from omnivec.encoders.node2vec.encoder import Node2VecEncoder, _skipgram_loss
+    from omnivec.encoders.node2vec.walker import build_csr, random_walks
 
     n = args.nodes
     src, dst, _ = random_graph(n, args.degree)

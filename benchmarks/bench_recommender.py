@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_recommender.py [--users 20000] [--items 10000] [--quick]
 
-Synthetic latent-factor data (omnivec.platform.evaluation.synthetic_interactions), a per-user
+Synthetic latent-factor data (omnivec.recs.evaluation.synthetic_interactions), a per-user
 80/20 split, ALS with the same hyper-parameters and seed for both. Prints a markdown table.
 omnivec's recommend is measured from its in-memory snapshot (built by fit, and again after a
 reopen), from the store (snapshot off), and with numpy's BLAS at its default thread count and
@@ -27,7 +27,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import omnivec as ov
-from omnivec.platform.evaluation import (
+from omnivec.recs.evaluation import (
     most_popular,
     ndcg_at_k,
     precision_at_k,

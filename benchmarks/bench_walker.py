@@ -166,7 +166,7 @@ def main() -> None:
     import numba
 
     t0 = time.perf_counter()
-    from omnivec.encoders.node2vec_walker import build_csr, random_walks
+    from omnivec.encoders.node2vec.walker import build_csr, random_walks
 
     n, length = args.nodes, args.length
     src, dst, w = random_graph(n, args.degree)

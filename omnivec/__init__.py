@@ -14,14 +14,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from omnivec import errors
+from omnivec.core.encoder import BaseEncoder, Encoder, FitResult, TrainableEncoder
+from omnivec.core.queries import Hit, Record, hits_payload, image, ref, vector
+from omnivec.core.space import Space, fingerprint_of
 from omnivec.platform.collection import Collection
-from omnivec.platform.encoder import BaseEncoder, Encoder, FitResult, Space, TrainableEncoder
 from omnivec.platform.platform import Platform, connect
-from omnivec.platform.queries import Hit, Record, hits_payload, image, ref, vector
 from omnivec.platform.registry import available_encoders, register_encoder
 
 if TYPE_CHECKING:
-    from omnivec.platform.recommender import Recommender
+    from omnivec.recs.recommender import Recommender
 
 __all__ = [
     "BaseEncoder",
@@ -37,6 +38,7 @@ __all__ = [
     "available_encoders",
     "connect",
     "errors",
+    "fingerprint_of",
     "hits_payload",
     "image",
     "ref",
@@ -49,7 +51,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "Recommender":
-        from omnivec.platform.recommender import Recommender
+        from omnivec.recs.recommender import Recommender
 
         return Recommender
     raise AttributeError(f"module 'omnivec' has no attribute {name!r}")

@@ -82,7 +82,7 @@ def _print_json(payload: Any) -> None:
 
 
 def _print_hits(hits: list[Any], as_json: bool) -> None:
-    from omnivec.platform.queries import hits_payload
+    from omnivec.core.queries import hits_payload
 
     if as_json:
         _print_json(hits_payload(hits))

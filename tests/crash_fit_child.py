@@ -113,7 +113,7 @@ def main() -> None:
 
     plat.store._write = write  # type: ignore[attr-defined]
     if args.kind == "node2vec":
-        import omnivec.encoders.node2vec as n2v
+        import omnivec.encoders.node2vec.encoder as n2v
 
         real_loss = n2v._skipgram_loss
 

@@ -174,7 +174,7 @@ def test_graph_collection_searches_by_node_id(page: Any) -> None:
     assert all(i.isdigit() for i in ids)
 
 
-@pytest.mark.skipif(not HAVE_RECS, reason="omnivec.platform.recommender is not in this tree yet")
+@pytest.mark.skipif(not HAVE_RECS, reason="omnivec.recs.recommender is not in this tree yet")
 def test_recommendations_for_a_user(page: Any) -> None:
     page.click("#tab-rec")
     assert page.is_visible("#panel-rec")

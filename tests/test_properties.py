@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import omnivec as ov
-from omnivec.platform.validation import RESERVED_KEYS
+from omnivec.core.validation import RESERVED_KEYS
 
 DIM = 4
 SETTINGS = settings(

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 import omnivec as ov
+from omnivec.core.encoder import BaseEncoder
+from omnivec.core.space import Space
 from omnivec.errors import (
     DimensionMismatchError,
     EncoderError,
@@ -26,7 +28,6 @@ from omnivec.errors import (
     StoreUnavailableError,
 )
 from omnivec.platform.collection import ENCODE_CHUNK
-from omnivec.platform.encoder import BaseEncoder, Space
 from omnivec.stores.milvus import INSERT_BATCH_ROWS, MilvusStore
 
 DIM = 8

@@ -58,7 +58,7 @@ def have(module: str) -> bool:
 
 HAVE_CLIP = have("omnivec.encoders.clip")
 HAVE_GRAPH = have("omnivec.encoders.node2vec")
-HAVE_RECS = have("omnivec.platform.recommender")
+HAVE_RECS = have("omnivec.recs.recommender")
 
 
 # -- helpers shared with test_server_load.py and test_browser.py -----------------------------
@@ -540,7 +540,7 @@ def test_graph_search_by_node_id(client: httpx.Client) -> None:
     assert search(client, "karate", ref={"id": 999}).status_code == 404
 
 
-@pytest.mark.skipif(not HAVE_RECS, reason="omnivec.platform.recommender is not in this tree yet")
+@pytest.mark.skipif(not HAVE_RECS, reason="omnivec.recs.recommender is not in this tree yet")
 def test_recommender_routes(client: httpx.Client) -> None:
     r = client.get("/recommenders")
     assert r.status_code == 200

@@ -28,10 +28,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from omnivec.core.encoder import BaseEncoder, FitResult
+from omnivec.core.ids import decode_id, encode_id
+from omnivec.core.progress import show_progress
+from omnivec.core.space import Space, fingerprint_of
 from omnivec.errors import EncoderError, InvalidInputError, NotFoundError
-from omnivec.platform.encoder import BaseEncoder, FitResult, Space, fingerprint_of
-from omnivec.platform.progress import show_progress
-from omnivec.platform.validation import decode_id, encode_id
 
 __all__ = [
     "ALSConfig",

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from omnivec.core.encoder import LazyModelEncoder
+from omnivec.core.space import METRICS, Space
 from omnivec.errors import EncoderError, InvalidInputError
-from omnivec.platform.encoder import METRICS, LazyModelEncoder, Space
 
 __all__ = ["DEFAULT_MODEL", "TextConfig", "TextEncoder", "model_fingerprint"]
 

@@ -11,6 +11,12 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
+from omnivec.core.encoder import Encoder, FitResult
+from omnivec.core.ids import decode_id, encode_ids
+from omnivec.core.progress import progress_bar
+from omnivec.core.queries import Hit, ImageQuery, Record, RefQuery, VectorQuery
+from omnivec.core.space import Space
+from omnivec.core.validation import check_batch, check_k, check_metadata, check_vectors
 from omnivec.errors import (
     DimensionMismatchError,
     EncoderError,
@@ -19,17 +25,6 @@ from omnivec.errors import (
     OmnivecError,
     SpaceMismatchError,
     StoreError,
-)
-from omnivec.platform.encoder import Encoder, FitResult, Space
-from omnivec.platform.progress import progress_bar
-from omnivec.platform.queries import Hit, ImageQuery, Record, RefQuery, VectorQuery
-from omnivec.platform.validation import (
-    check_batch,
-    check_k,
-    check_metadata,
-    check_vectors,
-    decode_id,
-    encode_ids,
 )
 
 if TYPE_CHECKING:

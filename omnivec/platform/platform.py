@@ -8,14 +8,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from omnivec.core.space import METRICS, Space
+from omnivec.core.validation import check_name
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
 from omnivec.platform.collection import Collection, _check_identity, _identity
-from omnivec.platform.encoder import METRICS, Space
 from omnivec.platform.registry import available_encoders, create_encoder, get_factory
-from omnivec.platform.validation import check_name
 
 if TYPE_CHECKING:
-    from omnivec.platform.recommender import Recommender
+    from omnivec.recs.recommender import Recommender
     from omnivec.stores.base import VectorStore
 
 __all__ = ["Platform", "connect"]
@@ -285,7 +285,7 @@ class Platform:
     # -- recommenders -----------------------------------------------------------------------
     def recommender(self, name: str, algorithm: str | None = None, **config: Any) -> Recommender:
         """Get or create recommender ``name`` (``algorithm="als"`` or ``"bpr"``)."""
-        from omnivec.platform.recommender import Recommender
+        from omnivec.recs.recommender import Recommender
 
         check_name(name, "recommender")
         with self._lock:

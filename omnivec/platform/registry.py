@@ -12,8 +12,8 @@ from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from omnivec.core.encoder import Encoder
 from omnivec.errors import EncoderError, InvalidInputError, NotFoundError
-from omnivec.platform.encoder import Encoder
 
 __all__ = ["ENTRY_POINT_GROUP", "available_encoders", "create_encoder", "register_encoder"]
 

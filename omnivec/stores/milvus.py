@@ -9,13 +9,10 @@ low recall on freshly written data.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
 import re
-import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -27,8 +24,15 @@ import numpy as np
 
 from omnivec.errors import InvalidInputError, StoreError, StoreUnavailableError
 from omnivec.stores.base import StoredHit, StoredRow
+from omnivec.stores.lite import (
+    in_use_message,
+    lite_file_locked,
+    lite_version,
+    open_lite,
+    release_lite,
+)
 
-__all__ = ["MilvusStore"]
+__all__ = ["MilvusStore", "default_uri", "lite_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +50,6 @@ KEY_CHUNK = 1_000
 _MAX_LIMIT = 16_384
 #: What milvus-lite 2.5 accepts as a database file name.
 _LITE_NAME_RE = re.compile(r"[a-zA-Z0-9.\-_]+")
-#: Open MilvusStores per Lite file in this process. milvus-lite runs one server process per
-#: file and keeps it (and the file lock) until the Python process exits, even after
-#: ``MilvusClient.close()``; the last store to close a file releases it (docs/reliability.md).
-_LITE_USERS: dict[str, int] = {}
-_LITE_USERS_LOCK = threading.Lock()
-#: omnivec's own lock per Lite file (``.NAME.omnivec.lock``, flock), held while the file is open.
-_LITE_GUARDS: dict[str, Any] = {}
-#: How long opening a Lite file waits for the server of a crashed process to exit.
-ORPHAN_WAIT_S = 5.0
 
 
 def _chunks(seq: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
@@ -63,7 +58,7 @@ def _chunks(seq: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
 
 
 def _keys_expr(keys: Sequence[str]) -> str:
-    # Keys come from omnivec.platform.validation.encode_id: [A-Za-z0-9_.:@/+=-] only,
+    # Keys come from omnivec.core.ids.encode_id: [A-Za-z0-9_.:@/+=-] only,
     # so quoting them cannot change an expression's meaning.
     return "pk in [" + ",".join(f'"{k}"' for k in keys) + "]"
 
@@ -123,21 +118,12 @@ class MilvusStore:
                 from pymilvus import MilvusClient
 
                 _quiet_rpc_tracebacks()
-                with _LITE_USERS_LOCK:
-                    lite = not _is_server_uri(self.uri)
-                    first = lite and self.uri not in _LITE_USERS
-                    if first:
-                        _acquire_lite_guard(self.uri)
-                    try:
-                        if first:
-                            _start_lite_server(self.uri)
-                        self._client = _connect(MilvusClient, self.uri, token, timeout)
-                    except BaseException:
-                        if first:
-                            _drop_lite_guard(self.uri)
-                        raise
-                    if lite:
-                        _LITE_USERS[self.uri] = _LITE_USERS.get(self.uri, 0) + 1
+                if _is_server_uri(self.uri):
+                    self._client = _connect(MilvusClient, self.uri, token, timeout)
+                else:
+                    self._client = open_lite(
+                        self.uri, lambda: _connect(MilvusClient, self.uri, token, timeout)
+                    )
         except StoreUnavailableError:
             raise
         except Exception as exc:
@@ -152,8 +138,8 @@ class MilvusStore:
                 f"cannot reach the Milvus server at {self.uri}: {reason}. "
                 "Check that it is running and the address and token are right"
             )
-        if _lite_file_locked(self.uri):
-            return _in_use_message(self.uri)
+        if lite_file_locked(self.uri):
+            return in_use_message(self.uri)
         return (
             f"cannot open the Milvus Lite file {self.uri}: {reason}. Milvus Lite allows one "
             "process per file: close the other process using it, or use a Milvus server"
@@ -464,7 +450,7 @@ class MilvusStore:
                     logger.debug("closing the Milvus client failed", exc_info=True)
                 self._client = None  # type: ignore[assignment]
                 if not _is_server_uri(self.uri):
-                    _release_lite(self.uri)
+                    release_lite(self.uri)
 
     def __repr__(self) -> str:
         return f"MilvusStore({self.uri!r})"
@@ -506,35 +492,6 @@ def _is_transient_goaway(exc: BaseException) -> bool:
     return False
 
 
-def _start_lite_server(path: str) -> None:
-    """Start milvus-lite's server process for ``path`` with its stderr going to a log file.
-
-    The process inherits stderr and its query parser prints raw diagnostics there (for every
-    malformed filter, say), which omnivec already reports as one-line errors. pymilvus reuses
-    the process started here. The log lives in the temp dir, named after the database file.
-    """
-    from milvus_lite.server_manager import server_manager_instance
-
-    digest = hashlib.sha256(path.encode()).hexdigest()[:12]
-    log_path = Path(tempfile.gettempdir()) / f"omnivec-milvus-lite-{digest}.log"
-    with open(log_path, "ab") as log:
-        saved = os.dup(2)
-        sys.stderr.flush()
-        os.dup2(log.fileno(), 2)
-        try:
-            started = server_manager_instance.start_and_get_uri(path)
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-    if started is None:
-        raise StoreUnavailableError(
-            f"cannot open the Milvus Lite file {path}: it is open in another process (Milvus Lite "
-            "allows one process per file); close that process or use a Milvus server "
-            f"(details in {log_path})"
-        )
-
-
 class _DropRpcTracebacks(logging.Filter):
     """pymilvus logs every failed RPC with a full traceback at ERROR level; omnivec turns
     those failures into one-line errors of its own, so the tracebacks only add noise."""
@@ -552,142 +509,11 @@ def _quiet_rpc_tracebacks() -> None:
             noisy.addFilter(_DropRpcTracebacks())
 
 
-def _lite_file_locked(uri: str) -> bool:
-    """Whether another process holds milvus-lite's lock on ``uri`` (its ``.NAME.lock`` file)."""
-    lock_path = Path(uri).parent / f".{Path(uri).name}.lock"
-    if uri in _LITE_USERS or not lock_path.exists():
-        return False
-    try:
-        import fcntl
-
-        from milvus_lite.server_manager import server_manager_instance
-
-        # POSIX locks belong to the process: probing a lock this process holds (via its own
-        # lite server) would release it, so only probe files this process has not opened.
-        if uri in getattr(server_manager_instance, "_servers", {}):
-            return False
-
-        with open(lock_path, "a") as fd:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return True
-            fcntl.lockf(fd, fcntl.LOCK_UN)
-    except (ImportError, OSError):
-        return False
-    return False
-
-
-def _release_lite(uri: str) -> None:
-    """Stop this process's milvus-lite server for ``uri`` once no open store uses it, so the
-    file lock is freed (another process can open the file) and the server's memory returned."""
-    with _LITE_USERS_LOCK:
-        left = _LITE_USERS.get(uri, 0) - 1
-        if left > 0:
-            _LITE_USERS[uri] = left
-            return
-        _LITE_USERS.pop(uri, None)
-        try:
-            from milvus_lite.server_manager import server_manager_instance
-
-            server_manager_instance.release_server(uri)
-        except Exception:
-            logger.debug("releasing the Milvus Lite server for %s failed", uri, exc_info=True)
-        _drop_lite_guard(uri)
-
-
-def _lite_servers(uri: str) -> list[int]:
-    """PIDs of milvus-lite server processes serving ``uri`` that this process did not start
-    (Linux ``/proc``; elsewhere none are found)."""
-    me, target, out = os.getpid(), os.fsencode(uri), []
-    try:
-        entries = list(Path("/proc").iterdir())
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if len(argv) < 2 or os.path.basename(argv[0]) != b"milvus" or argv[1] != target:
-                continue
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat[0] != "Z" and int(stat[1]) != me:
-            out.append(int(entry.name))
-    return out
-
-
-def _acquire_lite_guard(uri: str) -> None:
-    """Make this process the only omnivec process with ``uri`` open, before milvus-lite runs.
-
-    Why: milvus-lite 2.5.1's lock is not enough. A process whose open fails deletes the lock
-    file it could not take, so a third process then opens the file beside the first; and the
-    server of a SIGKILLed process only exits when it sees the lock free, so a process that
-    reopens the file at once can end up with two servers on one file. omnivec therefore
-    holds its own flock, and waits for a crashed process's server to exit before starting.
-    """
-    import fcntl
-
-    path = Path(uri)
-    try:
-        fd = open(path.parent / f".{path.name}.omnivec.lock", "a")  # noqa: SIM115 - held open
-    except OSError as exc:
-        raise StoreUnavailableError(
-            f"cannot open the Milvus Lite file {uri}: {exc.strerror or exc}; "
-            "pick a path in a writable folder"
-        ) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        fd.close()
-        raise StoreUnavailableError(_in_use_message(uri)) from exc
-    deadline = time.monotonic() + ORPHAN_WAIT_S
-    while pids := _lite_servers(uri):
-        if time.monotonic() > deadline:
-            fd.close()
-            if _lite_file_locked(uri):
-                raise StoreUnavailableError(_in_use_message(uri))
-            raise StoreUnavailableError(
-                f"a Milvus Lite server left by a process that ended (pid {pids[0]}) still has "
-                f"{uri} open; stop it (kill {pids[0]}) and open the file again"
-            )
-        time.sleep(0.02)
-    if _lite_file_locked(uri):
-        fd.close()
-        raise StoreUnavailableError(_in_use_message(uri))
-    _LITE_GUARDS[uri] = fd
-
-
-def _drop_lite_guard(uri: str) -> None:
-    fd = _LITE_GUARDS.pop(uri, None)
-    if fd is not None:
-        fd.close()  # closing the file releases the flock
-
-
-def _in_use_message(uri: str) -> str:
-    return (
-        f"the Milvus Lite file {uri} is open in another process, and Milvus Lite allows one "
-        "process per file: close that process, or serve the file with a Milvus server and "
-        "connect to its URI"
-    )
-
-
 def _looks_unavailable(reason: str) -> bool:
     text = reason.lower()
     return any(
         s in text for s in ("unavailable", "connect", "deadline", "closed channel", "timeout")
     )
-
-
-def lite_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("milvus-lite")
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 def default_uri() -> str:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import omnivec as ov
-from omnivec.platform.encoder import METRICS, Encoder, Space
+from omnivec.core.encoder import Encoder
+from omnivec.core.space import METRICS, Space
 from omnivec.platform.registry import available_encoders, get_factory
 
 

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 import omnivec as ov
 from omnivec.encoders.collaborative import ALSEncoder, BPREncoder, interactions_from
-from omnivec.platform.evaluation import synthetic_interactions
+from omnivec.recs.evaluation import synthetic_interactions
 from tests.encoders.conformance import EncoderConformance
 
 ALS_CFG: dict[str, Any] = {

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from omnivec.encoders.node2vec_walker import CSRGraph, build_csr, random_walks
+from omnivec.encoders.node2vec.walker import CSRGraph, build_csr, random_walks
 
 # A chi-square test at this level fails a correct walker once in 10^4 runs.
 ALPHA = 1e-4

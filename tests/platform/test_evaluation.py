@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import omnivec as ov
-from omnivec.platform.evaluation import (
+from omnivec.recs.evaluation import (
     most_popular,
     ndcg_at_k,
     precision_at_k,

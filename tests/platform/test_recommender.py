@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 import omnivec as ov
 from omnivec.encoders.collaborative import interactions_from
-from omnivec.platform.evaluation import (
+from omnivec.recs.evaluation import (
     most_popular,
     precision_at_k,
     relevant_items,
@@ -282,7 +282,7 @@ def test_partial_fit_updates_only_listed_users(plat: ov.Platform) -> None:
 
 
 def ov_key(item: Any) -> str:
-    from omnivec.platform.validation import encode_id
+    from omnivec.core.ids import encode_id
 
     return encode_id(item)
 
@@ -549,7 +549,7 @@ def test_refresh_sees_another_writer(db_path: str) -> None:
 
 
 def test_top_k_ranking_matches_a_full_sort() -> None:
-    from omnivec.platform.recommender import _top_k
+    from omnivec.recs.recommender import _top_k
 
     rng = np.random.default_rng(0)
     for trial in range(1_000):

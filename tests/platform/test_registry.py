@@ -45,7 +45,7 @@ PLUGIN = textwrap.dedent(
 
         @property
         def space(self):
-            return ov.Space("toy", "char-hist", ov.platform.encoder.fingerprint_of(self.identity()),
+            return ov.Space("toy", "char-hist", ov.fingerprint_of(self.identity()),
                             self.cfg.dim, self.cfg.metric)
 
         def encode(self, batch, modality=None):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,19 +16,14 @@ from omnivec.errors import DimensionMismatchError, InvalidInputError
 
 __all__ = [
     "MAX_K",
-    "MAX_KEY_LENGTH",
     "check_batch",
     "check_k",
     "check_metadata",
     "check_name",
     "check_vectors",
-    "decode_id",
-    "encode_id",
-    "encode_ids",
 ]
 
 MAX_K = 16_384
-MAX_KEY_LENGTH = 2_048
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Store-level field names and Milvus internals that a metadata key must not shadow.
@@ -56,47 +50,6 @@ def check_k(k: Any) -> int:
 # Str ids made only of these characters are stored as they are; any other str id is stored
 # hex-encoded, so a store key never holds a quote or backslash and is safe inside any
 # Milvus expression (pymilvus itself splices ids into ``pk in ['...']`` unescaped).
-_SAFE_ID_RE = re.compile(r"[A-Za-z0-9_.:@/+=-]*")
-
-
-def encode_id(id_: Any) -> str:
-    """Map a user id (str or int) to its store key: ``s:<id>``, ``x:<utf-8 hex>`` or ``i:<int>``."""
-    if isinstance(id_, bool):
-        raise InvalidInputError(f"ids must be str or int, got bool {id_!r}")
-    if isinstance(id_, str):
-        if _SAFE_ID_RE.fullmatch(id_):
-            key = "s:" + id_
-        else:
-            key = "x:" + id_.encode("utf-8", "surrogatepass").hex()
-    elif isinstance(id_, int | np.integer):
-        key = f"i:{int(id_)}"
-    else:
-        raise InvalidInputError(f"ids must be str or int, got {type(id_).__name__} {id_!r}")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidInputError(
-            f"id is too long ({len(str(id_))} characters); keep ids under {MAX_KEY_LENGTH // 2} bytes"
-        )
-    return key
-
-
-def decode_id(key: str) -> Any:
-    tag, body = key[:2], key[2:]
-    if tag == "i:":
-        return int(body)
-    if tag == "x:":
-        return bytes.fromhex(body).decode("utf-8", "surrogatepass")
-    return body
-
-
-def encode_ids(ids: Sequence[Any], unique: bool = True) -> list[str]:
-    keys = [encode_id(i) for i in ids]
-    if unique and len(set(keys)) != len(keys):
-        seen: set[str] = set()
-        dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise InvalidInputError(f"duplicate id {decode_id(dup)!r} in one batch; ids must be unique")
-    return keys
-
-
 def check_batch(items: Any, what: str) -> list[Any]:
     """A non-empty list from a sequence; a bare str is refused (it would iterate characters)."""
     if items is None:

@@ -40,6 +40,10 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
+from omnivec.core.ids import decode_id, encode_id, encode_ids
+from omnivec.core.queries import Hit, ref
+from omnivec.core.space import Space
+from omnivec.core.validation import MAX_K, check_batch, check_k, check_metadata, check_name
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError, StoreError
 from omnivec.platform.collection import (
     FITTING,
@@ -48,19 +52,7 @@ from omnivec.platform.collection import (
     _check_where,
     _identity,
 )
-from omnivec.platform.encoder import Space
-from omnivec.platform.queries import Hit, ref
 from omnivec.platform.registry import create_encoder
-from omnivec.platform.validation import (
-    MAX_K,
-    check_batch,
-    check_k,
-    check_metadata,
-    check_name,
-    decode_id,
-    encode_id,
-    encode_ids,
-)
 
 if TYPE_CHECKING:
     from omnivec.platform.platform import Platform
