@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import omnivec as ov
-from omnivec.stores.milvus import _lite_servers
+from omnivec.stores.lite import lite_servers
 from tests.crash_child import COLLECTION, batch_ids, batch_vectors, replacement_vectors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ def check_usable(col: ov.Collection, some_id: str, dim: int) -> None:
 def reopen(db: str) -> ov.Platform:
     plat = ov.connect(db)
     # The killed process's milvus-lite server is gone before the store starts its own.
-    assert _lite_servers(plat.uri) == []
+    assert lite_servers(plat.uri) == []
     return plat
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "FitResult",
     "LazyModelEncoder",
     "TrainableEncoder",
+    "Trained",
 ]
 
 
@@ -36,6 +37,22 @@ class FitResult:
     ids: list[Any]
     vectors: np.ndarray
     metadata: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class Trained:
+    """What a training run computed, not yet adopted by its encoder.
+
+    Training computes first and commits after (as implicit's ``recalculate_user`` against
+    ``partial_fit_users``): ``encoder.train(data, ...)`` leaves the encoder as it was, the caller
+    stores ``result`` and records ``space``, and only then :meth:`BaseEncoder.adopt` installs
+    ``learned`` (encoder-specific, may hold arrays) in memory. A failure anywhere before
+    ``adopt`` leaves the encoder, and what is stored, as before.
+    """
+
+    result: FitResult
+    space: Space
+    learned: dict[str, Any]
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ __all__ = [
     "check_metadata",
     "check_name",
     "check_vectors",
+    "check_where",
 ]
 
 MAX_K = 16_384
@@ -175,3 +176,14 @@ def check_vectors(vectors: Any, dim: int | None, what: str = "vectors") -> np.nd
         bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
         raise InvalidInputError(f"{what} row {bad} has NaN or infinite values; pass finite numbers")
     return np.ascontiguousarray(arr)
+
+
+def check_where(where: Any) -> str | None:
+    """A Milvus filter expression (``None`` or ``""`` for none); anything but a str is refused."""
+    if where is None or where == "":
+        return None
+    if not isinstance(where, str):
+        raise InvalidInputError(
+            f"where must be a str filter expression, got {type(where).__name__}"
+        )
+    return where

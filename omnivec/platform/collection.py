@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from omnivec.core.encoder import Encoder, FitResult
+from omnivec.core.encoder import Encoder, FitResult, Trained
 from omnivec.core.ids import decode_id, encode_ids
 from omnivec.core.progress import progress_bar
 from omnivec.core.queries import Hit, ImageQuery, Record, RefQuery, VectorQuery
 from omnivec.core.space import Space
-from omnivec.core.validation import check_batch, check_k, check_metadata, check_vectors
+from omnivec.core.validation import (
+    check_batch,
+    check_k,
+    check_metadata,
+    check_vectors,
+    check_where,
+)
 from omnivec.errors import (
     DimensionMismatchError,
     EncoderError,
@@ -26,9 +32,13 @@ from omnivec.errors import (
     SpaceMismatchError,
     StoreError,
 )
+from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
 
 if TYPE_CHECKING:
-    from omnivec.platform.platform import Platform
+    from omnivec.stores.base import VectorStore
+
+#: Looks up another collection by name (for cross-collection refs); NotFoundError if absent.
+Resolver = Callable[[str], "Collection"]
 
 __all__ = ["Collection"]
 
@@ -36,10 +46,6 @@ logger = logging.getLogger(__name__)
 
 #: Items encoded per encoder call during ``add``; progress advances by this much.
 ENCODE_CHUNK = 1_024
-#: Catalog-record key present while a fit is writing its vectors. A process killed (or a
-#: store failing) between the first and the last write of a fit leaves it behind: the rows may
-#: then mix two fits, and searches refuse until a new fit completes (docs/reliability.md).
-FITTING = "fitting"
 _QUERY_CACHE_SIZE = 2_048
 
 
@@ -49,14 +55,25 @@ class Collection:
     Get one with :meth:`omnivec.Platform.collection`; do not construct it directly.
     """
 
-    def __init__(self, platform: Platform, name: str, record: dict[str, Any], encoder: Any) -> None:
-        self._platform = platform
+    def __init__(
+        self,
+        name: str,
+        record: CollectionRecord,
+        encoder: Any,
+        *,
+        store: VectorStore,
+        catalog: Catalog,
+        resolve: Resolver,
+    ) -> None:
         self.name = name
         self._record = record
         self._encoder = encoder
-        self._store = platform.store
+        self._store = store
+        self._catalog = catalog
+        self._resolve = resolve
         self._space_checked = False
         self._lock = threading.RLock()
+        self._fit_lock = threading.Lock()
         self._query_cache: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
         if encoder is not None and hasattr(encoder, "add_fit_listeners"):
             encoder.add_fit_listeners(
@@ -67,7 +84,7 @@ class Collection:
     @property
     def space(self) -> Space:
         """The vector space this collection's vectors live in."""
-        return Space.from_dict(self._record["space"])
+        return self._record.space
 
     @property
     def dim(self) -> int:
@@ -84,18 +101,23 @@ class Collection:
 
     @property
     def encoder_name(self) -> str | None:
-        return self._record.get("encoder")
+        return self._record.encoder
+
+    @property
+    def record(self) -> CollectionRecord:
+        """This collection's catalog record (read-only view; change it through methods)."""
+        return self._record
 
     def info(self) -> dict[str, Any]:
         """Name, encoder, configuration, space and row count, as plain JSON-able data."""
         return {
             "name": self.name,
-            "encoder": self._record.get("encoder"),
-            "config": self._record.get("config", {}),
-            "space": self._record["space"],
-            "index": self._record.get("index", "flat"),
+            "encoder": self._record.encoder,
+            "config": self._record.config,
+            "space": self._record.space.to_dict(),
+            "index": self._record.index,
             "count": len(self),
-            "recommender": self._record.get("recommender"),
+            "recommender": self._record.recommender,
         }
 
     def __len__(self) -> int:
@@ -103,7 +125,7 @@ class Collection:
 
     def count(self, where: str | None = None) -> int:
         """Rows matching ``where`` (all rows without it)."""
-        return self._store.count(self.name, where=_check_where(where))
+        return self._store.count(self.name, where=check_where(where))
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.space.describe()})"
@@ -178,7 +200,7 @@ class Collection:
         """Stored records in the order asked; an unknown id raises :class:`NotFoundError`."""
         ids = check_batch(ids, "ids")
         keys = encode_ids(ids, unique=False)
-        self._check_complete()
+        self.check_complete()
         rows = self._store.get(self.name, keys)
         missing = [i for i, k in zip(ids, keys, strict=True) if k not in rows]
         if missing:
@@ -190,7 +212,7 @@ class Collection:
 
     def ids(self, where: str | None = None) -> list[Any]:
         """Every stored id (matching ``where`` if given)."""
-        return [decode_id(k) for k in self._store.keys(self.name, where=_check_where(where))]
+        return [decode_id(k) for k in self._store.keys(self.name, where=check_where(where))]
 
     def fit(self, data: Any, *args: Any, warm_start: bool = False, **kwargs: Any) -> Collection:
         """Train the collection's encoder on ``data`` and (re)write every vector it learned.
@@ -205,83 +227,113 @@ class Collection:
                 f"collection {self.name!r} has no trainable encoder; "
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
-        with self._lock:
+        # One fit at a time per collection; searches never wait for it (they take no lock
+        # held during training) and answer from the previous vectors until the commit.
+        with self._fit_lock:
             if warm_start and len(self) > 0:
                 # A half-written fit is no starting point.
-                self._check_complete("fit it again without warm_start=True (or drop it)")
+                self.check_complete("fit it again without warm_start=True (or drop it)")
                 keys = self._store.keys(self.name)
                 rows = self._store.get(self.name, keys)
                 kwargs["init"] = {decode_id(k): r.vector for k, r in rows.items()}
-            # A failed fit puts the encoder back to the fit the stored vectors belong to
-            # (fit assigns new attributes rather than mutating old ones: a shallow copy does).
-            saved = dict(vars(enc)) if hasattr(enc, "__dict__") else None
+            trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
             try:
-                result = enc.fit(data, *args, **kwargs)
-                if not isinstance(result, FitResult):
-                    raise EncoderError(
-                        f"encoder {self.encoder_name!r}.fit() did not return a FitResult"
-                    )
-                self._replace_all(result, enc.space)
-            except BaseException:
-                if saved is not None:
-                    vars(enc).update(saved)
-                raise
+                if trains:
+                    # Compute first: the encoder stays as it was until the rows are stored.
+                    trained = enc.train(data, *args, **kwargs)
+                    if not isinstance(trained, Trained):
+                        raise EncoderError(
+                            f"encoder {self.encoder_name!r}.train() did not return a Trained"
+                        )
+                    self._replace_all(trained.result, trained.space, lambda: enc.adopt(trained))
+                else:
+                    # A plugin with only fit(): it has changed itself before anything is stored.
+                    result = enc.fit(data, *args, **kwargs)
+                    if not isinstance(result, FitResult):
+                        raise EncoderError(
+                            f"encoder {self.encoder_name!r}.fit() did not return a FitResult"
+                        )
+                    self._replace_all(result, enc.space, lambda: None)
+            except NotImplementedError as exc:
+                raise InvalidInputError(f"collection {self.name!r}: {exc}") from exc
         return self
 
-    def _replace_all(self, result: FitResult, space: Space) -> None:
+    def _replace_all(self, result: FitResult, space: Space, adopt: Callable[[], None]) -> None:
+        """Store ``result`` as every row of this collection, then ``adopt`` the training in
+        memory and record ``space``. If the store fails, nothing changes anywhere."""
         vecs = check_vectors(result.vectors, space.dim, "learned vectors")
         keys = encode_ids(result.ids)
         meta = check_metadata(result.metadata, len(keys))
         old = set(self._store.keys(self.name))
-        self._begin_fit()
+        self.begin_fit()
         try:
             # All or nothing: if it raises, the store rolled back what it wrote.
             self._store.upsert(self.name, keys, vecs, meta)
         except BaseException:
-            self._end_fit()  # the previous fit's rows stand, unchanged
+            self.end_fit()  # the previous fit's rows stand, unchanged
             raise
         stale = sorted(old - set(keys))
         if stale:
             self._store.delete(self.name, stale)
-        self._record_space(space)
+        adopt()
+        self.record_space(space)
 
-    def _begin_fit(self) -> None:
+    def begin_fit(self) -> None:
         """Record in the catalog, before a fit writes its first vector, that one is under way;
-        :meth:`_record_space` clears it once every vector is written."""
-        self._record[FITTING] = {"since": time.time()}
-        self._platform._save_record(self.name, self._record)
+        :meth:`record_space` clears it once every vector is written."""
+        self._record.fitting = FitMarker.start()
+        self._catalog.save_collection(self.name, self._record)
 
-    def _end_fit(self) -> None:
+    def end_fit(self) -> None:
         """Clear the marker of a fit that failed before any of its vectors stayed written."""
-        marker = self._record.pop(FITTING, None)
+        marker, self._record.fitting = self._record.fitting, None
         try:
-            self._platform._save_record(self.name, self._record)
+            self._catalog.save_collection(self.name, self._record)
         except Exception:
-            self._record[FITTING] = marker  # still in the catalog: keep refusing here too
+            self._record.fitting = marker  # still in the catalog: keep refusing here too
             logger.exception("could not clear the fit marker of collection %r", self.name)
 
-    def _check_complete(self, todo: str = "run its fit again (or drop it)") -> None:
-        """Refuse to read vectors that may mix two fits (a fit was cut off mid-write)."""
-        marker = self._record.get(FITTING)
-        if marker:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(marker.get("since", 0)))
+    def check_complete(self, todo: str = "run its fit again (or drop it)") -> None:
+        """Refuse to read vectors that may mix two fits (a fit was cut off mid-write).
+
+        A fit that is writing right now in another thread of this process is not a failure:
+        readers then see a mix for a moment, as with any concurrent upsert."""
+        marker = self._record.fitting
+        if marker is not None and not marker.running_here():
             raise StoreError(
-                f"collection {self.name!r}: a fit started {when} stopped while writing its "
-                f"vectors, so they may mix two fits; {todo}"
+                f"collection {self.name!r}: a fit started {marker.describe()} stopped while "
+                f"writing its vectors, so they may mix two fits; {todo}"
             )
 
-    def _record_space(self, space: Space) -> None:
+    def record_space(self, space: Space) -> None:
+        """Record ``space`` (and the encoder's configuration and state) as this collection's,
+        clearing a fit marker, in one catalog write."""
         enc = self._encoder
-        self._record.pop(FITTING, None)
-        self._record["space"] = space.to_dict()
+        record = dataclasses.replace(self._record, space=space, fitting=None)
         if enc is not None:
-            self._record["config"] = enc.config()
-            self._record["identity"] = _identity(enc)
+            record.config = enc.config()
+            record.identity = identity_of(enc)
             if hasattr(enc, "state_dict"):
-                self._record["state"] = enc.state_dict()
-        self._platform._save_record(self.name, self._record)
+                record.state = enc.state_dict()
+        self._catalog.save_collection(self.name, record)
+        self._record = record
         self._space_checked = True
-        self._query_cache.clear()
+        self.forget_cached_queries()
+
+    def reload_record(self) -> None:
+        """Re-read this collection's catalog record (another process may have re-fitted it)."""
+        record = self._catalog.collection(self.name)
+        if record is not None:
+            self._record = record
+            self.forget_cached_queries()
+
+    def forget_cached_queries(self) -> None:
+        with self._lock:
+            self._query_cache.clear()
+
+    def mark_space_checked(self) -> None:
+        """The encoder is known to give this collection's space (it was just created)."""
+        self._space_checked = True
 
     # -- encoder guards -------------------------------------------------------------------
     def _before_encoder_fit(self, encoder: Any) -> None:
@@ -293,7 +345,7 @@ class Collection:
             )
 
     def _after_encoder_fit(self, encoder: Any) -> None:
-        self._record_space(encoder.space)
+        self.record_space(encoder.space)
 
     def _check_encoder_space(self) -> None:
         """The loaded model must still be the one the stored vectors came from."""
@@ -416,8 +468,8 @@ class Collection:
         ``where`` is a Milvus filter over metadata; ``min_score`` drops weaker hits.
         """
         k = check_k(k)
-        where = _check_where(where)
-        self._check_complete()
+        where = check_where(where)
+        self.check_complete()
         if min_score is not None and (
             isinstance(min_score, bool)
             or not isinstance(min_score, int | float)
@@ -486,11 +538,9 @@ class Collection:
             out[images] = self._encode([queries[i].source for i in images], "image")
         for coll_name, idx in refs.items():
             own = coll_name is None or coll_name == self.name
-            source = (
-                self if own or coll_name is None else self._platform._existing_collection(coll_name)
-            )
+            source = self if own or coll_name is None else self._resolve(coll_name)
             if not own:
-                source._check_complete()
+                source.check_complete()
             if not own and source.space != self.space:
                 raise SpaceMismatchError(
                     f"ref into collection {coll_name!r} ({source.space.describe()}) cannot query "
@@ -509,7 +559,7 @@ class Collection:
 
     def _encode_queries(self, texts: list[str], modality: str) -> np.ndarray:
         """Encode query strings through a small LRU cache keyed by the space fingerprint."""
-        fp = self._record["space"].get("fingerprint", "")
+        fp = self._record.space.fingerprint
         result = np.empty((len(texts), self.dim), dtype=np.float32)
         todo: list[int] = []
         with self._lock:
@@ -529,33 +579,3 @@ class Collection:
                 while len(self._query_cache) > _QUERY_CACHE_SIZE:
                     self._query_cache.popitem(last=False)
         return result
-
-
-def _check_where(where: Any) -> str | None:
-    if where is None or where == "":
-        return None
-    if not isinstance(where, str):
-        raise InvalidInputError(
-            f"where must be a str filter expression, got {type(where).__name__}"
-        )
-    return where
-
-
-def _identity(encoder: Any) -> dict[str, Any]:
-    ident = getattr(encoder, "identity", None)
-    return dict(ident()) if callable(ident) else dict(encoder.config())
-
-
-def _check_identity(
-    what: str, encoder: Any, old: dict[str, Any], encoder_name: str, rename: str = "another name"
-) -> None:
-    """Refuse reopening ``what`` (e.g. "collection 'docs'") with settings other than ``old``,
-    naming each setting that differs."""
-    ident = _identity(encoder)
-    if ident != old:
-        changed = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
-        raise SpaceMismatchError(
-            f"{what} was built with other {encoder_name} settings "
-            f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); "
-            f"open it without those options or use {rename}"
-        )

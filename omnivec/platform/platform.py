@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from omnivec.core.space import METRICS, Space
 from omnivec.core.validation import check_name
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
-from omnivec.platform.collection import Collection, _check_identity, _identity
-from omnivec.platform.registry import available_encoders, create_encoder, get_factory
+from omnivec.platform.catalog import Catalog, CollectionRecord, check_identity, identity_of
+from omnivec.platform.collection import Collection
+from omnivec.platform.registry import (
+    available_encoders,
+    create_encoder,
+    get_factory,
+    recommender_factory,
+)
 
 if TYPE_CHECKING:
     from omnivec.recs.recommender import Recommender
@@ -22,8 +27,6 @@ __all__ = ["Platform", "connect"]
 
 logger = logging.getLogger(__name__)
 
-_COLLECTION = "collection:"
-_RECOMMENDER = "recommender:"
 _INDEXES = ("flat", "ivf_flat", "hnsw")
 
 
@@ -48,6 +51,7 @@ class Platform:
 
             store = MilvusStore(uri or default_uri(), token=token, timeout=timeout)
         self.store = store
+        self.catalog = Catalog(store)
         self.uri = store.uri
         self._lock = threading.RLock()
         self._collections: dict[str, Collection] = {}
@@ -67,14 +71,8 @@ class Platform:
     def __repr__(self) -> str:
         return f"Platform({self.uri!r})"
 
-    # -- catalog ---------------------------------------------------------------------------
-    def _load_record(self, name: str) -> dict[str, Any] | None:
-        return self.store.get_doc(_COLLECTION + name)
-
-    def _save_record(self, name: str, record: dict[str, Any]) -> None:
-        self.store.put_doc(_COLLECTION + name, record)
-
-    def _encoder_for(self, name: str, config: dict[str, Any]) -> Any:
+    # -- encoders and collections ---------------------------------------------------------------
+    def encoder_for(self, name: str, config: dict[str, Any]) -> Any:
         """One encoder object per (name, configuration) in a process, so models load once.
 
         Encoders whose learned state belongs to one collection (``shareable = False``, e.g.
@@ -88,7 +86,7 @@ class Platform:
             fresh = create_encoder(name, **config)  # constructors only store config: cheap
             # A cached encoder trained since (CLIP fit points it at a new checkpoint) is no
             # longer what this configuration means; give the caller the configured one.
-            if enc is None or _identity(enc) != _identity(fresh):
+            if enc is None or identity_of(enc) != identity_of(fresh):
                 enc = self._encoders[key] = fresh
             return enc
 
@@ -113,7 +111,11 @@ class Platform:
         """
         check_name(name)
         with self._lock:
-            record = self._load_record(name)
+            record = self.catalog.collection(name)
+            if record is not None and record.status == "creating":
+                # A process died between writing this record and creating the Milvus
+                # collection: finish the creation if the same settings are asked again.
+                self._finish_create(name, record)
             if record is not None:
                 return self._reopen(name, record, encoder, dim, metric, config)
             if self.store.has_collection(name):
@@ -151,41 +153,43 @@ class Platform:
             if metric not in METRICS:
                 raise InvalidInputError(f"metric must be one of {METRICS}, got {metric!r}")
             space = Space("none", "vectors", "", int(dim), metric)
-            record: dict[str, Any] = {"encoder": None, "config": {}, "identity": {}, "state": {}}
+            record = CollectionRecord(space=space, index=index, status="creating")
             enc = None
         else:
             if dim is not None:
                 config["dim"] = dim
             if metric is not None:
                 config["metric"] = metric
-            enc = self._encoder_for(encoder, config)
+            enc = self.encoder_for(encoder, config)
             space = enc.space
-            record = {
-                "encoder": encoder,
-                "config": enc.config(),
-                "identity": _identity(enc),
-                "state": enc.state_dict() if hasattr(enc, "state_dict") else {},
-            }
-        record.update(space=space.to_dict(), index=index, created=time.time())
-        self.store.create_collection(name, space.dim, space.metric, index=index)
-        self._save_record(name, record)
-        col = Collection(self, name, record, enc)
-        col._space_checked = True
-        self._collections[name] = col
+            record = CollectionRecord(
+                space=space,
+                encoder=encoder,
+                config=enc.config(),
+                identity=identity_of(enc),
+                state=enc.state_dict() if hasattr(enc, "state_dict") else {},
+                index=index,
+                status="creating",
+            )
+        # The record first: a crash before the Milvus collection exists leaves a record that
+        # `collection()` finishes and `drop()` removes, never an orphan Milvus collection.
+        self.catalog.save_collection(name, record)
+        self._finish_create(name, record)
+        col = self.attach(name, record, enc)
         logger.info("created collection %r in %s", name, space.describe())
         return col
 
     def _reopen(
         self,
         name: str,
-        record: dict[str, Any],
+        record: CollectionRecord,
         encoder: str | None,
         dim: int | None,
         metric: str | None,
         config: dict[str, Any],
     ) -> Collection:
-        space = Space.from_dict(record["space"])
-        stored_encoder = record.get("encoder")
+        space = record.space
+        stored_encoder = record.encoder
         if encoder is not None and encoder != stored_encoder:
             raise SpaceMismatchError(
                 f"collection {name!r} was created with encoder {stored_encoder!r}, not {encoder!r}; "
@@ -204,15 +208,15 @@ class Platform:
                     f"collection {name!r} stores raw vectors; it has no encoder options"
                 )
             if cached is None:
-                cached = self._collections[name] = Collection(self, name, record, None)
+                cached = self.attach(name, record, None)
             return cached
-        merged = {**record.get("config", {}), **config}
-        enc = self._encoder_for(stored_encoder, merged)
-        if "identity" in record:
-            _check_identity(
+        merged = {**record.config, **config}
+        enc = self.encoder_for(stored_encoder, merged)
+        if record.identity:
+            check_identity(
                 f"collection {name!r}",
                 enc,
-                record["identity"],
+                record.identity,
                 stored_encoder,
                 rename="another collection name",
             )
@@ -221,60 +225,93 @@ class Platform:
             or (cached.encoder is not None and cached.encoder.config() == enc.config())
         ):
             return cached
-        if record.get("state") and hasattr(enc, "load_state_dict"):
-            enc.load_state_dict(record["state"])
-        col = Collection(self, name, record, enc)
-        self._collections[name] = col
+        if record.state and hasattr(enc, "load_state_dict"):
+            enc.load_state_dict(record.state)
+        col = self.attach(name, record, enc, checked=False)
         return col
 
-    def _existing_collection(self, name: str) -> Collection:
+    def _finish_create(self, name: str, record: CollectionRecord) -> None:
+        if not self.store.has_collection(name):
+            self.store.create_collection(
+                name, record.space.dim, record.space.metric, index=record.index
+            )
+        if record.status != "ready":
+            record.status = "ready"
+            self.catalog.save_collection(name, record)
+
+    def attach(
+        self,
+        name: str,
+        record: CollectionRecord,
+        encoder: Any,
+        *,
+        checked: bool = True,
+        kind: type[Collection] = Collection,
+    ) -> Collection:
+        """A :class:`Collection` object for ``record``, registered so that refs by name find
+        the same object. ``checked``: the encoder is known to give the recorded space."""
+        col = kind(
+            name,
+            record,
+            encoder,
+            store=self.store,
+            catalog=self.catalog,
+            resolve=self.existing_collection,
+        )
+        if checked:
+            col.mark_space_checked()
+        with self._lock:
+            self._collections[name] = col
+        return col
+
+    def existing_collection(self, name: str) -> Collection:
         """An existing collection by name (NotFoundError otherwise), with its stored encoder."""
         check_name(name)
         with self._lock:
             cached = self._collections.get(name)
             if cached is not None:
                 return cached
-            record = self._load_record(name)
+            record = self.catalog.collection(name)
             if record is None:
                 raise NotFoundError(f"no collection named {name!r}; see `omnivec collections`")
+            if record.status == "creating":
+                self._finish_create(name, record)
             return self._reopen(name, record, None, None, None, {})
 
     def get_collection(self, name: str) -> Collection:
         """An existing collection; :class:`NotFoundError` if there is none by that name."""
-        return self._existing_collection(name)
+        return self.existing_collection(name)
 
     def has_collection(self, name: str) -> bool:
-        return self._load_record(check_name(name)) is not None
+        return self.catalog.collection(check_name(name)) is not None
 
     def collections(self) -> list[str]:
         """Names of every omnivec collection in the store."""
-        return sorted(
-            k[len(_COLLECTION) :] for k in self.store.list_docs() if k.startswith(_COLLECTION)
-        )
+        return self.catalog.collection_names()
 
     def info(self, name: str) -> dict[str, Any]:
-        return self._existing_collection(name).info()
+        return self.existing_collection(name).info()
 
     def drop(self, name: str) -> bool:
         """Delete a collection (or a recommender with its two collections). False if absent."""
         check_name(name)
         with self._lock:
-            rec_doc = self.store.get_doc(_RECOMMENDER + name)
-            if rec_doc is not None:
-                for coll in (rec_doc["users"], rec_doc["items"]):
+            rec = self.catalog.recommender(name)
+            if rec is not None:
+                for coll in (rec.users, rec.items):
                     self._drop_collection(coll)
-                self.store.delete_doc(_RECOMMENDER + name)
+                self.catalog.delete_recommender(name)
                 self._recommenders.pop(name, None)
                 return True
             return self._drop_collection(name)
 
     def _drop_collection(self, name: str) -> bool:
-        record = self._load_record(name)
+        record = self.catalog.collection(name)
         if record is None:
             return False
         if self.store.has_collection(name):
             self.store.drop_collection(name)
-        self.store.delete_doc(_COLLECTION + name)
+        self.catalog.delete_collection(name)
         self._collections.pop(name, None)
         return True
 
@@ -285,24 +322,20 @@ class Platform:
     # -- recommenders -----------------------------------------------------------------------
     def recommender(self, name: str, algorithm: str | None = None, **config: Any) -> Recommender:
         """Get or create recommender ``name`` (``algorithm="als"`` or ``"bpr"``)."""
-        from omnivec.recs.recommender import Recommender
-
         check_name(name, "recommender")
         with self._lock:
             cached = self._recommenders.get(name)
             if cached is not None and algorithm in (None, cached.algorithm) and not config:
                 return cached
-            rec = Recommender._open(self, name, algorithm, config)
+            rec = recommender_factory()(self, name, algorithm, config)
             self._recommenders[name] = rec
             return rec
 
     def has_recommender(self, name: str) -> bool:
-        return self.store.get_doc(_RECOMMENDER + check_name(name, "recommender")) is not None
+        return self.catalog.recommender(check_name(name, "recommender")) is not None
 
     def recommenders(self) -> list[str]:
-        return sorted(
-            k[len(_RECOMMENDER) :] for k in self.store.list_docs() if k.startswith(_RECOMMENDER)
-        )
+        return self.catalog.recommender_names()
 
 
 def connect(uri: str | None = None, token: str = "", *, timeout: float = 10.0) -> Platform:

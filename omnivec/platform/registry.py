@@ -15,11 +15,20 @@ from typing import Any
 from omnivec.core.encoder import Encoder
 from omnivec.errors import EncoderError, InvalidInputError, NotFoundError
 
-__all__ = ["ENTRY_POINT_GROUP", "available_encoders", "create_encoder", "register_encoder"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "RECOMMENDER_GROUP",
+    "available_encoders",
+    "create_encoder",
+    "recommender_factory",
+    "register_encoder",
+]
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "omnivec.encoders"
+#: Where the platform finds the recommender layer (a floor above it, so never imported).
+RECOMMENDER_GROUP = "omnivec.recommenders"
 EncoderFactory = Callable[..., Encoder]
 
 _registered: dict[str, EncoderFactory] = {}
@@ -84,3 +93,22 @@ def create_encoder(name: str, **config: Any) -> Encoder:
                 f"encoder {name!r} does not implement {attr!r} of the Encoder protocol"
             )
     return encoder
+
+
+def recommender_factory() -> Callable[..., Any]:
+    """``open(platform, name, algorithm, config)`` of the recommender layer.
+
+    The recommender layer sits a floor above the platform, so the platform reaches it the way
+    it reaches encoders: through an entry point (``omnivec.recommenders``, name ``default``).
+    """
+    eps = {ep.name: ep for ep in entry_points(group=RECOMMENDER_GROUP)}
+    ep = eps.get("default")
+    if ep is None:
+        raise EncoderError(
+            f"no recommender layer is installed (entry point {RECOMMENDER_GROUP!r}); "
+            "reinstall omnivec"
+        )
+    try:
+        return ep.load()  # type: ignore[no-any-return]
+    except Exception as exc:
+        raise EncoderError(f"the recommender layer ({ep.value}) failed to import: {exc}") from exc

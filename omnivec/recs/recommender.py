@@ -43,26 +43,33 @@ import numpy as np
 from omnivec.core.ids import decode_id, encode_id, encode_ids
 from omnivec.core.queries import Hit, ref
 from omnivec.core.space import Space
-from omnivec.core.validation import MAX_K, check_batch, check_k, check_metadata, check_name
-from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError, StoreError
-from omnivec.platform.collection import (
-    FITTING,
-    Collection,
-    _check_identity,
-    _check_where,
-    _identity,
+from omnivec.core.validation import (
+    MAX_K,
+    check_batch,
+    check_k,
+    check_metadata,
+    check_name,
+    check_where,
 )
+from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError, StoreError
+from omnivec.platform.catalog import (
+    CollectionRecord,
+    FitMarker,
+    RecommenderRecord,
+    check_identity,
+    identity_of,
+)
+from omnivec.platform.collection import Collection
 from omnivec.platform.registry import create_encoder
 
 if TYPE_CHECKING:
     from omnivec.platform.platform import Platform
 
-__all__ = ["ALGORITHMS", "Recommender"]
+__all__ = ["ALGORITHMS", "Recommender", "open_recommender"]
 
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("als", "bpr")
-_DOC = "recommender:"
 #: Metadata keys of user rows that the recommender owns.
 SEEN, SEEN_WEIGHTS = "seen", "seen_weights"
 _SUFFIX = {"users": "__users", "items": "__items"}
@@ -314,7 +321,7 @@ class Recommender:
         self,
         platform: Platform,
         name: str,
-        doc: dict[str, Any],
+        doc: RecommenderRecord,
         encoder: Any,
         users: Collection,
         items: Collection,
@@ -359,22 +366,21 @@ class Recommender:
                 f"recommender names have at most {255 - len('__users')} characters "
                 "(its collections add a suffix); pick a shorter name"
             )
-        doc = plat.store.get_doc(_DOC + name)
+        doc = plat.catalog.recommender(name)
         if doc is None:
             return cls._create(plat, name, algorithm or "als", config)
-        stored = doc["algorithm"]
+        stored = doc.algorithm
         if algorithm is not None and algorithm != stored:
             raise SpaceMismatchError(
                 f"recommender {name!r} uses algorithm {stored!r}, not {algorithm!r}; "
                 "open it without algorithm= or use another name"
             )
-        encoder: Any = create_encoder(stored, **{**doc["config"], **config})
-        _check_identity(f"recommender {name!r}", encoder, doc["identity"], stored)
-        encoder.load_state_dict(doc.get("state", {}))
+        encoder: Any = create_encoder(stored, **{**doc.config, **config})
+        check_identity(f"recommender {name!r}", encoder, doc.identity, stored)
+        encoder.load_state_dict(doc.state)
         cols = {}
-        for role in ("users", "items"):
-            coll = doc[role]
-            record = plat._load_record(coll)
+        for role, coll in (("users", doc.users), ("items", doc.items)):
+            record = plat.catalog.collection(coll)
             if record is None or not plat.store.has_collection(coll):
                 raise StoreError(
                     f"recommender {name!r} lost its collection {coll!r}; "
@@ -401,48 +407,41 @@ class Recommender:
         space = encoder.space
         cols = {}
         for role, coll in names.items():
-            record = {
-                "encoder": encoder.name,
-                "config": encoder.config(),
-                "identity": _identity(encoder),
-                "state": encoder.state_dict(),
-                "space": space.to_dict(),
-                "index": "flat",
-                "created": time.time(),
-                "recommender": name,
-                "role": role,
-            }
+            record = CollectionRecord(
+                space=space,
+                encoder=encoder.name,
+                config=encoder.config(),
+                identity=identity_of(encoder),
+                state=encoder.state_dict(),
+                recommender=name,
+                role=role,
+            )
+            plat.catalog.save_collection(coll, record)
             plat.store.create_collection(coll, space.dim, space.metric, index="flat")
-            plat._save_record(coll, record)
             cols[role] = cls._attach(plat, coll, record, encoder)
-        doc = {
-            "algorithm": algorithm,
-            "config": encoder.config(),
-            "identity": _identity(encoder),
-            "state": encoder.state_dict(),
-            "space": space.to_dict(),
-            "users": names["users"],
-            "items": names["items"],
-            "fitted": False,
-            "created": time.time(),
-        }
-        plat.store.put_doc(_DOC + name, doc)
+        doc = RecommenderRecord(
+            algorithm=algorithm,
+            space=space,
+            users=names["users"],
+            items=names["items"],
+            config=encoder.config(),
+            identity=identity_of(encoder),
+            state=encoder.state_dict(),
+        )
+        plat.catalog.save_recommender(name, doc)
         logger.info("created recommender %r (%s)", name, algorithm)
         return cls(plat, name, doc, encoder, cols["users"], cols["items"])
 
     @staticmethod
-    def _attach(plat: Platform, coll: str, record: dict[str, Any], encoder: Any) -> Collection:
+    def _attach(plat: Platform, coll: str, record: CollectionRecord, encoder: Any) -> Collection:
         """A Collection on the recommender's own encoder object, registered with the platform
         so that ``ov.ref(..., collection=...)`` lookups find the same object."""
-        col = _RecommenderCollection(plat, coll, record, encoder)
-        col._space_checked = True
-        plat._collections[coll] = col
-        return col
+        return plat.attach(coll, record, encoder, kind=_RecommenderCollection)
 
     # -- identity --------------------------------------------------------------------
     @property
     def algorithm(self) -> str:
-        return str(self._doc["algorithm"])
+        return self._doc.algorithm
 
     @property
     def encoder(self) -> Any:
@@ -450,21 +449,21 @@ class Recommender:
 
     @property
     def space(self) -> Space:
-        return Space.from_dict(self._doc["space"])
+        return self._doc.space
 
     @property
     def fitted(self) -> bool:
-        return bool(self._doc.get("fitted"))
+        return self._doc.fitted
 
     def config(self) -> dict[str, Any]:
-        return dict(self._doc["config"])
+        return dict(self._doc.config)
 
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "algorithm": self.algorithm,
             "config": self.config(),
-            "space": self._doc["space"],
+            "space": self._doc.space.to_dict(),
             "fitted": self.fitted,
             "users": self.users.name,
             "items": self.items.name,
@@ -476,7 +475,7 @@ class Recommender:
         return f"Recommender({self.name!r}, {self.algorithm}, {self.space.describe()})"
 
     def _require_fitted(self) -> None:
-        if self._doc.get(FITTING):
+        if self._doc.fitting is not None and not self._doc.fitting.running_here():
             raise StoreError(
                 f"recommender {self.name!r}: a fit stopped while writing its vectors, so users "
                 "and items may mix two fits; call rec.fit(interactions) again (or drop it)"
@@ -544,17 +543,15 @@ class Recommender:
                 self._rewrite(self.users, inter.user_keys, result.users.vectors, umeta)
                 self._rewrite(self.items, inter.item_keys, result.items.vectors, imeta)
                 # The new space is recorded once both collections hold the new vectors.
-                self.users._record_space(space)
-                self.items._record_space(space)
-                self._doc.pop(FITTING, None)
-                self._doc.update(
-                    fitted=True,
-                    space=space.to_dict(),
-                    state=self._encoder.state_dict(),
-                    config=self._encoder.config(),
-                    fitted_at=time.time(),
-                )
-                self._store.put_doc(_DOC + self.name, self._doc)
+                self.users.record_space(space)
+                self.items.record_space(space)
+                self._doc.fitting = None
+                self._doc.fitted = True
+                self._doc.space = space
+                self._doc.state = self._encoder.state_dict()
+                self._doc.config = self._encoder.config()
+                self._doc.options["fitted_at"] = time.time()
+                self._platform.catalog.save_recommender(self.name, self._doc)
             except BaseException:
                 vars(self._encoder).update(saved)
                 if not self._fit_wrote:
@@ -598,22 +595,22 @@ class Recommender:
     def _begin_fit(self) -> None:
         """Mark the recommender and both collections as being written (see ``FITTING``):
         until the fit completes, a reopen after a crash refuses to answer from them."""
-        self._doc[FITTING] = {"since": time.time()}
-        self._store.put_doc(_DOC + self.name, self._doc)
-        self.users._begin_fit()
-        self.items._begin_fit()
+        self._doc.fitting = FitMarker.start()
+        self._platform.catalog.save_recommender(self.name, self._doc)
+        self.users.begin_fit()
+        self.items.begin_fit()
 
     def _end_fit(self) -> None:
         """Clear the markers of a fit that failed before any of its vectors stayed written."""
-        if FITTING not in self._doc and FITTING not in self.users._record:
+        if self._doc.fitting is None and self.users.record.fitting is None:
             return
-        self.users._end_fit()
-        self.items._end_fit()
-        marker = self._doc.pop(FITTING, None)
+        self.users.end_fit()
+        self.items.end_fit()
+        marker, self._doc.fitting = self._doc.fitting, None
         try:
-            self._store.put_doc(_DOC + self.name, self._doc)
+            self._platform.catalog.save_recommender(self.name, self._doc)
         except Exception:
-            self._doc[FITTING] = marker
+            self._doc.fitting = marker
             logger.exception("could not clear the fit marker of recommender %r", self.name)
 
     # -- the in-memory snapshot ---------------------------------------------------------
@@ -626,19 +623,16 @@ class Recommender:
         server (its ``fit`` or ``partial_fit``): writes through this object, or through
         ``rec.users`` / ``rec.items``, are seen without it."""
         with self._lock:
-            doc = self._store.get_doc(_DOC + self.name)
+            doc = self._platform.catalog.recommender(self.name)
             if doc is None:
                 raise NotFoundError(
                     f"recommender {self.name!r} is no longer in the store; "
                     "it was dropped: create and fit it again"
                 )
             for col in (self.users, self.items):
-                record = self._platform._load_record(col.name)
-                if record is not None:
-                    col._record = record
-                    col._query_cache.clear()
+                col.reload_record()
             self._doc = doc
-            self._encoder.load_state_dict(doc.get("state", {}))
+            self._encoder.load_state_dict(doc.state)
             self._forget_snapshot()
         return self
 
@@ -663,7 +657,7 @@ class Recommender:
     def _current_snapshot(self) -> _Snapshot | None:
         """The snapshot of the recorded space, read from the store in bulk if not built yet;
         None when it is over the size cap (the store answers)."""
-        fingerprint = self._doc["space"]["fingerprint"]
+        fingerprint = self._doc.space.fingerprint
         snap = self._snapshot
         if snap is not None and snap.fingerprint == fingerprint:
             return snap
@@ -893,7 +887,7 @@ class Recommender:
         replace the stored history for this query.
         """
         k = check_k(k)
-        where = _check_where(where)
+        where = check_where(where)
         self._require_fitted()
         batched = isinstance(user, list | tuple)
         users = check_batch(user, "users") if batched else [user]
@@ -1025,3 +1019,11 @@ def _metadata_rows(source: Any, ids: list[Any], id_col: str, what: str) -> list[
         )
     by_key = {encode_id(i): v for i, v in mapping.items()}
     return check_metadata([by_key.get(encode_id(i)) for i in ids], len(ids))
+
+
+def open_recommender(
+    plat: Platform, name: str, algorithm: str | None, config: dict[str, Any]
+) -> Recommender:
+    """Open (or create) recommender ``name``: the ``omnivec.recommenders`` entry point through
+    which :meth:`omnivec.Platform.recommender` reaches this layer."""
+    return Recommender._open(plat, name, algorithm, config)

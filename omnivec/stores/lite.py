@@ -27,6 +27,7 @@ __all__ = [
     "ORPHAN_WAIT_S",
     "in_use_message",
     "lite_file_locked",
+    "lite_servers",
     "lite_version",
     "open_lite",
     "release_lite",
@@ -141,7 +142,7 @@ def release_lite(uri: str) -> None:
         _drop_lite_guard(uri)
 
 
-def _lite_servers(uri: str) -> list[int]:
+def lite_servers(uri: str) -> list[int]:
     """PIDs of milvus-lite server processes serving ``uri`` that this process did not start
     (Linux ``/proc``; elsewhere none are found)."""
     me, target, out = os.getpid(), os.fsencode(uri), []
@@ -189,7 +190,7 @@ def _acquire_lite_guard(uri: str) -> None:
         fd.close()
         raise StoreUnavailableError(in_use_message(uri)) from exc
     deadline = time.monotonic() + ORPHAN_WAIT_S
-    while pids := _lite_servers(uri):
+    while pids := lite_servers(uri):
         if time.monotonic() > deadline:
             fd.close()
             if lite_file_locked(uri):

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from omnivec.core.encoder import BaseEncoder, FitResult
+from omnivec.core.encoder import BaseEncoder, FitResult, Trained
 from omnivec.core.ids import encode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import METRICS, Space, fingerprint_of
@@ -167,10 +167,12 @@ class Node2VecEncoder(BaseEncoder):
     def space(self) -> Space:
         """Before any fit, a placeholder space of the configuration; after a fit, one whose
         fingerprint hashes the learned embedding (so every fit is a new space)."""
+        return self._space_for(self._fingerprint or fingerprint_of("unfitted", self.identity()))
+
+    def _space_for(self, fingerprint: str) -> Space:
         c = self.cfg
         model = f"node2vec-p{c.p:g}-q{c.q:g}-L{c.walk_length}-w{c.context_size}"
-        fp = self._fingerprint or fingerprint_of("unfitted", self.identity())
-        return Space(self.name, model, fp, c.dim, c.metric)
+        return Space(self.name, model, fingerprint, c.dim, c.metric)
 
     def state_dict(self) -> dict[str, Any]:
         if self._fingerprint is None:
@@ -218,7 +220,23 @@ class Node2VecEncoder(BaseEncoder):
         return np.ascontiguousarray(vectors[np.asarray(rows, dtype=np.int64)])
 
     # -- training ----------------------------------------------------------------------
-    def fit(
+    def fit(self, graph: Any, **kwargs: Any) -> FitResult:
+        """Train on ``graph`` (see :meth:`train`) and adopt the result at once."""
+        trained = self.train(graph, **kwargs)
+        self.adopt(trained)
+        return trained.result
+
+    def adopt(self, trained: Trained) -> None:
+        learned = trained.learned
+        self._fingerprint = learned["fingerprint"]
+        self._scale = learned["scale"]
+        self._vectors = learned["vectors"]
+        self._rows = learned["rows"]
+        self._fit_info = learned["fit_info"]
+        self.history = learned["history"]
+        self.timings = learned["timings"]
+
+    def train(
         self,
         graph: Any,
         *,
@@ -227,8 +245,9 @@ class Node2VecEncoder(BaseEncoder):
         progress: bool | None = None,
         threads: int = 1,
         **overrides: Any,
-    ) -> FitResult:
-        """Learn a vector for every node of ``graph`` (see the module docs for what it takes).
+    ) -> Trained:
+        """Learn a vector for every node of ``graph`` (see the module docs for what it takes);
+        the encoder itself is unchanged until :meth:`adopt`.
 
         ``init`` maps node ids to starting vectors (``(dim,)``): known nodes start from them,
         new ones at random, so a few ``epochs`` suffice after the graph grew. ``overrides`` may
@@ -236,8 +255,8 @@ class Node2VecEncoder(BaseEncoder):
         for this fit. ``threads`` is torch's thread count while training (restored after):
         the steps are small, so one thread is fastest on a busy machine, and a fixed count
         keeps vectors identical across machines (walks never depend on it). Returns a
-        :class:`FitResult` with the ids as given, float32 ``(n_nodes, dim)`` vectors and node
-        metadata.
+        :class:`Trained` whose result holds the ids as given, float32 ``(n_nodes, dim)``
+        vectors and node metadata.
         """
         _positive_int("threads", threads)
         unknown = sorted(set(overrides) - _OVERRIDABLE)
@@ -300,7 +319,7 @@ class Node2VecEncoder(BaseEncoder):
         params: FitParams,
         init: dict[Any, Any] | None,
         progress: bool | None,
-    ) -> FitResult:
+    ) -> Trained:
         import torch
 
         from omnivec.encoders.node2vec.walker import build_csr, random_walks
@@ -330,7 +349,7 @@ class Node2VecEncoder(BaseEncoder):
         window = cfg.walk_length + 2 - cfg.context_size  # windows per walk
         n_neg = params.num_negative_samples * (cfg.context_size - 1)
         walk_s = 0.0
-        self.history = []
+        history: list[float] = []
         with progress_bar(
             params.epochs * n_batches, "node2vec", enabled=progress, unit="batch"
         ) as bar:
@@ -362,7 +381,7 @@ class Node2VecEncoder(BaseEncoder):
                         count += batch.shape[0]
                         bar.update(1)
                 mean = total / max(count, 1)
-                self.history.append(mean)
+                history.append(mean)
                 bar.set_postfix(loss=f"{mean:.4f}")
                 logger.info("node2vec epoch %d/%d: loss %.4f", epoch + 1, params.epochs, mean)
 
@@ -379,20 +398,25 @@ class Node2VecEncoder(BaseEncoder):
             "fit": asdict(params),
             "seconds": round(seconds, 3),
         }
-        self._fingerprint = fingerprint_of(self.identity(), fit_info["fit"], raw)
-        self._scale = float(np.mean(norms))
-        self._vectors = vectors
-        self._rows = {encode_id(node): i for i, node in enumerate(parsed.ids)}
-        self._fit_info = fit_info
-        self.timings = {"walk_s": walk_s, "train_s": seconds - walk_s, "total_s": seconds}
+        fingerprint = fingerprint_of(self.identity(), fit_info["fit"], raw)
+        learned = {
+            "fingerprint": fingerprint,
+            "scale": float(np.mean(norms)),
+            "vectors": vectors,
+            "rows": {encode_id(node): i for i, node in enumerate(parsed.ids)},
+            "fit_info": fit_info,
+            "history": history,
+            "timings": {"walk_s": walk_s, "train_s": seconds - walk_s, "total_s": seconds},
+        }
         logger.info(
             "node2vec fitted %d nodes in %.2fs (walks %.2fs), final loss %.4f",
             n,
             seconds,
             walk_s,
-            self.history[-1],
+            history[-1] if history else float("nan"),
         )
-        return FitResult(list(parsed.ids), vectors, parsed.metadata)
+        result = FitResult(list(parsed.ids), vectors, parsed.metadata)
+        return Trained(result, self._space_for(fingerprint), learned)
 
 
 def _skipgram_loss(

@@ -1,0 +1,238 @@
+"""Typed catalog records, built and parsed in this one module.
+
+The catalog is a set of JSON documents in the store (:class:`omnivec.stores.base.CatalogStore`):
+``collection:<name>`` for every collection and ``recommender:<name>`` for every recommender.
+Nothing else in omnivec builds or reads those documents as dicts.
+
+Creating a collection writes its catalog record *before* the Milvus collection (with
+``state="creating"``), so a crash between the two leaves a record that :class:`Catalog` users
+can see, drop or reuse (the Milvus collection is then created, or re-created, on next open).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnivec.core.space import Space
+from omnivec.errors import SpaceMismatchError, StoreError
+
+__all__ = [
+    "COLLECTION_PREFIX",
+    "RECOMMENDER_PREFIX",
+    "Catalog",
+    "CollectionRecord",
+    "FitMarker",
+    "RecommenderRecord",
+    "check_identity",
+    "identity_of",
+]
+
+COLLECTION_PREFIX = "collection:"
+RECOMMENDER_PREFIX = "recommender:"
+
+
+def _process_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class FitMarker:
+    """Present in a record while a fit writes its vectors.
+
+    ``owner`` (host:pid) and ``thread`` tell a fit running now in this process (readers go on
+    with the previous vectors) from one that died mid-write (readers refuse: the rows may mix
+    two fits).
+    """
+
+    since: float
+    owner: str = ""
+    thread: int = 0
+
+    @classmethod
+    def start(cls) -> FitMarker:
+        return cls(time.time(), _process_token(), threading.get_ident())
+
+    def running_here(self) -> bool:
+        """Whether the fit that left this marker is still running in this process."""
+        if self.owner != _process_token():
+            return False
+        return any(t.ident == self.thread and t.is_alive() for t in threading.enumerate())
+
+    def describe(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> FitMarker | None:
+        if not doc:
+            return None
+        return cls(
+            float(doc.get("since", 0.0)), str(doc.get("owner", "")), int(doc.get("thread", 0))
+        )
+
+
+@dataclass
+class CollectionRecord:
+    """What the catalog knows about one collection.
+
+    ``encoder`` is the registry name (``None`` for vectors only); ``config`` recreates the
+    encoder, ``identity`` is the part of it that decides the vectors, ``state`` the encoder's
+    small learned state; ``options`` are collection-level settings (stored text, windows,
+    keywords, ...); ``recommender``/``role`` link the two collections of a recommender.
+    """
+
+    space: Space
+    encoder: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    index: str = "flat"
+    created: float = field(default_factory=time.time)
+    options: dict[str, Any] = field(default_factory=dict)
+    recommender: str | None = None
+    role: str | None = None
+    fitting: FitMarker | None = None
+    #: "creating" until the Milvus collection exists, then "ready".
+    status: str = "ready"
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = dataclasses.asdict(self)
+        doc["space"] = self.space.to_dict()
+        doc["fitting"] = dataclasses.asdict(self.fitting) if self.fitting else None
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> CollectionRecord:
+        # Round-1 files have no "identity"/"options"/"status"; "fitting" was {"since": t}.
+        return cls(
+            space=Space.from_dict(doc["space"]),
+            encoder=doc.get("encoder"),
+            config=dict(doc.get("config") or {}),
+            identity=dict(doc.get("identity") or {}),
+            state=dict(doc.get("state") or {}),
+            index=str(doc.get("index", "flat")),
+            created=float(doc.get("created", 0.0)),
+            options=dict(doc.get("options") or {}),
+            recommender=doc.get("recommender"),
+            role=doc.get("role"),
+            fitting=FitMarker.from_doc(doc.get("fitting")),
+            status=str(doc.get("status", "ready")),
+        )
+
+
+@dataclass
+class RecommenderRecord:
+    """What the catalog knows about one recommender and its two collections."""
+
+    algorithm: str
+    space: Space
+    users: str
+    items: str
+    config: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    fitted: bool = False
+    created: float = field(default_factory=time.time)
+    options: dict[str, Any] = field(default_factory=dict)
+    fitting: FitMarker | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = dataclasses.asdict(self)
+        doc["space"] = self.space.to_dict()
+        doc["fitting"] = dataclasses.asdict(self.fitting) if self.fitting else None
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> RecommenderRecord:
+        return cls(
+            algorithm=str(doc["algorithm"]),
+            space=Space.from_dict(doc["space"]),
+            users=str(doc["users"]),
+            items=str(doc["items"]),
+            config=dict(doc.get("config") or {}),
+            identity=dict(doc.get("identity") or {}),
+            state=dict(doc.get("state") or {}),
+            fitted=bool(doc.get("fitted", False)),
+            created=float(doc.get("created", 0.0)),
+            options=dict(doc.get("options") or {}),
+            fitting=FitMarker.from_doc(doc.get("fitting")),
+        )
+
+
+class Catalog:
+    """Typed access to the catalog documents of a store (``get_doc``/``put_doc``/...)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    # -- collections ---------------------------------------------------------------------
+    def collection(self, name: str) -> CollectionRecord | None:
+        doc = self._store.get_doc(COLLECTION_PREFIX + name)
+        return None if doc is None else _parse(CollectionRecord, doc, name)
+
+    def save_collection(self, name: str, record: CollectionRecord) -> None:
+        self._store.put_doc(COLLECTION_PREFIX + name, record.to_doc())
+
+    def delete_collection(self, name: str) -> None:
+        self._store.delete_doc(COLLECTION_PREFIX + name)
+
+    def collection_names(self) -> list[str]:
+        return sorted(
+            k[len(COLLECTION_PREFIX) :]
+            for k in self._store.list_docs()
+            if k.startswith(COLLECTION_PREFIX)
+        )
+
+    # -- recommenders --------------------------------------------------------------------
+    def recommender(self, name: str) -> RecommenderRecord | None:
+        doc = self._store.get_doc(RECOMMENDER_PREFIX + name)
+        return None if doc is None else _parse(RecommenderRecord, doc, name)
+
+    def save_recommender(self, name: str, record: RecommenderRecord) -> None:
+        self._store.put_doc(RECOMMENDER_PREFIX + name, record.to_doc())
+
+    def delete_recommender(self, name: str) -> None:
+        self._store.delete_doc(RECOMMENDER_PREFIX + name)
+
+    def recommender_names(self) -> list[str]:
+        return sorted(
+            k[len(RECOMMENDER_PREFIX) :]
+            for k in self._store.list_docs()
+            if k.startswith(RECOMMENDER_PREFIX)
+        )
+
+
+def _parse(kind: Any, doc: dict[str, Any], name: str) -> Any:
+    try:
+        return kind.from_doc(doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(
+            f"the catalog entry of {name!r} is damaged ({type(exc).__name__}: {exc}); "
+            f"drop {name!r} and create it again"
+        ) from exc
+
+
+def identity_of(encoder: Any) -> dict[str, Any]:
+    """The part of an encoder's configuration that decides which vectors come out."""
+    ident = getattr(encoder, "identity", None)
+    return dict(ident()) if callable(ident) else dict(encoder.config())
+
+
+def check_identity(
+    what: str, encoder: Any, old: dict[str, Any], encoder_name: str, rename: str = "another name"
+) -> None:
+    """Refuse reopening ``what`` (e.g. "collection 'docs'") with settings other than ``old``,
+    naming each setting that differs."""
+    ident = identity_of(encoder)
+    if ident != old:
+        changed = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
+        raise SpaceMismatchError(
+            f"{what} was built with other {encoder_name} settings "
+            f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); "
+            f"open it without those options or use {rename}"
+        )
