@@ -14,6 +14,8 @@ from omnivec.errors import InvalidInputError
 logger = logging.getLogger(__name__)
 
 PARTS = ("text", "images", "graph", "recs")
+#: Catalog note listing what the demo created in its file (so reruns drop only that).
+DEMO_NOTE = "demo"
 TITLES = {
     "text": "Text: semantic search with the bundled all-MiniLM-L6-v2",
     "images": "Images: a tiny CLIP trained from scratch, text -> image retrieval",
@@ -38,17 +40,36 @@ def run_demo(
     summary: dict[str, Any] = {"db": str(Path(db).resolve()), "parts": {}}
     start = time.perf_counter()
     with ov.connect(db) as plat:
-        # The demo owns its file: rebuild everything so reruns show fresh numbers.
+        # Reruns rebuild what an earlier demo run created, and nothing else: a file that holds
+        # collections the demo did not make is refused before anything is dropped.
+        owned = plat.catalog.note(DEMO_NOTE) or {}
+        mine = set(owned.get("collections", [])) | set(owned.get("recommenders", []))
+        foreign = sorted((set(plat.collections()) | set(plat.recommenders())) - mine)
+        if foreign:
+            raise InvalidInputError(
+                f"{summary['db']} holds collections the demo did not create "
+                f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); "
+                "run the demo on its own file: omnivec demo --db omnivec-demo.db"
+            )
         for name in plat.recommenders():
             plat.drop(name)
         for name in plat.collections():
             plat.drop(name)
+        plat.catalog.save_note(DEMO_NOTE, {"collections": [], "recommenders": []})
         for i, part in enumerate(chosen, 1):
             say(f"\n[{i}/{len(chosen)}] {TITLES[part]}")
             say("-" * 72)
             t0 = time.perf_counter()
             module = importlib.import_module(f"omnivec.demo.{part}")
-            result = module.run(plat, say)
+            try:
+                result = module.run(plat, say)
+            finally:
+                # Everything in the file now is the demo's (it refused foreign files above),
+                # also what a part that failed half-way created.
+                plat.catalog.save_note(
+                    DEMO_NOTE,
+                    {"collections": plat.collections(), "recommenders": plat.recommenders()},
+                )
             seconds = time.perf_counter() - t0
             summary["parts"][part] = {**result, "seconds": round(seconds, 2)}
             say(f"  ({part} done in {seconds:.1f} s)")

@@ -24,6 +24,7 @@ from omnivec.errors import SpaceMismatchError, StoreError
 
 __all__ = [
     "COLLECTION_PREFIX",
+    "NOTE_PREFIX",
     "RECOMMENDER_PREFIX",
     "Catalog",
     "CollectionRecord",
@@ -35,6 +36,8 @@ __all__ = [
 
 COLLECTION_PREFIX = "collection:"
 RECOMMENDER_PREFIX = "recommender:"
+#: Free-form documents of omnivec's own tools (e.g. what the demo created in a file).
+NOTE_PREFIX = "note:"
 
 
 def _process_token() -> str:
@@ -205,6 +208,14 @@ class Catalog:
             for k in self._store.list_docs()
             if k.startswith(RECOMMENDER_PREFIX)
         )
+
+    # -- notes ------------------------------------------------------------------------------
+    def note(self, key: str) -> dict[str, Any] | None:
+        """A tool's own document (``None`` if absent)."""
+        return self._store.get_doc(NOTE_PREFIX + key)
+
+    def save_note(self, key: str, doc: dict[str, Any]) -> None:
+        self._store.put_doc(NOTE_PREFIX + key, doc)
 
 
 def _parse(kind: Any, doc: dict[str, Any], name: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["StoredHit", "StoredRow", "VectorStore"]
+__all__ = ["CatalogStore", "RowStore", "StoredHit", "StoredRow", "VectorStore"]
 
 
 @dataclass
@@ -26,13 +26,11 @@ class StoredRow:
 
 
 @runtime_checkable
-class VectorStore(Protocol):
-    """A vector store with named collections of (key, float32 vector, metadata) rows.
+class RowStore(Protocol):
+    """Named collections of (key, float32 vector, metadata) rows.
 
-    Scores coming back are higher-is-better for every metric.
+    Scores coming back are higher-is-better for every metric. Writes are all or nothing.
     """
-
-    uri: str
 
     def create_collection(self, name: str, dim: int, metric: str, index: str = "flat") -> None: ...
 
@@ -60,7 +58,9 @@ class VectorStore(Protocol):
         metric: str | None = None,
     ) -> list[list[StoredHit]]: ...
 
-    def get(self, name: str, keys: Sequence[str]) -> dict[str, StoredRow]: ...
+    def get(
+        self, name: str, keys: Sequence[str], *, strong: bool = False
+    ) -> dict[str, StoredRow]: ...
 
     def existing(self, name: str, keys: Sequence[str]) -> set[str]: ...
 
@@ -70,6 +70,11 @@ class VectorStore(Protocol):
 
     def keys(self, name: str, where: str | None = None) -> list[str]: ...
 
+
+@runtime_checkable
+class CatalogStore(Protocol):
+    """Small JSON documents by key: the catalog (omnivec.platform.catalog types them)."""
+
     def get_doc(self, key: str) -> dict[str, Any] | None: ...
 
     def put_doc(self, key: str, doc: dict[str, Any]) -> None: ...
@@ -77,5 +82,12 @@ class VectorStore(Protocol):
     def delete_doc(self, key: str) -> None: ...
 
     def list_docs(self) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class VectorStore(RowStore, CatalogStore, Protocol):
+    """What the platform needs: rows and catalog documents in one place, at ``uri``."""
+
+    uri: str
 
     def close(self) -> None: ...

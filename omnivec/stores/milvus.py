@@ -24,6 +24,7 @@ import numpy as np
 
 from omnivec.errors import InvalidInputError, StoreError, StoreUnavailableError
 from omnivec.stores.base import StoredHit, StoredRow
+from omnivec.stores.errors import translate
 from omnivec.stores.lite import (
     in_use_message,
     lite_file_locked,
@@ -147,29 +148,14 @@ class MilvusStore:
 
     # -- error translation ---------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T], where: str | None = None) -> T:
-        from pymilvus.exceptions import MilvusException
-
+        """Run one pymilvus call, mapping its errors by type and code (stores/errors.py)."""
         try:
             return fn()
-        except MilvusException as exc:
-            # One line: Milvus' parser errors span several lines.
-            reason = " ".join(str(getattr(exc, "message", None) or exc).split())
-            if where is not None and (
-                "expr" in reason.lower() or "parse" in reason.lower() or exc.code == 1100
-            ):
-                raise InvalidInputError(
-                    f"invalid filter {where!r}: {reason}. Write a Milvus boolean expression over "
-                    'metadata keys, e.g. lang == "en" and year > 2000'
-                ) from exc
-            if _looks_unavailable(reason):
-                raise StoreUnavailableError(self._unavailable_message(exc)) from exc
-            raise StoreError(f"Milvus refused to {what}: {reason}") from exc
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise StoreUnavailableError(self._unavailable_message(exc)) from exc
         except Exception as exc:
-            if type(exc).__module__.startswith("grpc"):
-                raise StoreUnavailableError(self._unavailable_message(exc)) from exc
-            raise
+            mapped = translate(exc, what, where, self._unavailable_message)
+            if mapped is None or mapped is exc:
+                raise
+            raise mapped from exc
 
     # -- collections -----------------------------------------------------------------
     def _ensure_catalog(self) -> None:
@@ -244,13 +230,18 @@ class MilvusStore:
             found.update(r["pk"] for r in rows)
         return found
 
-    def get(self, name: str, keys: Sequence[str]) -> dict[str, StoredRow]:
+    def get(self, name: str, keys: Sequence[str], *, strong: bool = False) -> dict[str, StoredRow]:
+        """Rows by key. ``strong``: see every write acknowledged before the call (the read
+        that decides a write must; pymilvus' default is Bounded staleness)."""
         out: dict[str, StoredRow] = {}
+        extra = {"consistency_level": "Strong"} if strong else {}
         for _, chunk in _chunks(keys, KEY_CHUNK):
             expr = _keys_expr(chunk)
             rows: list[dict[str, Any]] = self._call(
                 "read rows",
-                functools.partial(self._client.query, name, filter=expr, output_fields=["*"]),
+                functools.partial(
+                    self._client.query, name, filter=expr, output_fields=["*"], **extra
+                ),
             )
             for row in rows:
                 key = row.pop("pk")
@@ -289,24 +280,33 @@ class MilvusStore:
             return
         dim = int(vectors.shape[1])
         rows_per_call = max(1, min(INSERT_BATCH_ROWS, INSERT_BATCH_BYTES // (4 * dim)))
-        # One writer at a time: the existence check decides insert vs upsert, and two threads
-        # inserting the same new key would both succeed, leaving duplicate primary keys.
+        # On a Lite file this process is the only writer (omnivec's file lock), so the
+        # pre-read can decide insert (faster) or upsert. On a server, other processes write
+        # too: a pre-read cannot decide (two writers both see a key missing and both insert,
+        # leaving duplicate primary keys), so every write is Milvus' own upsert, which
+        # replaces any row with the key whoever wrote it. The pre-read (Strong) then only
+        # keeps the old rows for a rollback.
+        server = _is_server_uri(self.uri)
         with self._write_lock:
-            old = self.get(name, keys)
+            old = self.get(name, keys, strong=server)
             written: list[str] = []
             try:
                 for start, chunk in _chunks(keys, rows_per_call):
                     stop = start + len(chunk)
-                    replaces = any(k in old for k in chunk)
+                    replaces = server or any(k in old for k in chunk)
                     self._write(
                         name, chunk, vectors[start:stop], metadata[start:stop], upsert=replaces
                     )
                     written.extend(chunk)
-            except BaseException:
-                self._rollback(name, written, old)
+            except BaseException as exc:
+                self._rollback(name, written, old, exc)
                 raise
 
-    def _rollback(self, name: str, written: Sequence[str], old: dict[str, StoredRow]) -> None:
+    def _rollback(
+        self, name: str, written: Sequence[str], old: dict[str, StoredRow], cause: BaseException
+    ) -> None:
+        """Undo the chunks of a failed write. If undoing fails too, say so: the caller gets a
+        StoreError naming what may remain, never only the first error."""
         new_keys = [k for k in written if k not in old]
         restore = [old[k] for k in written if k in old]
         try:
@@ -320,8 +320,14 @@ class MilvusStore:
                     [r.metadata for r in restore],
                     upsert=True,
                 )
-        except Exception:
+        except Exception as exc:
             logger.exception("omnivec: could not roll back a failed write to %r", name)
+            raise StoreError(
+                f"writing to {name!r} failed ({type(cause).__name__}: {cause}) and undoing it "
+                f"failed too ({type(exc).__name__}: {exc}): up to {len(new_keys)} new rows may "
+                f"remain and {len(restore)} replaced rows may hold the new values; "
+                "write the same batch again, or delete those ids"
+            ) from exc
 
     def delete(self, name: str, keys: Sequence[str]) -> int:
         present = sorted(self.existing(name, keys))
@@ -507,13 +513,6 @@ def _quiet_rpc_tracebacks() -> None:
         noisy = logging.getLogger(name)
         if not any(isinstance(f, _DropRpcTracebacks) for f in noisy.filters):
             noisy.addFilter(_DropRpcTracebacks())
-
-
-def _looks_unavailable(reason: str) -> bool:
-    text = reason.lower()
-    return any(
-        s in text for s in ("unavailable", "connect", "deadline", "closed channel", "timeout")
-    )
 
 
 def default_uri() -> str:

@@ -27,6 +27,7 @@ import numpy as np
 from omnivec.core.encoder import LazyModelEncoder
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
+from omnivec.core.threads import use_torch_threads
 from omnivec.encoders.clip.images import THUMBNAIL_PX, load_image, thumbnail_data_uri
 from omnivec.errors import EncoderError, InvalidInputError
 
@@ -104,20 +105,9 @@ class ClipConfig:
 
 @contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, restoring the previous setting afterwards."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    if old != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if old != n:
-            torch.set_num_threads(old)
+    """Ask for ``n`` torch threads once per process (core/threads.py), never set per call."""
+    use_torch_threads(n)
+    yield
 
 
 def _weights_fingerprint(model: Any) -> str:

@@ -45,6 +45,7 @@ from omnivec.core.encoder import BaseEncoder, FitResult, Trained
 from omnivec.core.ids import encode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import METRICS, Space, fingerprint_of
+from omnivec.core.threads import use_torch_threads
 from omnivec.encoders.node2vec.graph import ParsedGraph, parse_graph
 from omnivec.errors import DimensionMismatchError, EncoderError, InvalidInputError, NotFoundError
 
@@ -243,7 +244,7 @@ class Node2VecEncoder(BaseEncoder):
         init: dict[Any, Any] | None = None,
         directed: bool | None = None,
         progress: bool | None = None,
-        threads: int = 1,
+        threads: int | None = None,
         **overrides: Any,
     ) -> Trained:
         """Learn a vector for every node of ``graph`` (see the module docs for what it takes);
@@ -252,13 +253,14 @@ class Node2VecEncoder(BaseEncoder):
         ``init`` maps node ids to starting vectors (``(dim,)``): known nodes start from them,
         new ones at random, so a few ``epochs`` suffice after the graph grew. ``overrides`` may
         set ``epochs``, ``lr``, ``batch_size``, ``walks_per_node`` or ``num_negative_samples``
-        for this fit. ``threads`` is torch's thread count while training (restored after):
+        for this fit. ``threads`` is torch's thread count, set once per process (core/threads.py):
         the steps are small, so one thread is fastest on a busy machine, and a fixed count
         keeps vectors identical across machines (walks never depend on it). Returns a
         :class:`Trained` whose result holds the ids as given, float32 ``(n_nodes, dim)``
         vectors and node metadata.
         """
-        _positive_int("threads", threads)
+        if threads is not None:
+            _positive_int("threads", threads)
         unknown = sorted(set(overrides) - _OVERRIDABLE)
         if unknown:
             raise InvalidInputError(
@@ -270,15 +272,10 @@ class Node2VecEncoder(BaseEncoder):
         probe.validate()
         params = FitParams(**{k: getattr(probe, k) for k in _OVERRIDABLE})
         parsed = parse_graph(graph, directed)
-        import torch
-
+        # Once per process, not per fit (core/threads.py): the count is process-global.
+        use_torch_threads(threads)
         with self._lock:
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
-                return self._fit(parsed, params, init, progress)
-            finally:
-                torch.set_num_threads(before)
+            return self._fit(parsed, params, init, progress)
 
     def _initial(self, parsed: ParsedGraph, init: dict[Any, Any] | None) -> tuple[np.ndarray, int]:
         """float32 ``(n, dim)`` starting rows from ``init`` (NaN rows where unknown), and how
