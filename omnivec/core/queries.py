@@ -27,9 +27,15 @@ class Hit:
     id: Any
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Per-leg scores of a fused hit (``plat.search`` over several collections: by collection
+    #: name; hybrid search: ``"dense"`` / ``"keyword"``); ``None`` for a plain search.
+    scores: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "score": self.score, "metadata": self.metadata}
+        out: dict[str, Any] = {"id": self.id, "score": self.score, "metadata": self.metadata}
+        if self.scores is not None:
+            out["scores"] = self.scores
+        return out
 
 
 @dataclass(frozen=True)

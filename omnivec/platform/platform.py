@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from omnivec.core.queries import Hit
 from omnivec.core.space import METRICS, Space
-from omnivec.core.validation import check_name
+from omnivec.core.validation import MAX_K, check_k, check_name
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
 from omnivec.platform.catalog import Catalog, CollectionRecord, check_identity, identity_of
 from omnivec.platform.collection import Collection
+from omnivec.platform.fusion import check_weights, fuse
 from omnivec.platform.registry import (
     available_encoders,
     create_encoder,
@@ -318,6 +322,50 @@ class Platform:
     def encoders(self) -> list[str]:
         """Names of the encoders that can be used (built-ins and plugins)."""
         return available_encoders()
+
+    # -- search across collections -----------------------------------------------------------
+    def search(
+        self,
+        queries: Mapping[str, Any],
+        k: int = 10,
+        *,
+        weights: Mapping[str, float] | None = None,
+        where: str | Mapping[str, str] | None = None,
+    ) -> list[Hit]:
+        """One ranked list over several collections whose records share ids.
+
+        ``queries`` maps a collection name to what its ``search`` takes (text, ``ov.image``,
+        ``ov.vector``, ``ov.ref``); each leg is checked against its own collection's space.
+        Hits are fused per id (:mod:`omnivec.platform.fusion`): reciprocal-rank fusion, or
+        weighted relative-score fusion when ``weights`` (by collection name) are given.
+        ``hit.score`` is the fused score, ``hit.scores`` each collection's own score, and the
+        metadata (and text) come from the first collection that returned the id. ``where`` is
+        one filter for every leg or a filter per collection name.
+        """
+        if not isinstance(queries, Mapping) or not queries:
+            raise InvalidInputError("plat.search() takes a non-empty dict {collection name: query}")
+        k = check_k(k)
+        names = [check_name(n) for n in queries]
+        fusion_weights = check_weights(weights, names)
+        if isinstance(where, Mapping):
+            unknown = sorted(set(where) - set(names))
+            if unknown:
+                raise InvalidInputError(f"where names {', '.join(unknown)}, which are not searched")
+        depth = min(MAX_K, max(3 * k, 30))
+        cols = {name: self.existing_collection(name) for name in names}
+        legs: dict[str, list[Hit]] = {}
+        for name, query in queries.items():
+            if isinstance(query, list | tuple):
+                raise InvalidInputError(
+                    f"the query for {name!r} is a list; plat.search() takes one query per "
+                    "collection (call it once per query)"
+                )
+            leg_where = where.get(name) if isinstance(where, Mapping) else where
+            legs[name] = cols[name].search(query, k=depth, where=leg_where)
+        return [
+            dataclasses.replace(f.best, score=f.score, scores=f.scores)
+            for f in fuse(legs, k, fusion_weights)
+        ]
 
     # -- recommenders -----------------------------------------------------------------------
     def recommender(self, name: str, algorithm: str | None = None, **config: Any) -> Recommender:
