@@ -99,7 +99,7 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"  fitted ALS (24 factors) and indexed users + items in {fit_s:.2f}s")
 
     user = "viewer007"
-    seen = rec.users.get([user])[0].metadata["seen"]
+    seen = list(rec.history(user))
     watched = sorted(
         {meta[s]["genre"] for s in seen}, key=lambda g: -sum(meta[s]["genre"] == g for s in seen)
     )

@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 import omnivec as ov
-from omnivec.encoders.collaborative import interactions_from
+from omnivec.core.interactions import interactions_from
 from omnivec.recs.evaluation import (
     most_popular,
     precision_at_k,
@@ -249,19 +249,22 @@ def test_partial_fit_updates_only_listed_users(plat: ov.Platform) -> None:
     rec.fit(df, user_metadata={"u3": {"country": "NZ"}})
     untouched = rec.users.get(["u2"])[0].vector
     before = rec.users.get(["u1"])[0]
-    new_items = [i for i in range(60) if i not in set(before.metadata["seen"])][:3]
+    seen_before = rec.history("u1")
+    new_items = [i for i in range(60) if i not in seen_before][:3]
     rec.partial_fit([("u1", i, 5.0) for i in new_items] + [("fresh", new_items[0], 1.0)])
     after = rec.users.get(["u1"])[0]
+    seen_after = rec.history("u1")
     assert not np.allclose(after.vector, before.vector)
-    assert set(after.metadata["seen"]) == set(before.metadata["seen"]) | set(new_items)
+    assert set(seen_after) == set(seen_before) | set(new_items)
+    assert all(seen_after[i] == 5.0 for i in new_items)
     np.testing.assert_array_equal(rec.users.get(["u2"])[0].vector, untouched)
-    assert not {h.id for h in rec.recommend("u1", k=10)} & set(after.metadata["seen"])
+    assert not {h.id for h in rec.recommend("u1", k=10)} & set(seen_after)
     assert rec.recommend("fresh", k=3)
     rec.partial_fit([("u3", new_items[1], 2.0)], replace=True)  # a new history, same metadata
-    u3 = rec.users.get(["u3"])[0].metadata
-    assert u3["seen"] == [new_items[1]] and u3["seen_weights"] == [2.0] and u3["country"] == "NZ"
+    assert rec.history("u3") == {new_items[1]: 2.0}
+    assert rec.users.get(["u3"])[0].metadata == {"country": "NZ"}  # no history in metadata
     # the update is what a fold-in of the whole new history gives
-    history = list(zip(after.metadata["seen"], after.metadata["seen_weights"], strict=True))
+    history = list(seen_after.items())
     np.testing.assert_allclose(
         rec.users.get(["u1"])[0].vector,
         rec.encoder.fold_in(
@@ -468,7 +471,8 @@ def test_snapshot_after_reopen_is_read_once(db_path: str, monkeypatch: pytest.Mo
         calls = _StoreCalls(monkeypatch, plat.store)
         first = rec.recommend("u1", k=6)
         # counts, then one key listing and one bulk read per collection (300 users: 1 chunk)
-        assert calls.names.count("read rows") == 2 and "search" not in calls.names
+        # and one of the histories
+        assert calls.names.count("read rows") == 3 and "search" not in calls.names
         calls.names.clear()
         assert [h.id for h in first] == [h.id for h in before[0]]
         again = rec.recommend(["u1", "u2", "u3"], k=6)
@@ -496,7 +500,8 @@ def test_partial_fit_updates_the_snapshot(plat: ov.Platform) -> None:
     for user in users:  # every user's row and seen items match the store
         row = snap.user_row[ov_key(user)]
         np.testing.assert_array_equal(snap.user_factors[row], stored[user].vector)
-        assert {snap.item_ids[j] for j in snap.seen(row)} == set(stored[user].metadata["seen"])
+        assert {snap.item_ids[j] for j in snap.seen(row)} == set(rec.history(user))
+        assert "seen" not in stored[user].metadata
     assert not snap.user_factors.flags.writeable and not snap.seen_indices.flags.writeable
     ours = rec.recommend(users, k=8)
     with _store_path(rec):
@@ -549,7 +554,7 @@ def test_refresh_sees_another_writer(db_path: str) -> None:
 
 
 def test_top_k_ranking_matches_a_full_sort() -> None:
-    from omnivec.recs.recommender import _top_k
+    from omnivec.recs.snapshot import top_k
 
     rng = np.random.default_rng(0)
     for trial in range(1_000):
@@ -561,7 +566,7 @@ def test_top_k_ranking_matches_a_full_sort() -> None:
             scores = np.round(scores, 1)
         scores[rng.random(n) < rng.random() * 0.5] = -np.inf
         want = np.sort(scores[scores > -np.inf])[::-1][:k]
-        got = _top_k(scores, k)
+        got = top_k(scores, k)
         assert len(set(got.tolist())) == len(got)
         np.testing.assert_array_equal(scores[got], want)
         if trial % 3:  # no ties: the very same rows as a full sort
@@ -578,8 +583,10 @@ def test_snapshot_cap_falls_back_to_the_store(
     assert rec._snapshot is None
     calls = _StoreCalls(monkeypatch, plat.store)
     hits = rec.recommend("u1", k=4)
-    # the store path: read the user's row, then search (after a one-off metric lookup)
-    assert [n for n in calls.names if not n.startswith("describe")] == ["read rows", "search"]
+    # the store path: read the user's row and history, then search (after a one-off metric
+    # lookup)
+    names = [n for n in calls.names if not n.startswith("describe")]
+    assert names == ["read rows", "read rows", "search"]
     assert len(hits) == 4
     rec.snapshot_max_floats = 10**6
     rec.fit(df)  # a new space: tried again, and this one fits

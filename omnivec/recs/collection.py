@@ -1,0 +1,63 @@
+"""The collections a recommender owns (``<name>__users``, ``<name>__items``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from omnivec.core.queries import Record
+from omnivec.platform.catalog import CollectionRecord
+from omnivec.platform.collection import Collection
+from omnivec.recs.seen import drop_legacy
+
+__all__ = ["RecommenderCollection"]
+
+
+class RecommenderCollection(Collection):
+    """A recommender's own collection: writes through it (``rec.items.add(...)``,
+    ``rec.users.delete(...)``) drop the recommender's in-memory snapshot, so that
+    ``recommend`` keeps answering what the store holds; reads never show a round-1 file's
+    seen history (``seen`` / ``seen_weights`` in user metadata)."""
+
+    _on_write: Callable[[], None] | None = None
+
+    def add(self, items: Sequence[Any] | None = None, **kwargs: Any) -> list[Any]:
+        try:
+            return super().add(items, **kwargs)
+        finally:
+            self._written()
+
+    def delete(self, ids: Sequence[Any]) -> int:
+        try:
+            return super().delete(ids)
+        finally:
+            self._written()
+
+    def get(self, ids: Sequence[Any]) -> list[Record]:
+        out = super().get(ids)
+        for record in out:
+            drop_legacy(record.metadata)
+        return out
+
+    def search(self, query: Any, k: int = 10, **kwargs: Any) -> Any:
+        out = super().search(query, k, **kwargs)
+        for row in out if out and isinstance(out[0], list) else [out]:
+            for hit in row:
+                drop_legacy(hit.metadata)
+        return out
+
+    def install(self, record: CollectionRecord) -> None:
+        """Take ``record`` (just saved in the catalog by the recommender's commit) as this
+        collection's, without another catalog round trip."""
+        self._record = record
+        self.mark_space_checked()
+        self.forget_cached_queries()
+
+    def _written(self) -> None:
+        if self._on_write is not None:
+            self._on_write()
+
+    add.__doc__ = Collection.add.__doc__
+    delete.__doc__ = Collection.delete.__doc__
+    get.__doc__ = Collection.get.__doc__
+    search.__doc__ = Collection.search.__doc__
