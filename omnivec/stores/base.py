@@ -48,6 +48,8 @@ class VectorStore(Protocol):
         keys: Sequence[str],
         vectors: np.ndarray,
         metadata: Sequence[dict[str, Any]],
+        *,
+        delete: Sequence[str] = (),
     ) -> None: ...
 
     def search(

@@ -279,20 +279,23 @@ class MilvusStore:
         keys: Sequence[str],
         vectors: np.ndarray,
         metadata: Sequence[dict[str, Any]],
+        *,
+        delete: Sequence[str] = (),
     ) -> None:
         """Write rows all-or-nothing: if a chunk fails, earlier chunks are undone.
 
-        Rows whose key exists are replaced; the old rows are read first so that a failure
-        can put them back.
+        Rows are written in the order given. Rows whose key exists are replaced; the old rows
+        are read first so that a failure can put them back. ``delete`` are keys removed after
+        every row is written, in the same guarded step (a record's old text windows).
         """
-        if len(keys) == 0:
+        if len(keys) == 0 and not delete:
             return
-        dim = int(vectors.shape[1])
+        dim = int(vectors.shape[1]) if vectors.ndim == 2 else 1
         rows_per_call = max(1, min(INSERT_BATCH_ROWS, INSERT_BATCH_BYTES // (4 * dim)))
         # One writer at a time: the existence check decides insert vs upsert, and two threads
         # inserting the same new key would both succeed, leaving duplicate primary keys.
         with self._write_lock:
-            old = self.get(name, keys)
+            old = self.get(name, [*keys, *delete])
             written: list[str] = []
             try:
                 for start, chunk in _chunks(keys, rows_per_call):
@@ -302,6 +305,13 @@ class MilvusStore:
                         name, chunk, vectors[start:stop], metadata[start:stop], upsert=replaces
                     )
                     written.extend(chunk)
+                gone = [k for k in delete if k in old]
+                for _, part in _chunks(gone, KEY_CHUNK):
+                    self._call(
+                        "delete rows",
+                        functools.partial(self._client.delete, name, filter=_keys_expr(part)),
+                    )
+                    written.extend(part)
             except BaseException:
                 self._rollback(name, written, old)
                 raise
