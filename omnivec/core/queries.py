@@ -22,17 +22,29 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result. ``score`` is higher-is-better whatever the metric."""
+    """One search result. ``score`` is higher-is-better whatever the metric.
+
+    ``text`` is the record's stored source text (``None`` for records that have none: images,
+    raw vectors, collections made before text was stored); ``passage`` the part of it that
+    matched (the whole text for a short record, the best window for a long one).
+    """
 
     id: Any
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    passage: str | None = None
     #: Per-leg scores of a fused hit (``plat.search`` over several collections: by collection
     #: name; hybrid search: ``"dense"`` / ``"keyword"``); ``None`` for a plain search.
     scores: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "score": self.score, "metadata": self.metadata}
+        if self.text is not None:
+            out["text"] = self.text
+            # The passage only says something when it is a part of the text.
+            if self.passage is not None and self.passage != self.text:
+                out["passage"] = self.passage
         if self.scores is not None:
             out["scores"] = self.scores
         return out
@@ -40,11 +52,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Record:
-    """A stored row: ``vector`` is float32 of shape ``(dim,)``."""
+    """A stored record: ``vector`` is float32 of shape ``(dim,)`` (for a long text split into
+    windows, the normalised mean of its windows); ``text`` its source text, whole, or ``None``."""
 
     id: Any
     vector: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from omnivec.core.encoder import LazyModelEncoder
+from omnivec.core.encoder import LazyModelEncoder, check_role
 from omnivec.core.space import METRICS, Space
 from omnivec.errors import EncoderError, InvalidInputError
 
@@ -30,6 +30,9 @@ _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 class TextConfig:
     """``model``: a sentence-transformers model name or local path (default: the bundled
     all-MiniLM-L6-v2). ``normalize`` makes vectors unit length (right for cosine).
+    ``query_prompt`` / ``document_prompt`` go before queries and stored texts (e.g. bge-zh's
+    "为这个句子生成表示以用于检索相关文章："); ``None`` takes the prompts the model's own
+    sentence-transformers configuration declares (none for all-MiniLM-L6-v2), ``""`` none.
     ``batch_size`` and ``device`` only change speed, not vectors."""
 
     model: str = DEFAULT_MODEL
@@ -38,8 +41,14 @@ class TextConfig:
     max_seq_length: int | None = None
     batch_size: int = 64
     device: str = "cpu"
+    query_prompt: str | None = None
+    document_prompt: str | None = None
 
     def validate(self) -> None:
+        for name in ("query_prompt", "document_prompt"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(f"{name} must be a str (or None for the model's own)")
         if not isinstance(self.model, str) or not self.model:
             raise InvalidInputError("model must be a sentence-transformers model name or path")
         if self.metric not in METRICS:
@@ -119,6 +128,10 @@ class TextEncoder(LazyModelEncoder):
     config_class = TextConfig
     runtime_fields = frozenset({"batch_size", "device"})
     cfg: TextConfig
+    #: Window size (content tokens) for long texts when a collection does not choose one;
+    #: measured on needle-in-a-long-document retrieval (docs/benchmarks.md).
+    default_chunk_tokens = 96
+    default_chunk_overlap = 24
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
@@ -126,7 +139,18 @@ class TextEncoder(LazyModelEncoder):
             self.cfg.model = DEFAULT_MODEL
         self._model: Any = None
         self._space: Space | None = None
+        self._prompts: dict[str, str] = {"query": "", "document": ""}
+        self._prompt_tokens = 0
         self._load_lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        # None (the model's own prompts) is left out, so collections made before prompts
+        # existed keep their identity; the prompts in effect are in the fingerprint.
+        for name in ("query_prompt", "document_prompt"):
+            if ident.get(name) is None:
+                ident.pop(name, None)
+        return ident
 
     # -- loading -----------------------------------------------------------------------
     def load(self) -> Any:
@@ -148,6 +172,7 @@ class TextEncoder(LazyModelEncoder):
                     ) from exc
                 if self.cfg.max_seq_length is not None:
                     model.max_seq_length = self.cfg.max_seq_length
+                prompts = self._resolve_prompts(model)
                 dim = model.get_embedding_dimension()
                 if dim is None:
                     raise EncoderError(
@@ -156,24 +181,81 @@ class TextEncoder(LazyModelEncoder):
                 fingerprint = (
                     model_fingerprint(local) if local is not None else f"hub:{self.cfg.model}"
                 )
-                fingerprint = hashlib.sha256(
-                    f"{fingerprint}|{self.cfg.normalize}|{self.cfg.max_seq_length}".encode()
-                ).hexdigest()
+                ident = f"{fingerprint}|{self.cfg.normalize}|{self.cfg.max_seq_length}"
+                if any(prompts.values()):
+                    # Prompts change every vector; without any the identity stays as before.
+                    ident += f"|q={prompts['query']!r}|d={prompts['document']!r}"
+                fingerprint = hashlib.sha256(ident.encode()).hexdigest()
                 self._space = Space(
                     self.name, self.cfg.model, fingerprint, int(dim), self.cfg.metric
+                )
+                self._prompts = prompts
+                self._prompt_tokens = max(
+                    (len(self._token_offsets(model, p)) for p in prompts.values() if p),
+                    default=0,
                 )
                 self._model = model
                 logger.info("loaded text model %s (dim %d)", self.cfg.model, dim)
         return self._model
+
+    def _resolve_prompts(self, model: Any) -> dict[str, str]:
+        """The prompt for each role: the configured one, else the model's own (as
+        sentence-transformers' ``encode_query`` / ``encode_document`` pick them)."""
+        declared = {k: v for k, v in (getattr(model, "prompts", None) or {}).items() if v}
+        default_name = getattr(model, "default_prompt_name", None)
+        fallback = declared.get(default_name, "") if default_name else ""
+        query = declared.get("query", fallback)
+        document = next(
+            (declared[n] for n in ("document", "passage", "corpus") if n in declared), fallback
+        )
+        return {
+            "query": self.cfg.query_prompt if self.cfg.query_prompt is not None else query,
+            "document": (
+                self.cfg.document_prompt if self.cfg.document_prompt is not None else document
+            ),
+        }
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The prompt put before texts of each role (``{"query": ..., "document": ...}``)."""
+        self.load()
+        return dict(self._prompts)
+
+    # -- windows for long texts ----------------------------------------------------------
+    @staticmethod
+    def _token_offsets(model: Any, text: str) -> list[tuple[int, int]]:
+        enc = model.tokenizer(
+            text,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
+            verbose=False,
+        )
+        return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
+
+    @property
+    def max_tokens(self) -> int:
+        """Content tokens the model reads whole: its ``max_seq_length`` less the special
+        tokens and the longest prompt (the rest would be dropped without a word)."""
+        model = self.load()
+        return max(1, int(model.max_seq_length) - 2 - self._prompt_tokens)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """``(start, end)`` character offsets of each of the model's tokens in ``text``."""
+        return self._token_offsets(self.load(), text)
 
     @property
     def model(self) -> Any:
         return self.load()
 
     # -- encoding ----------------------------------------------------------------------
-    def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray:
-        """Texts to float32 ``(len(batch), dim)``."""
+    def encode(
+        self, batch: Sequence[Any], modality: str | None = None, role: str | None = None
+    ) -> np.ndarray:
+        """Texts to float32 ``(len(batch), dim)``, each with the prompt of its ``role``
+        (``"query"`` or ``"document"``, the default)."""
         self._default_modality(modality)
+        role = check_role(role)
         texts = list(batch)
         for i, t in enumerate(texts):
             if not isinstance(t, str):
@@ -195,5 +277,6 @@ class TextEncoder(LazyModelEncoder):
             normalize_embeddings=self.cfg.normalize,
             convert_to_numpy=True,
             show_progress_bar=False,
+            prompt=self._prompts[role],
         )
         return np.ascontiguousarray(np.asarray(vecs, dtype=np.float32)[inverse])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from omnivec.core.encoder import Encoder, FitResult, Trained
+from omnivec.core.encoder import Encoder, FitResult, Trained, encode_in_role
 from omnivec.core.ids import decode_id, encode_ids
 from omnivec.core.progress import progress_bar
 from omnivec.core.queries import Hit, ImageQuery, Record, RefQuery, VectorQuery
@@ -32,6 +32,7 @@ from omnivec.errors import (
     SpaceMismatchError,
     StoreError,
 )
+from omnivec.platform import windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
 
 if TYPE_CHECKING:
@@ -120,12 +121,22 @@ class Collection:
             "recommender": self._record.recommender,
         }
 
+    @property
+    def text_options(self) -> dict[str, Any] | None:
+        """How this collection keeps texts (``{"store", "chunk_tokens", "chunk_overlap"}``);
+        ``None`` for collections that store no text (made before texts were stored)."""
+        return self._record.options.get("text")
+
+    def _records_where(self, where: str | None) -> str | None:
+        # A long text is several rows; only its main row stands for the record.
+        return windows.combine_where(where) if self.text_options else where
+
     def __len__(self) -> int:
-        return self._store.count(self.name)
+        return self.count()
 
     def count(self, where: str | None = None) -> int:
-        """Rows matching ``where`` (all rows without it)."""
-        return self._store.count(self.name, where=check_where(where))
+        """Records matching ``where`` (all records without it)."""
+        return self._store.count(self.name, where=self._records_where(check_where(where)))
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.space.describe()})"
@@ -170,10 +181,26 @@ class Collection:
                 raise InvalidInputError(f"got {len(ids)} ids for {n} items; pass one id per item")
         keys = encode_ids(ids)
         meta = check_metadata(metadata, n)
-        if vectors is None:
-            arr = self._encode_many(batch, modality, progress)
-            meta = self._with_encoder_metadata(batch, modality, meta)
-        self._store.upsert(self.name, keys, arr, meta)
+        opts = self.text_options
+        if opts is None:
+            if vectors is None:
+                arr = self._encode_many(batch, modality, progress)
+                meta = self._with_encoder_metadata(batch, modality, meta)
+            self._store.upsert(self.name, keys, arr, meta)
+            return [decode_id(k) for k in keys]
+        windows.check_user_keys(meta)
+        if vectors is None and (modality or self._encoder.modalities[0]) == "text":
+            texts = windows.plan_texts(self._encoder, windows.check_texts(batch), keys, meta, opts)
+            plan: windows.Plan = texts
+            arr = self._encode_many(texts.pieces, "text", progress)
+        else:
+            if vectors is None:
+                arr = self._encode_many(batch, modality, progress)
+                meta = self._with_encoder_metadata(batch, modality, meta)
+            plan = windows.plan_untexted(keys, meta)
+        # A replaced record's old windows are deleted in the same guarded write.
+        stale = windows.stale_windows(self._store, self.name, keys)
+        self._store.upsert(self.name, plan.keys, arr[plan.source], plan.metadata, delete=stale)
         return [decode_id(k) for k in keys]
 
     def _with_encoder_metadata(
@@ -194,7 +221,9 @@ class Collection:
     def delete(self, ids: Sequence[Any]) -> int:
         """Delete rows by id; returns how many existed. Unknown ids are not an error."""
         keys = encode_ids(check_batch(ids, "ids"), unique=False)
-        return self._store.delete(self.name, keys)
+        if not self.text_options:
+            return self._store.delete(self.name, keys)
+        return windows.delete_records(self._store, self.name, keys)
 
     def get(self, ids: Sequence[Any]) -> list[Record]:
         """Stored records in the order asked; an unknown id raises :class:`NotFoundError`."""
@@ -208,11 +237,23 @@ class Collection:
                 f"id {missing[0]!r} is not in collection {self.name!r}"
                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
             )
-        return [Record(decode_id(k), rows[k].vector, rows[k].metadata) for k in keys]
+        if not self.text_options:
+            return [Record(decode_id(k), rows[k].vector, rows[k].metadata) for k in keys]
+        vecs = windows.record_vectors(self._store, self.name, rows, self.metric)
+        return [
+            Record(
+                decode_id(k),
+                vecs[k],
+                windows.split_metadata(rows[k].metadata),
+                windows.record_text(rows[k].metadata),
+            )
+            for k in keys
+        ]
 
     def ids(self, where: str | None = None) -> list[Any]:
         """Every stored id (matching ``where`` if given)."""
-        return [decode_id(k) for k in self._store.keys(self.name, where=check_where(where))]
+        where = self._records_where(check_where(where))
+        return [decode_id(k) for k in self._store.keys(self.name, where=where)]
 
     def fit(self, data: Any, *args: Any, warm_start: bool = False, **kwargs: Any) -> Collection:
         """Train the collection's encoder on ``data`` and (re)write every vector it learned.
@@ -380,11 +421,14 @@ class Collection:
             )
         return enc  # type: ignore[no-any-return]
 
-    def _encode(self, batch: list[Any], modality: str) -> np.ndarray:
+    def _encode(self, batch: list[Any], modality: str, role: str | None = None) -> np.ndarray:
+        """Encode ``batch``; texts in ``role`` (stored texts: ``"document"``, the default)."""
         enc = self._require_encoder(modality)
         self._check_encoder_space()
+        if role is None and modality == "text":
+            role = "document"
         try:
-            out = enc.encode(batch, modality=modality)
+            out = encode_in_role(enc, batch, modality, role)
         except OmnivecError:
             raise
         except Exception as exc:
@@ -486,17 +530,16 @@ class Collection:
             queries = [query]
             batched = False
         vectors, exclude = self._query_vectors(queries)
-        raw = self._store.search(
-            self.name, vectors, k, where=where, exclude=exclude, metric=self.metric
-        )
-        results = [
-            [
-                Hit(decode_id(h.key), h.score, h.metadata)
-                for h in row
-                if min_score is None or h.score >= min_score
-            ]
-            for row in raw
-        ]
+        if self.text_options:
+            found = windows.search_records(
+                self._store, self.name, vectors, k, where, exclude, self.metric
+            )
+        else:
+            raw = self._store.search(
+                self.name, vectors, k, where=where, exclude=exclude, metric=self.metric
+            )
+            found = [[Hit(decode_id(h.key), h.score, h.metadata) for h in row] for row in raw]
+        results = [[h for h in row if min_score is None or h.score >= min_score] for row in found]
         return results if batched else results[0]
 
     def _query_vectors(self, queries: list[Any]) -> tuple[np.ndarray, list[str | None]]:
@@ -549,10 +592,13 @@ class Collection:
             ids = [queries[i].id for i in idx]
             keys = encode_ids(ids, unique=False)
             rows = self._store.get(source.name, keys)
+            vecs = {k: r.vector for k, r in rows.items()}
+            if source.text_options:
+                vecs = windows.record_vectors(self._store, source.name, rows, source.metric)
             for i, id_, key in zip(idx, ids, keys, strict=True):
-                if key not in rows:
+                if key not in vecs:
                     raise NotFoundError(f"ref id {id_!r} is not in collection {source.name!r}")
-                out[i] = rows[key].vector
+                out[i] = vecs[key]
                 if own:
                     exclude[i] = key
         return out, exclude
@@ -571,7 +617,7 @@ class Collection:
                     self._query_cache.move_to_end((fp, modality, t))
                     result[i] = hit
         if todo:
-            fresh = self._encode([texts[i] for i in todo], modality)
+            fresh = self._encode([texts[i] for i in todo], modality, "query")
             with self._lock:
                 for row, i in zip(fresh, todo, strict=True):
                     result[i] = row

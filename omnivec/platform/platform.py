@@ -13,6 +13,7 @@ from omnivec.core.queries import Hit
 from omnivec.core.space import METRICS, Space
 from omnivec.core.validation import MAX_K, check_k, check_name
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
+from omnivec.platform import windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, check_identity, identity_of
 from omnivec.platform.collection import Collection
 from omnivec.platform.fusion import check_weights, fuse
@@ -103,6 +104,8 @@ class Platform:
         dim: int | None = None,
         metric: str | None = None,
         index: str | None = None,
+        chunk_tokens: int | None = None,
+        chunk_overlap: int | None = None,
         **config: Any,
     ) -> Collection:
         """Get collection ``name``, creating it if it does not exist.
@@ -111,9 +114,12 @@ class Platform:
         configuration as keyword arguments; or vectors only, with ``dim`` and ``metric``
         (``"cosine"``, ``"ip"`` or ``"l2"``). Reopening with another encoder or configuration
         raises :class:`SpaceMismatchError` before any model loads. ``index`` is ``"flat"``
-        (exact, default), ``"ivf_flat"`` or ``"hnsw"`` (server only).
+        (exact, default), ``"ivf_flat"`` or ``"hnsw"`` (server only). Text collections keep
+        each record's text and split texts longer than ``chunk_tokens`` of the model's tokens
+        into windows overlapping by ``chunk_overlap`` (defaults: the encoder's, measured).
         """
         check_name(name)
+        chunks = (chunk_tokens, chunk_overlap)
         with self._lock:
             record = self.catalog.collection(name)
             if record is not None and record.status == "creating":
@@ -121,12 +127,13 @@ class Platform:
                 # collection: finish the creation if the same settings are asked again.
                 self._finish_create(name, record)
             if record is not None:
+                windows.check_reopen(name, record.options, *chunks)
                 return self._reopen(name, record, encoder, dim, metric, config)
             if self.store.has_collection(name):
                 raise InvalidInputError(
                     f"a Milvus collection {name!r} exists but was not made by omnivec; pick another name"
                 )
-            return self._create(name, encoder, dim, metric, index, config)
+            return self._create(name, encoder, dim, metric, index, config, chunks)
 
     def _create(
         self,
@@ -136,6 +143,7 @@ class Platform:
         metric: str | None,
         index: str | None,
         config: dict[str, Any],
+        chunks: tuple[int | None, int | None] = (None, None),
     ) -> Collection:
         index = index or "flat"
         if index not in _INDEXES:
@@ -157,6 +165,7 @@ class Platform:
             if metric not in METRICS:
                 raise InvalidInputError(f"metric must be one of {METRICS}, got {metric!r}")
             space = Space("none", "vectors", "", int(dim), metric)
+            windows.text_options(None, *chunks)
             record = CollectionRecord(space=space, index=index, status="creating")
             enc = None
         else:
@@ -166,6 +175,7 @@ class Platform:
                 config["metric"] = metric
             enc = self.encoder_for(encoder, config)
             space = enc.space
+            text = windows.text_options(enc, *chunks)
             record = CollectionRecord(
                 space=space,
                 encoder=encoder,
@@ -174,6 +184,7 @@ class Platform:
                 state=enc.state_dict() if hasattr(enc, "state_dict") else {},
                 index=index,
                 status="creating",
+                options={"text": text} if text else {},
             )
         # The record first: a crash before the Milvus collection exists leaves a record that
         # `collection()` finishes and `drop()` removes, never an orphan Milvus collection.

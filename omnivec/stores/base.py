@@ -46,6 +46,8 @@ class RowStore(Protocol):
         keys: Sequence[str],
         vectors: np.ndarray,
         metadata: Sequence[dict[str, Any]],
+        *,
+        delete: Sequence[str] = (),
     ) -> None: ...
 
     def search(

@@ -270,15 +270,18 @@ class MilvusStore:
         keys: Sequence[str],
         vectors: np.ndarray,
         metadata: Sequence[dict[str, Any]],
+        *,
+        delete: Sequence[str] = (),
     ) -> None:
         """Write rows all-or-nothing: if a chunk fails, earlier chunks are undone.
 
-        Rows whose key exists are replaced; the old rows are read first so that a failure
-        can put them back.
+        Rows are written in the order given. Rows whose key exists are replaced; the old rows
+        are read first so that a failure can put them back. ``delete`` are keys removed after
+        every row is written, in the same guarded step (a record's old text windows).
         """
-        if len(keys) == 0:
+        if len(keys) == 0 and not delete:
             return
-        dim = int(vectors.shape[1])
+        dim = int(vectors.shape[1]) if vectors.ndim == 2 else 1
         rows_per_call = max(1, min(INSERT_BATCH_ROWS, INSERT_BATCH_BYTES // (4 * dim)))
         # On a Lite file this process is the only writer (omnivec's file lock), so the
         # pre-read can decide insert (faster) or upsert. On a server, other processes write
@@ -288,7 +291,7 @@ class MilvusStore:
         # keeps the old rows for a rollback.
         server = _is_server_uri(self.uri)
         with self._write_lock:
-            old = self.get(name, keys, strong=server)
+            old = self.get(name, [*keys, *delete], strong=server)
             written: list[str] = []
             try:
                 for start, chunk in _chunks(keys, rows_per_call):
@@ -298,6 +301,13 @@ class MilvusStore:
                         name, chunk, vectors[start:stop], metadata[start:stop], upsert=replaces
                     )
                     written.extend(chunk)
+                gone = [k for k in delete if k in old]
+                for _, part in _chunks(gone, KEY_CHUNK):
+                    self._call(
+                        "delete rows",
+                        functools.partial(self._client.delete, name, filter=_keys_expr(part)),
+                    )
+                    written.extend(part)
             except BaseException as exc:
                 self._rollback(name, written, old, exc)
                 raise

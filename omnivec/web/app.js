@@ -92,6 +92,32 @@
     return scores.map((s) => 0.08 + 0.92 * ((s - lo) / (hi - lo)));
   }
 
+  // Context shown on each side of the matched passage of a long record.
+  const CONTEXT_CHARS = 160;
+
+  // The record's stored text; for a long record, the passage that matched is highlighted
+  // with some context around it (built with text nodes only: stored text is never HTML).
+  function showText(p, text, passage) {
+    p.replaceChildren();
+    const at = typeof passage === "string" && passage && passage !== text ? text.indexOf(passage) : -1;
+    if (at < 0) {
+      p.textContent = text.length > 600 ? `${text.slice(0, 600)}…` : text;
+    } else {
+      const start = Math.max(0, at - CONTEXT_CHARS);
+      const end = Math.min(text.length, at + passage.length + CONTEXT_CHARS);
+      const mark = document.createElement("mark");
+      mark.className = "passage";
+      mark.textContent = passage;
+      p.append(
+        (start > 0 ? "…" : "") + text.slice(start, at),
+        mark,
+        text.slice(at + passage.length, end) + (end < text.length ? "…" : ""),
+      );
+      p.title = `${text.length.toLocaleString()} characters; the highlighted part matched`;
+    }
+    p.hidden = false;
+  }
+
   function renderHits(list, hits, { metric, onMore, moreLabel }) {
     list.replaceChildren();
     const tpl = $("hit-template");
@@ -114,7 +140,9 @@
         li.classList.add("has-thumb");
       }
       const textKey = TEXT_KEYS.find((key) => typeof meta[key] === "string" && meta[key]);
-      if (textKey) {
+      if (typeof hit.text === "string" && hit.text) {
+        showText(li.querySelector(".hit-text"), hit.text, hit.passage);
+      } else if (textKey) {
         const p = li.querySelector(".hit-text");
         p.textContent = meta[textKey];
         p.hidden = false;

