@@ -17,6 +17,7 @@ from omnivec.core.progress import progress_bar
 from omnivec.core.queries import Hit, ImageQuery, Record, RefQuery, VectorQuery
 from omnivec.core.space import Space
 from omnivec.core.validation import (
+    MAX_K,
     check_batch,
     check_k,
     check_metadata,
@@ -32,7 +33,7 @@ from omnivec.errors import (
     SpaceMismatchError,
     StoreError,
 )
-from omnivec.platform import windows
+from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
 
 if TYPE_CHECKING:
@@ -198,6 +199,8 @@ class Collection:
                 arr = self._encode_many(batch, modality, progress)
                 meta = self._with_encoder_metadata(batch, modality, meta)
             plan = windows.plan_untexted(keys, meta)
+        if self.keywords is not None:
+            hybrid.keyword_rows(plan)
         # A replaced record's old windows are deleted in the same guarded write.
         stale = windows.stale_windows(self._store, self.name, keys)
         self._store.upsert(self.name, plan.keys, arr[plan.source], plan.metadata, delete=stale)
@@ -474,6 +477,8 @@ class Collection:
         *,
         where: str | None = ...,
         min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
     ) -> list[list[Hit]]: ...
 
     @overload
@@ -484,6 +489,8 @@ class Collection:
         *,
         where: str | None = ...,
         min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
     ) -> list[Hit]: ...
 
     @overload
@@ -494,6 +501,8 @@ class Collection:
         *,
         where: str | None = ...,
         min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
     ) -> list[Hit] | list[list[Hit]]: ...
 
     def search(
@@ -503,6 +512,8 @@ class Collection:
         *,
         where: str | None = None,
         min_score: float | None = None,
+        mode: str | None = None,
+        weights: Any = None,
     ) -> list[Hit] | list[list[Hit]]:
         """Nearest neighbours of ``query``, best first.
 
@@ -510,9 +521,17 @@ class Collection:
         or a list of these. One query gives ``list[Hit]``; a list of queries or an
         ``ov.vector`` of shape ``(n, dim)`` gives ``list[list[Hit]]`` from one store call.
         ``where`` is a Milvus filter over metadata; ``min_score`` drops weaker hits.
+        ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"`` (the default for collections
+        created with ``keywords=True``; see :mod:`omnivec.platform.hybrid` for the scores);
+        ``weights=(dense, keyword)`` asks hybrid mode for weighted instead of RRF fusion.
         """
         k = check_k(k)
         where = check_where(where)
+        mode = hybrid.resolve_mode(mode, self.keywords is not None, self.name)
+        if weights is not None:
+            if mode != "hybrid":
+                raise InvalidInputError('weights= fuse the legs of mode="hybrid" search')
+            hybrid.check_hybrid_weights(weights)
         self.check_complete()
         if min_score is not None and (
             isinstance(min_score, bool)
@@ -529,6 +548,12 @@ class Collection:
         else:
             queries = [query]
             batched = False
+        if mode != "dense":
+            found = self._search_keywords(queries, k, where, mode, weights)
+            results = [
+                [h for h in row if min_score is None or h.score >= min_score] for row in found
+            ]
+            return results if batched else results[0]
         vectors, exclude = self._query_vectors(queries)
         if self.text_options:
             found = windows.search_records(
@@ -541,6 +566,35 @@ class Collection:
             found = [[Hit(decode_id(h.key), h.score, h.metadata) for h in row] for row in raw]
         results = [[h for h in row if min_score is None or h.score >= min_score] for row in found]
         return results if batched else results[0]
+
+    def _search_keywords(
+        self, queries: list[Any], k: int, where: str | None, mode: str, weights: Any
+    ) -> list[list[Hit]]:
+        texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
+        if mode == "keyword" and len(texts) < len(queries):
+            raise InvalidInputError(
+                'mode="keyword" searches with text; search ov.vector/ov.ref/ov.image queries '
+                'with mode="dense" or "hybrid"'
+            )
+        # BM25 over an empty collection aborts Milvus Lite (a NaN assertion): answer here.
+        if self._store.count(self.name) == 0:
+            return [[] for _ in queries]
+        depth = k if mode == "keyword" else min(MAX_K, max(3 * k, 30))
+        found = hybrid.search_keywords(
+            self._store, self.name, [queries[i] for i in texts], depth, where
+        )
+        if mode == "keyword":
+            return found
+        keyword: list[list[Hit] | None] = [None] * len(queries)
+        for i, row in zip(texts, found, strict=True):
+            keyword[i] = row
+        dense = self.search(queries, k=depth, where=where, mode="dense")
+        return hybrid.fuse_hybrid(dense, keyword, k, weights)
+
+    @property
+    def keywords(self) -> dict[str, Any] | None:
+        """The keyword-index settings (``{"analyzer": ...}``), or ``None`` without keywords."""
+        return self._record.options.get("keywords")
 
     def _query_vectors(self, queries: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         """Turn queries into one float32 ``(n, dim)`` array, encoding each modality in one batch."""

@@ -13,7 +13,7 @@ from omnivec.core.queries import Hit
 from omnivec.core.space import METRICS, Space
 from omnivec.core.validation import MAX_K, check_k, check_name
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
-from omnivec.platform import windows
+from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, check_identity, identity_of
 from omnivec.platform.collection import Collection
 from omnivec.platform.fusion import check_weights, fuse
@@ -106,6 +106,8 @@ class Platform:
         index: str | None = None,
         chunk_tokens: int | None = None,
         chunk_overlap: int | None = None,
+        keywords: bool | None = None,
+        analyzer: str | None = None,
         **config: Any,
     ) -> Collection:
         """Get collection ``name``, creating it if it does not exist.
@@ -117,6 +119,8 @@ class Platform:
         (exact, default), ``"ivf_flat"`` or ``"hnsw"`` (server only). Text collections keep
         each record's text and split texts longer than ``chunk_tokens`` of the model's tokens
         into windows overlapping by ``chunk_overlap`` (defaults: the encoder's, measured).
+        ``keywords=True`` also indexes the stored text for BM25 (``analyzer`` ``"standard"``,
+        ``"english"`` or ``"chinese"``), and searches default to ``mode="hybrid"``.
         """
         check_name(name)
         chunks = (chunk_tokens, chunk_overlap)
@@ -128,12 +132,15 @@ class Platform:
                 self._finish_create(name, record)
             if record is not None:
                 windows.check_reopen(name, record.options, *chunks)
+                hybrid.check_reopen(name, record.options, keywords, analyzer)
                 return self._reopen(name, record, encoder, dim, metric, config)
             if self.store.has_collection(name):
                 raise InvalidInputError(
                     f"a Milvus collection {name!r} exists but was not made by omnivec; pick another name"
                 )
-            return self._create(name, encoder, dim, metric, index, config, chunks)
+            return self._create(
+                name, encoder, dim, metric, index, config, chunks, (keywords, analyzer)
+            )
 
     def _create(
         self,
@@ -144,6 +151,7 @@ class Platform:
         index: str | None,
         config: dict[str, Any],
         chunks: tuple[int | None, int | None] = (None, None),
+        keywords: tuple[bool | None, str | None] = (None, None),
     ) -> Collection:
         index = index or "flat"
         if index not in _INDEXES:
@@ -166,6 +174,7 @@ class Platform:
                 raise InvalidInputError(f"metric must be one of {METRICS}, got {metric!r}")
             space = Space("none", "vectors", "", int(dim), metric)
             windows.text_options(None, *chunks)
+            hybrid.keyword_options(*keywords, None)
             record = CollectionRecord(space=space, index=index, status="creating")
             enc = None
         else:
@@ -176,6 +185,7 @@ class Platform:
             enc = self.encoder_for(encoder, config)
             space = enc.space
             text = windows.text_options(enc, *chunks)
+            kw = hybrid.keyword_options(*keywords, text)
             record = CollectionRecord(
                 space=space,
                 encoder=encoder,
@@ -184,7 +194,7 @@ class Platform:
                 state=enc.state_dict() if hasattr(enc, "state_dict") else {},
                 index=index,
                 status="creating",
-                options={"text": text} if text else {},
+                options={"text": text, **({"keywords": kw} if kw else {})} if text else {},
             )
         # The record first: a crash before the Milvus collection exists leaves a record that
         # `collection()` finishes and `drop()` removes, never an orphan Milvus collection.
@@ -247,8 +257,9 @@ class Platform:
 
     def _finish_create(self, name: str, record: CollectionRecord) -> None:
         if not self.store.has_collection(name):
+            analyzer = (record.options.get("keywords") or {}).get("analyzer")
             self.store.create_collection(
-                name, record.space.dim, record.space.metric, index=record.index
+                name, record.space.dim, record.space.metric, index=record.index, keywords=analyzer
             )
         if record.status != "ready":
             record.status = "ready"

@@ -20,7 +20,7 @@ any point leaves each record whole, in its old or its new version.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -362,22 +362,28 @@ def _passage(text: str | None, meta: dict[str, Any]) -> str | None:
 def search_records(
     store: Any,
     name: str,
-    vectors: np.ndarray,
+    vectors: np.ndarray | None,
     k: int,
     where: str | None,
     exclude: Sequence[str | None],
     metric: str,
+    fetch: Callable[[list[int], int], list[list[Any]]] | None = None,
 ) -> list[list[Hit]]:
     """Top-``k`` records per query vector: rows are fetched ``FETCH_FACTOR`` per hit wanted,
     each record keeps its best row (the score and passage of its best window), stale windows
     and the ``exclude``d record are dropped; queries short of ``k`` records while more rows
-    exist are asked again for more rows."""
-    n = len(vectors)
+    exist are asked again for more rows. ``fetch(query indices, limit)`` replaces the dense
+    row search (keyword search uses it); one query per entry of ``exclude``."""
+    n = len(exclude)
     results: list[list[Hit]] = [[] for _ in range(n)]
     todo = list(range(n))
     limit = min(k * FETCH_FACTOR + 1, _MAX_LIMIT)
     while todo:
-        raw = store.search(name, vectors[todo], limit, where=where, metric=metric)
+        if fetch is not None:
+            raw = fetch(todo, limit)
+        else:
+            assert vectors is not None
+            raw = store.search(name, vectors[todo], limit, where=where, metric=metric)
         mains = _main_rows(store, name, raw)
         again = []
         for qi, rows in zip(todo, raw, strict=True):

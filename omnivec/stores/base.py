@@ -32,7 +32,13 @@ class RowStore(Protocol):
     Scores coming back are higher-is-better for every metric. Writes are all or nothing.
     """
 
-    def create_collection(self, name: str, dim: int, metric: str, index: str = "flat") -> None: ...
+    def create_collection(
+        self, name: str, dim: int, metric: str, index: str = "flat", keywords: str | None = None
+    ) -> None: ...
+
+    def keyword_search(
+        self, name: str, texts: Sequence[str], k: int, where: str | None = None
+    ) -> list[list[StoredHit]]: ...
 
     def has_collection(self, name: str) -> bool: ...
 

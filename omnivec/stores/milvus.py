@@ -25,6 +25,7 @@ import numpy as np
 from omnivec.errors import InvalidInputError, StoreError, StoreUnavailableError
 from omnivec.stores.base import StoredHit, StoredRow
 from omnivec.stores.errors import translate
+from omnivec.stores.fulltext import SPARSE_FIELD, add_keyword_fields
 from omnivec.stores.lite import (
     in_use_message,
     lite_file_locked,
@@ -174,7 +175,10 @@ class MilvusStore:
             lambda: self._client.create_collection(CATALOG, schema=schema, index_params=index),
         )
 
-    def create_collection(self, name: str, dim: int, metric: str, index: str = "flat") -> None:
+    def create_collection(
+        self, name: str, dim: int, metric: str, index: str = "flat", keywords: str | None = None
+    ) -> None:
+        """Create collection ``name``; ``keywords`` (an analyzer name) adds a BM25 field."""
         from pymilvus import DataType
 
         if metric not in _METRICS:
@@ -201,6 +205,8 @@ class MilvusStore:
             )
         else:
             raise InvalidInputError(f"index must be flat, ivf_flat or hnsw, got {index!r}")
+        if keywords is not None:
+            add_keyword_fields(schema, params, keywords)
         self._call(
             f"create collection {name!r}",
             lambda: self._client.create_collection(name, schema=schema, index_params=params),
@@ -394,6 +400,7 @@ class MilvusStore:
             lambda: self._client.search(
                 name,
                 data=vectors,
+                anns_field="vector",
                 limit=limit,
                 filter=where or "",
                 output_fields=["$meta"],
@@ -413,6 +420,29 @@ class MilvusStore:
                 row.append(StoredHit(hit["id"], score, dict(hit.get("entity") or {})))
             out.append(row[:k])
         return out
+
+    def keyword_search(
+        self, name: str, texts: Sequence[str], k: int, where: str | None = None
+    ) -> list[list[StoredHit]]:
+        """Top-``k`` rows per query text by BM25 (scores higher-is-better, unbounded) in a
+        collection created with ``keywords=``."""
+        results = self._call(
+            "search by keywords",
+            lambda: self._client.search(
+                name,
+                data=list(texts),
+                anns_field=SPARSE_FIELD,
+                limit=min(k, _MAX_LIMIT),
+                filter=where or "",
+                output_fields=["$meta"],
+                search_params={"metric_type": "BM25"},
+            ),
+            where=where,
+        )
+        return [
+            [StoredHit(h["id"], float(h["distance"]), dict(h.get("entity") or {})) for h in hits]
+            for hits in results
+        ]
 
     def _metric(self, name: str) -> str:
         if name not in self._metrics:

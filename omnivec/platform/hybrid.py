@@ -1,0 +1,136 @@
+"""Keyword (BM25) and hybrid search for text collections created with ``keywords=True``.
+
+Modes of ``col.search(query, mode=...)`` and what ``hit.score`` means in each:
+
+* ``"dense"``: the vector search, scored by the collection's metric (cosine similarity, ...).
+* ``"keyword"``: BM25 over the stored text (Milvus' full-text search; unbounded, higher is
+  better). Long records are matched window by window, one hit per record (its best window).
+* ``"hybrid"`` (the default when keywords are on): both, fused per record
+  (:mod:`omnivec.platform.fusion`): reciprocal-rank fusion, or with ``weights=(dense,
+  keyword)`` weighted relative-score fusion, in [0, sum of weights]. ``hit.scores`` holds
+  ``{"dense": ..., "keyword": ...}`` for the legs that found the record.
+
+Non-text queries (``ov.vector``, ``ov.ref``, ``ov.image``) have no keywords: in hybrid mode
+they are searched densely; in keyword mode they are refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from omnivec.core.queries import Hit
+from omnivec.errors import InvalidInputError, SpaceMismatchError
+from omnivec.platform import windows
+from omnivec.platform.fusion import check_weights, fuse
+from omnivec.stores.fulltext import KEYWORD_FIELD, check_analyzer, keyword_text
+
+__all__ = [
+    "MODES",
+    "check_hybrid_weights",
+    "check_reopen",
+    "fuse_hybrid",
+    "keyword_options",
+    "keyword_rows",
+    "resolve_mode",
+    "search_keywords",
+]
+
+MODES = ("dense", "keyword", "hybrid")
+LEGS = ("dense", "keyword")
+
+
+def keyword_options(
+    keywords: Any, analyzer: Any, text: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``options["keywords"]`` of a new collection (``None`` without keywords)."""
+    if keywords is None or keywords is False:
+        if analyzer is not None:
+            raise InvalidInputError("analyzer= chooses how keywords are split; pass keywords=True")
+        return None
+    if keywords is not True:
+        raise InvalidInputError(f"keywords must be True or False, got {keywords!r}")
+    if text is None:
+        raise InvalidInputError(
+            "keywords=True indexes stored text with BM25; this collection's encoder encodes no "
+            "text (use a text, multilingual or clip collection)"
+        )
+    return {"analyzer": check_analyzer(analyzer if analyzer is not None else "standard")}
+
+
+def check_reopen(name: str, options: dict[str, Any], keywords: Any, analyzer: Any) -> None:
+    """Keywords are set when a collection is created; turning them on later is a re-index."""
+    stored = options.get("keywords")
+    if keywords is True and stored is None:
+        raise SpaceMismatchError(
+            f"collection {name!r} was created without keywords; turning them on re-indexes "
+            "every record: create a new collection with keywords=True and add the texts "
+            "(or col.reembed(...) into it)"
+        )
+    if keywords is False and stored is not None:
+        raise SpaceMismatchError(
+            f"collection {name!r} has keywords on; open it without keywords=, or search "
+            'it with mode="dense"'
+        )
+    if analyzer is not None and (stored or {}).get("analyzer") != analyzer:
+        raise SpaceMismatchError(
+            f"collection {name!r} was built with analyzer {(stored or {}).get('analyzer')!r}, "
+            f"not {analyzer!r}; open it without analyzer= or use another collection name"
+        )
+
+
+def keyword_rows(plan: windows.Plan) -> None:
+    """Give every row of ``plan`` its keyword-field text: a window's own text (a short record:
+    its whole text), ``""`` for rows without text."""
+    pieces = plan.pieces if isinstance(plan, windows.TextPlan) else None
+    for row, src in zip(plan.metadata, plan.source, strict=True):
+        text = pieces[src] if pieces is not None else None
+        row[KEYWORD_FIELD] = keyword_text(text, "a text")
+
+
+def resolve_mode(mode: Any, keywords_on: bool, name: str) -> str:
+    if mode is None:
+        return "hybrid" if keywords_on else "dense"
+    if mode not in MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode != "dense" and not keywords_on:
+        raise InvalidInputError(
+            f'collection {name!r} has no keyword index; search it with mode="dense" or '
+            "create a collection with keywords=True"
+        )
+    return str(mode)
+
+
+def search_keywords(
+    store: Any, name: str, texts: Sequence[str], k: int, where: str | None
+) -> list[list[Hit]]:
+    """Top-``k`` records per text by BM25, one hit per record (its best window)."""
+    texts = list(texts)
+
+    def fetch(todo: list[int], limit: int) -> list[list[Any]]:
+        return store.keyword_search(name, [texts[i] for i in todo], limit, where=where)
+
+    exclude: list[str | None] = [None] * len(texts)
+    return windows.search_records(store, name, None, k, where, exclude, "bm25", fetch=fetch)
+
+
+def check_hybrid_weights(weights: Any) -> dict[str, float] | None:
+    """``(dense, keyword)`` weights (or a dict by leg name), checked before any search runs."""
+    return check_weights(weights, list(LEGS))
+
+
+def fuse_hybrid(
+    dense: list[list[Hit]], keyword: list[list[Hit] | None], k: int, weights: Any
+) -> list[list[Hit]]:
+    """Fuse each query's dense and keyword hits per record (``keyword[i] is None``: no text
+    query, the dense hits stand)."""
+    chosen = check_hybrid_weights(weights)
+    out = []
+    for d, kw in zip(dense, keyword, strict=True):
+        if kw is None:
+            out.append(d[:k])
+            continue
+        fused = fuse({"dense": d, "keyword": kw}, k, chosen)
+        out.append([dataclasses.replace(f.best, score=f.score, scores=f.scores) for f in fused])
+    return out
