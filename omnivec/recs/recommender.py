@@ -109,7 +109,7 @@ class Recommender:
         #: Reads the histories beside the user rows on the store path (made on first use).
         self._executor: ThreadPoolExecutor | None = None
         for col in (users, items):
-            col._on_write = self._forget_snapshot
+            col.on_write = self._forget_snapshot
 
     @property
     def _seen(self) -> SeenHistories:
