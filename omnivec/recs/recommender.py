@@ -32,7 +32,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -106,8 +105,6 @@ class Recommender:
         self._snapshot_generation = 0
         #: The snapshot size cap in float32 values; 0 turns the snapshot off.
         self.snapshot_max_floats = SNAPSHOT_MAX_FLOATS
-        #: Reads the histories beside the user rows on the store path (made on first use).
-        self._executor: ThreadPoolExecutor | None = None
         for col in (users, items):
             col.on_write = self._forget_snapshot
 
@@ -531,25 +528,15 @@ class Recommender:
             vectors = snap.user_factors[rows]
             seens = [snap.seen_keys(r) for r in rows]
         else:
-            unique, histories = sorted(set(keys)), self._seen
-            # The histories are read while the user rows are (two store round trips at once).
-            apart = exclude_seen and histories.apart
-            later = self._pool().submit(histories.read, unique) if apart else None
+            unique = sorted(set(keys))
             stored = self._store.get(self.users.name, unique)
-            if later is not None:
-                hists = later.result()[0]
-            else:  # round 1: the histories came with the user rows
-                hists = histories.read(unique, stored)[0] if exclude_seen else {}
             self._missing([u for u, key in zip(users, keys, strict=True) if key not in stored])
+            # One more round trip for the histories (none for round-1 files: in the user rows).
+            hists = self._seen.read(unique, stored)[0] if exclude_seen else {}
             vectors = np.stack([stored[key].vector for key in keys])
             seens = [set(hists.get(key, ())) for key in keys]
         result = self._search_items(vectors, k, where, seens if exclude_seen else None)
         return result if batched else result[0]
-
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"omnivec-{self.name}")
-        return self._executor
 
     def _missing(self, missing: list[Any]) -> None:
         if missing:
