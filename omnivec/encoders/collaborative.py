@@ -317,6 +317,11 @@ class _CollaborativeEncoder(BaseEncoder):
         stored. Raises :class:`EncoderError` if implicit fails or returns unusable factors."""
         from threadpoolctl import threadpool_limits
 
+        if not isinstance(inter, Interactions):
+            raise InvalidInputError(
+                f"{self.name} trains on omnivec Interactions (see interactions_from), not a "
+                f"{type(inter).__name__}; fit a recommender with rec.fit(interactions)"
+            )
         if not self.negative_weights and inter.nnz and inter.matrix.data.min() < 0:
             raise InvalidInputError(
                 f"{self.name} treats every interaction as a positive, so negative weights would "

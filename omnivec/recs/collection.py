@@ -19,7 +19,7 @@ class RecommenderCollection(Collection):
     ``recommend`` keeps answering what the store holds; reads never show a round-1 file's
     seen history (``seen`` / ``seen_weights`` in user metadata)."""
 
-    _on_write: Callable[[], None] | None = None
+    on_write: Callable[[], None] | None = None
 
     def add(self, items: Sequence[Any] | None = None, **kwargs: Any) -> list[Any]:
         try:
@@ -54,8 +54,8 @@ class RecommenderCollection(Collection):
         self.forget_cached_queries()
 
     def _written(self) -> None:
-        if self._on_write is not None:
-            self._on_write()
+        if self.on_write is not None:
+            self.on_write()
 
     add.__doc__ = Collection.add.__doc__
     delete.__doc__ = Collection.delete.__doc__

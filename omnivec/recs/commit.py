@@ -17,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from omnivec.core.ids import decode_id
 from omnivec.core.interactions import TrainedFactors
 from omnivec.errors import InvalidInputError, StoreError
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, RecommenderRecord
-from omnivec.recs.seen import SUFFIX, SeenHistories
+from omnivec.recs.seen import SEEN, SEEN_WEIGHTS, SUFFIX, SeenHistories, strip_legacy
 
 if TYPE_CHECKING:
     from omnivec.stores.base import StoredRow, VectorStore
 
-__all__ = ["Rewrite", "UndoFailed", "undo_or_raise", "write_fit"]
+__all__ = ["Rewrite", "UndoFailed", "undo_or_raise", "write_fit", "write_users"]
 
 logger = logging.getLogger(__name__)
 
@@ -210,3 +211,38 @@ def write_fit(
         undo_or_raise(rewrite, f"recommender {name!r}: a fit", exc)
         raise
     return new_doc, new_records
+
+
+def write_users(
+    store: VectorStore,
+    seen: SeenHistories,
+    name: str,
+    keys: list[str],
+    vectors: np.ndarray,
+    histories: list[dict[str, float]],
+    stored: dict[str, StoredRow],
+    chunks: dict[str, int],
+) -> None:
+    """Store a partial fit of recommender ``name``: the rows of users ``keys`` (``stored``:
+    their current rows; their other metadata stays) with ``vectors``, and their new
+    ``{item key: weight}`` histories (``chunks``: how many history rows each has now). If
+    anything fails, everything written is undone before the error propagates."""
+    base = [strip_legacy(stored[k].metadata) if k in stored else {} for k in keys]
+    rewrite = Rewrite(store)
+    try:
+        if seen.apart:
+            rewrite.upsert(seen.users, keys, vectors, base, old=stored)
+            packed = {
+                k: (list(h), np.asarray(list(h.values()), np.float32))
+                for k, h in zip(keys, histories, strict=True)
+            }
+            seen.update(rewrite, packed, chunks)
+        else:  # a round-1 recommender keeps its histories in the user rows until a fit
+            meta = [
+                {**b, SEEN: [decode_id(i) for i in h], SEEN_WEIGHTS: list(h.values())}
+                for b, h in zip(base, histories, strict=True)
+            ]
+            rewrite.upsert(seen.users, keys, vectors, meta, old=stored)
+    except BaseException as exc:
+        undo_or_raise(rewrite, f"recommender {name!r}: a partial_fit", exc)
+        raise

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from omnivec.core.ids import encode_id
+from omnivec.core.interactions import Interactions
 from omnivec.core.validation import check_batch, check_metadata
 from omnivec.errors import InvalidInputError
 
-__all__ = ["fold_in_matrix", "history_of", "metadata_rows"]
+__all__ = ["fold_in_matrix", "history_of", "merge_histories", "metadata_rows"]
 
 
 def history_of(interactions: Any) -> dict[str, float]:
@@ -103,3 +104,19 @@ def fold_in_matrix(
     )
     matrix.sum_duplicates()
     return matrix, kept, unknown
+
+
+def merge_histories(
+    inter: Interactions, old: Mapping[str, Mapping[str, float]]
+) -> list[dict[str, float]]:
+    """Each user's ``{item key: weight}`` in ``inter`` (row order): their ``old`` history (by
+    user key; none if absent) plus these interactions, weights adding up."""
+    out = []
+    for n, key in enumerate(inter.user_keys):
+        merged = dict(old.get(key, {}))
+        items, weights = inter.seen(n)
+        for item, w in zip(items, weights, strict=True):
+            k = encode_id(item)
+            merged[k] = merged.get(k, 0.0) + float(w)
+        out.append(merged)
+    return out

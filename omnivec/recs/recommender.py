@@ -44,10 +44,15 @@ from omnivec.core.validation import MAX_K, check_batch, check_k, check_where
 from omnivec.errors import InvalidInputError, NotFoundError, StoreError
 from omnivec.platform.catalog import RecommenderRecord
 from omnivec.recs.collection import RecommenderCollection
-from omnivec.recs.commit import Rewrite, UndoFailed, undo_or_raise, write_fit
-from omnivec.recs.interactions import fold_in_matrix, history_of, metadata_rows
+from omnivec.recs.commit import UndoFailed, write_fit, write_users
+from omnivec.recs.interactions import (
+    fold_in_matrix,
+    history_of,
+    merge_histories,
+    metadata_rows,
+)
 from omnivec.recs.opening import ALGORITHMS, open_parts
-from omnivec.recs.seen import SEEN, SEEN_WEIGHTS, SeenHistories, strip_legacy
+from omnivec.recs.seen import SEEN, SEEN_WEIGHTS, SeenHistories
 from omnivec.recs.snapshot import Snapshot, read_snapshot
 
 if TYPE_CHECKING:
@@ -101,7 +106,7 @@ class Recommender:
         #: The snapshot size cap in float32 values; 0 turns the snapshot off.
         self.snapshot_max_floats = SNAPSHOT_MAX_FLOATS
         for col in (users, items):
-            col._on_write = self._forget_snapshot
+            col.on_write = self._forget_snapshot
 
     @property
     def _seen(self) -> SeenHistories:
@@ -296,42 +301,12 @@ class Recommender:
             seen = self._seen
             stored = self._store.get(self.users.name, keys)
             old, chunks = seen.read(keys, stored)
-            if replace:
-                old = {}
-            histories = []
-            for n, key in enumerate(keys):
-                merged = dict(old.get(key, {}))
-                items, weights = inter.seen(n)
-                for item, w in zip(items, weights, strict=True):
-                    k = encode_id(item)
-                    merged[k] = merged.get(k, 0.0) + float(w)
-                histories.append(merged)
+            histories = merge_histories(inter, {} if replace else old)
             vectors, kept = self._fold_in(histories)  # compute: nothing changes yet
-            base = [strip_legacy(stored[k].metadata) if k in stored else {} for k in keys]
-            rewrite = Rewrite(self._store)
             try:
-                if seen.apart:
-                    rewrite.upsert(self.users.name, keys, vectors, base, old=stored)
-                    seen.update(
-                        rewrite,
-                        {
-                            k: (list(h), np.asarray(list(h.values()), np.float32))
-                            for k, h in zip(keys, kept, strict=True)
-                        },
-                        chunks,
-                    )
-                else:  # a round-1 recommender keeps its histories in the user rows until a fit
-                    meta = [
-                        {**b, SEEN: [decode_id(i) for i in h], SEEN_WEIGHTS: list(h.values())}
-                        for b, h in zip(base, kept, strict=True)
-                    ]
-                    rewrite.upsert(self.users.name, keys, vectors, meta, old=stored)
-            except BaseException as exc:
-                try:
-                    undo_or_raise(rewrite, f"recommender {self.name!r}: a partial_fit", exc)
-                except UndoFailed as undo_exc:
-                    self._damage(str(undo_exc))
-                    raise
+                write_users(self._store, seen, self.name, keys, vectors, kept, stored, chunks)
+            except UndoFailed as exc:
+                self._damage(str(exc))
                 raise
             # In memory, after the store took it.
             self._encoder.update_users(keys, vectors)
@@ -553,10 +528,12 @@ class Recommender:
             vectors = snap.user_factors[rows]
             seens = [snap.seen_keys(r) for r in rows]
         else:
-            stored = self._store.get(self.users.name, sorted(set(keys)))
+            unique = sorted(set(keys))
+            stored = self._store.get(self.users.name, unique)
             self._missing([u for u, key in zip(users, keys, strict=True) if key not in stored])
+            # One more round trip for the histories (none for round-1 files: in the user rows).
+            hists = self._seen.read(unique, stored)[0] if exclude_seen else {}
             vectors = np.stack([stored[key].vector for key in keys])
-            hists, _ = self._seen.read(sorted(set(keys)), stored) if exclude_seen else ({}, {})
             seens = [set(hists.get(key, ())) for key in keys]
         result = self._search_items(vectors, k, where, seens if exclude_seen else None)
         return result if batched else result[0]

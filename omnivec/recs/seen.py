@@ -134,7 +134,7 @@ class SeenHistories:
     def __init__(self, store: VectorStore, name: str | None, users: str) -> None:
         self._store = store
         self.name = name
-        self._users = users
+        self.users = users
 
     @property
     def apart(self) -> bool:
@@ -149,7 +149,7 @@ class SeenHistories:
         chunk rows each has (none for round-1 histories). ``user_rows``: their user rows, if
         read already (round-1 histories are in them)."""
         if self.name is None:
-            rows = user_rows if user_rows is not None else self._store.get(self._users, user_keys)
+            rows = user_rows if user_rows is not None else self._store.get(self.users, user_keys)
             return {k: legacy_history(rows[k].metadata) for k in user_keys if k in rows}, {}
         first = self._store.get(self.name, user_keys)
         counts = {k: int(row.metadata.get("n", 1)) for k, row in first.items()}
@@ -176,7 +176,7 @@ class SeenHistories:
             rows = (
                 user_rows
                 if user_rows is not None
-                else self._store.get(self._users, self._store.keys(self._users))
+                else self._store.get(self.users, self._store.keys(self.users))
             )
             return {
                 k: [encode_id(i) for i in row.metadata.get(SEEN, [])] for k, row in rows.items()
