@@ -162,7 +162,7 @@ def _long_documents(plat: ov.Platform, say: Callable[[str], None]) -> str:
     col.add(reports, ids=ids)
     say(
         f"  long documents: {len(reports)} reports of ~{len(reports[0].split())} words, "
-        f"{plat.store.count('demo_long')} windows of <= {col.text_options['chunk_tokens']} tokens"
+        f"{plat.store.count('demo_long')} windows of <= {(col.text_options or {}).get('chunk_tokens')} tokens"
     )
     right = 0
     for query, want in LONG_QUERIES:
