@@ -242,16 +242,7 @@ class Collection:
             )
         if not self.text_options:
             return [Record(decode_id(k), rows[k].vector, rows[k].metadata) for k in keys]
-        vecs = windows.record_vectors(self._store, self.name, rows, self.metric)
-        return [
-            Record(
-                decode_id(k),
-                vecs[k],
-                windows.split_metadata(rows[k].metadata),
-                windows.record_text(rows[k].metadata),
-            )
-            for k in keys
-        ]
+        return windows.to_records(self._store, self.name, keys, rows, self.metric)
 
     def ids(self, where: str | None = None) -> list[Any]:
         """Every stored id (matching ``where`` if given)."""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from omnivec.core.ids import MAX_KEY_LENGTH, decode_id
-from omnivec.core.queries import Hit
+from omnivec.core.queries import Hit, Record
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "split_metadata",
     "stale_windows",
     "text_options",
+    "to_records",
     "window_spans",
     "windows_of",
 ]
@@ -343,6 +344,19 @@ def record_vectors(
             mean = mean / norm if norm > 0 else mean
         out[key] = mean.astype(np.float32)
     return out
+
+
+def to_records(
+    store: Any, name: str, keys: Sequence[str], rows: dict[str, Any], metric: str
+) -> list[Record]:
+    """Records ``keys`` (all present in main ``rows``) with their vectors and whole texts."""
+    vecs = record_vectors(store, name, rows, metric)
+    return [
+        Record(
+            decode_id(k), vecs[k], split_metadata(rows[k].metadata), record_text(rows[k].metadata)
+        )
+        for k in keys
+    ]
 
 
 def record_text(meta: dict[str, Any]) -> str | None:
