@@ -430,6 +430,7 @@ class Collection:
         *,
         where: str | None = ...,
         min_score: float | None = ...,
+        search_params: dict[str, int] | None = ...,
     ) -> list[list[Hit]]: ...
 
     @overload
@@ -440,6 +441,7 @@ class Collection:
         *,
         where: str | None = ...,
         min_score: float | None = ...,
+        search_params: dict[str, int] | None = ...,
     ) -> list[Hit]: ...
 
     @overload
@@ -450,6 +452,7 @@ class Collection:
         *,
         where: str | None = ...,
         min_score: float | None = ...,
+        search_params: dict[str, int] | None = ...,
     ) -> list[Hit] | list[list[Hit]]: ...
 
     def search(
@@ -459,6 +462,7 @@ class Collection:
         *,
         where: str | None = None,
         min_score: float | None = None,
+        search_params: dict[str, int] | None = None,
     ) -> list[Hit] | list[list[Hit]]:
         """Nearest neighbours of ``query``, best first.
 
@@ -466,6 +470,8 @@ class Collection:
         or a list of these. One query gives ``list[Hit]``; a list of queries or an
         ``ov.vector`` of shape ``(n, dim)`` gives ``list[list[Hit]]`` from one store call.
         ``where`` is a Milvus filter over metadata; ``min_score`` drops weaker hits.
+        ``search_params`` trades recall for speed on an ANN index: ``{"nprobe": n}`` (IVF,
+        in-process on a Lite file), ``{"ef": n}`` (HNSW on a server).
         """
         k = check_k(k)
         where = check_where(where)
@@ -487,7 +493,13 @@ class Collection:
             batched = False
         vectors, exclude = self._query_vectors(queries)
         raw = self._store.search(
-            self.name, vectors, k, where=where, exclude=exclude, metric=self.metric
+            self.name,
+            vectors,
+            k,
+            where=where,
+            exclude=exclude,
+            metric=self.metric,
+            params=search_params,
         )
         results = [
             [

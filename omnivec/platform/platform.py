@@ -27,7 +27,7 @@ __all__ = ["Platform", "connect"]
 
 logger = logging.getLogger(__name__)
 
-_INDEXES = ("flat", "ivf_flat", "hnsw")
+_INDEXES = ("auto", "flat", "ivf_flat", "ivf_sq8", "hnsw")
 
 
 class Platform:
@@ -106,8 +106,10 @@ class Platform:
         With ``encoder`` (``"text"``, ``"clip"``, ``"node2vec"`` or a plugin) and its
         configuration as keyword arguments; or vectors only, with ``dim`` and ``metric``
         (``"cosine"``, ``"ip"`` or ``"l2"``). Reopening with another encoder or configuration
-        raises :class:`SpaceMismatchError` before any model loads. ``index`` is ``"flat"``
-        (exact, default), ``"ivf_flat"`` or ``"hnsw"`` (server only).
+        raises :class:`SpaceMismatchError` before any model loads. ``index`` is ``"auto"``
+        (default: exact while small, then an ANN index with recall@10 >= 0.95: in-process
+        on a Lite file, the server's HNSW on a server), ``"flat"`` (always exact),
+        ``"ivf_sq8"`` (compressed, re-ranked exactly), ``"ivf_flat"`` or ``"hnsw"`` (server).
         """
         check_name(name)
         with self._lock:
@@ -133,7 +135,7 @@ class Platform:
         index: str | None,
         config: dict[str, Any],
     ) -> Collection:
-        index = index or "flat"
+        index = index or "auto"
         if index not in _INDEXES:
             raise InvalidInputError(f"index must be one of {', '.join(_INDEXES)}, got {index!r}")
         if encoder is None:

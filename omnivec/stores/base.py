@@ -34,7 +34,7 @@ class VectorStore(Protocol):
 
     uri: str
 
-    def create_collection(self, name: str, dim: int, metric: str, index: str = "flat") -> None: ...
+    def create_collection(self, name: str, dim: int, metric: str, index: str = "auto") -> None: ...
 
     def has_collection(self, name: str) -> bool: ...
 
@@ -58,6 +58,7 @@ class VectorStore(Protocol):
         where: str | None = None,
         exclude: Sequence[str | None] | None = None,
         metric: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> list[list[StoredHit]]: ...
 
     def get(self, name: str, keys: Sequence[str]) -> dict[str, StoredRow]: ...

@@ -1,0 +1,644 @@
+"""An in-process ANN index (faiss IVF) that mirrors a Milvus Lite collection.
+
+Milvus Lite answers only exact (FLAT) searches well: at 1M x 384 a query costs ~110 ms, and its
+IVF index gives recall 0.3 (DESIGN.md). omnivec holds an exclusive lock on a Lite file, so a
+process-local index over a collection can stay exactly consistent with it:
+
+- ``index="auto"`` (the default) searches Milvus exactly while a collection is small and builds
+  a faiss IVF-Flat index once it reaches :data:`ANN_MIN_ROWS` rows; ``index="ivf_sq8"`` keeps
+  8-bit codes instead of float32 vectors and re-ranks the candidates exactly with the vectors
+  from Milvus. ``nprobe`` is calibrated on a sample of stored vectors for recall@10 >=
+  :data:`RECALL_TARGET`; ``search(..., params={"nprobe": n})`` overrides it per search.
+- Milvus is the source of truth. The index changes only after a Milvus write succeeded; a write
+  that fails leaves it as it was. Filtered searches (``where``) go to Milvus.
+- Persisted beside the Lite file (``<db>.omnivec-ann/<collection>.faiss``, ``.keys``, ``.json``)
+  at close (and at interpreter exit), loaded on reopen, and rebuilt from Milvus (with a
+  progress bar) when the bookkeeping does not match: after a crash mid-write (the bookkeeping
+  is marked dirty before the first write of a session), after a write by another program (the
+  db file's size and mtime differ from those recorded at the last clean close), after a faiss
+  or omnivec version change, or when the row counts differ. Deleting the folder loses nothing.
+
+faiss is imported inside functions: ``import omnivec`` stays light.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnivec.core.progress import progress_bar
+from omnivec.errors import InvalidInputError
+from omnivec.stores.base import StoredHit
+
+__all__ = [
+    "ANN_MIN_ROWS",
+    "INDEXES",
+    "LOCAL_INDEXES",
+    "RECALL_TARGET",
+    "AnnIndex",
+    "AnnManager",
+    "ann_manager",
+    "check_search_params",
+    "release_ann_manager",
+    "server_index",
+    "server_search_params",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Every ``index=`` a collection accepts. "auto" and "ivf_sq8" are process-local on a Lite file.
+INDEXES = ("auto", "flat", "ivf_flat", "ivf_sq8", "hnsw")
+LOCAL_INDEXES = ("auto", "ivf_sq8")
+#: Rows from which an "auto" collection searches through the in-process index (measured:
+#: docs/store.md). Override with $OMNIVEC_ANN_MIN_ROWS.
+ANN_MIN_ROWS = int(os.environ.get("OMNIVEC_ANN_MIN_ROWS", "20000"))
+RECALL_TARGET = 0.95
+#: nprobe is calibrated for this recall on a sample, a margin above the target.
+_CALIBRATE_RECALL = 0.97
+_CALIBRATE_QUERIES = 64
+#: Retrain the coarse quantizer when the collection has grown this many times since training.
+RETRAIN_GROWTH = 16
+#: ivf_sq8 re-ranks this many candidates per hit exactly.
+RERANK_FACTOR = 4
+FORMAT = 1
+DOC_PREFIX = "ann:"
+_STAMP = "_clean.json"
+_SEARCH_PARAMS = ("nprobe", "ef")
+
+_threads_set = False
+
+
+def _faiss() -> Any:
+    global _threads_set
+    import faiss
+
+    if not _threads_set:
+        threads = int(os.environ.get("OMNIVEC_FAISS_THREADS", min(2, os.cpu_count() or 1)))
+        faiss.omp_set_num_threads(max(1, threads))
+        _threads_set = True
+    return faiss
+
+
+def _omnivec_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("omnivec")
+    except Exception:  # noqa: BLE001 - a source checkout has no distribution metadata
+        return "dev"
+
+
+def check_search_params(params: dict[str, Any] | None) -> dict[str, int]:
+    """``{"nprobe": n}`` (IVF) and/or ``{"ef": n}`` (HNSW on a server), positive ints."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise InvalidInputError(f"search_params must be a dict, got {type(params).__name__}")
+    out = {}
+    for key, value in params.items():
+        if key not in _SEARCH_PARAMS:
+            raise InvalidInputError(
+                f"unknown search parameter {key!r}; use {', '.join(_SEARCH_PARAMS)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65_536:
+            raise InvalidInputError(f"search parameter {key} must be an int from 1 to 65536")
+        out[key] = int(value)
+    return out
+
+
+# -- Milvus server indexes ---------------------------------------------------------------------
+def server_index(index: str, rows: int = 1_000_000) -> tuple[str, dict[str, int]]:
+    """Milvus index type and build parameters for ``index`` on a server, sized for ``rows``.
+
+    ``auto`` is HNSW (no training, good recall from thousands to tens of millions of rows);
+    IVF types get nlist ~ 4 sqrt(rows)."""
+    nlist = int(min(65_536, max(64, 4 * np.sqrt(max(rows, 1)))))
+    if index in ("auto", "hnsw"):
+        m = 16 if rows <= 5_000_000 else 32
+        return "HNSW", {"M": m, "efConstruction": 200}
+    if index == "ivf_flat":
+        return "IVF_FLAT", {"nlist": nlist}
+    if index == "ivf_sq8":
+        return "IVF_SQ8", {"nlist": nlist}
+    return "FLAT", {}
+
+
+def server_search_params(index: str, k: int, params: dict[str, int]) -> dict[str, int]:
+    """Search parameters for a server index: HNSW ``ef`` >= k, IVF ``nprobe``."""
+    if index in ("auto", "hnsw"):
+        return {"ef": max(params.get("ef", 64), k)}
+    if index in ("ivf_flat", "ivf_sq8"):
+        return {"nprobe": params.get("nprobe", 32)}
+    return {}
+
+
+# -- the index -------------------------------------------------------------------------------
+class AnnIndex:
+    """A faiss IVF index over one collection's rows, with a key <-> int64 id table.
+
+    Ids are positions in ``keys`` (a removed key leaves ``None``); IVF stores them natively
+    (``add_with_ids``) with a hashtable direct map, so removal is by id, not a scan. Cosine
+    collections store normalised vectors and search by inner product.
+    """
+
+    def __init__(self, index: Any, metric: str, kind: str, keys: list[str | None]) -> None:
+        self.index = index
+        self.metric = metric
+        self.kind = kind
+        self.keys = keys
+        self.ids = {k: i for i, k in enumerate(keys) if k is not None}
+        self.nprobe = 8
+        self.trained_rows = len(self.ids)
+        self.calibrated_rows = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.ids)
+
+    @property
+    def nlist(self) -> int:
+        return int(self.index.nlist)
+
+    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.metric != "cosine":
+            return x
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+    @classmethod
+    def build(
+        cls,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        metric: str,
+        kind: str,
+        progress: bool | None = None,
+    ) -> AnnIndex:
+        """Train on a sample of ``vectors`` (nlist ~ 4 sqrt(n)) and add them all."""
+        faiss = _faiss()
+        n, dim = vectors.shape
+        nlist = int(max(1, min(4 * np.sqrt(n), n // 39 or 1, 65_536)))
+        fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
+        if kind == "ivf_sq8":
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, fmetric
+            )
+        else:
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
+        index.own_fields = True
+        quantizer.this.disown()
+        index.cp.niter = 10
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        out = cls(index, metric, kind, [])
+        x = out._prepare(vectors)
+        sample = np.random.default_rng(0).permutation(n)[: min(n, 64 * nlist)]
+        index.train(x[np.sort(sample)])
+        with progress_bar(n, "indexing vectors", progress, unit="vec") as bar:
+            for start in range(0, n, 50_000):
+                out._add_prepared(list(keys[start : start + 50_000]), x[start : start + 50_000])
+                bar.update(min(50_000, n - start))
+        out.trained_rows = n
+        out.calibrate()
+        return out
+
+    def _add_prepared(self, keys: list[str], x: np.ndarray) -> None:
+        ids = np.empty(len(keys), dtype=np.int64)
+        replaced = []
+        for j, key in enumerate(keys):
+            old = self.ids.get(key)
+            if old is None:
+                old = len(self.keys)
+                self.keys.append(key)
+                self.ids[key] = old
+            else:
+                replaced.append(old)
+            ids[j] = old
+        if replaced:
+            self.index.remove_ids(np.asarray(replaced, dtype=np.int64))
+        self.index.add_with_ids(x, ids)
+
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        self._add_prepared(list(keys), self._prepare(vectors))
+
+    def remove(self, keys: Sequence[str]) -> None:
+        ids = [self.ids.pop(k) for k in keys if k in self.ids]
+        for i in ids:
+            self.keys[i] = None
+        if ids:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def needs_retrain(self) -> bool:
+        return self.rows >= RETRAIN_GROWTH * max(self.trained_rows, 1)
+
+    def vectors(self) -> tuple[list[str], np.ndarray]:
+        """Every stored (key, vector): exact for IVF-Flat, decoded codes for SQ8."""
+        keys = [k for k in self.keys if k is not None]
+        ids = np.asarray([self.ids[k] for k in keys], dtype=np.int64)
+        out = np.empty((len(keys), self.index.d), dtype=np.float32)
+        for j, i in enumerate(ids):
+            out[j] = self.index.reconstruct(int(i))
+        return keys, out
+
+    def calibrate(self) -> None:
+        """Pick the smallest nprobe with recall@10 >= the calibration target on a sample of
+        stored vectors as queries (the truth: all lists probed)."""
+        faiss = _faiss()
+        if self.rows == 0:
+            return
+        rng = np.random.default_rng(self.rows)
+        live = [i for i, k in enumerate(self.keys) if k is not None]
+        pick = rng.choice(len(live), size=min(_CALIBRATE_QUERIES, len(live)), replace=False)
+        q = np.stack([self.index.reconstruct(live[int(j)]) for j in pick]).astype(np.float32)
+        noise = rng.normal(0, 0.01 * float(np.abs(q).mean()) + 1e-6, q.shape)
+        q = (q + noise).astype(np.float32)
+        k = min(10, self.rows)
+        _, truth = self.index.search(q, k, params=faiss.SearchParametersIVF(nprobe=self.nlist))
+        nprobe = 1
+        while nprobe < self.nlist:
+            _, got = self.index.search(q, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+            hits = sum(
+                len(set(g) & set(t)) for g, t in zip(got.tolist(), truth.tolist(), strict=True)
+            )
+            if hits / truth.size >= _CALIBRATE_RECALL:
+                break
+            nprobe = nprobe * 2 if nprobe < 8 else nprobe + max(4, nprobe // 2)
+        self.nprobe = min(nprobe, self.nlist)
+        self.calibrated_rows = self.rows
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        nprobe: int | None = None,
+        exact: Callable[[list[str]], dict[str, np.ndarray]] | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Top-``k`` (key, higher-is-better score) per query. ``exact`` (SQ8) fetches the
+        stored vectors of the candidates to re-rank them exactly."""
+        faiss = _faiss()
+        q = self._prepare(queries)
+        probe = min(nprobe or self.nprobe, self.nlist)
+        fetch = k * RERANK_FACTOR if exact is not None else k
+        dist, ids = self.index.search(q, fetch, params=faiss.SearchParametersIVF(nprobe=probe))
+        rows = [[self.keys[i] for i in row if i >= 0] for row in ids.tolist()]
+        if exact is None:
+            return [
+                [
+                    (key, self._score(float(d)))
+                    for key, d in zip(keys, drow, strict=False)
+                    if key is not None
+                ]
+                for keys, drow in zip(rows, dist.tolist(), strict=True)
+            ]
+        wanted = sorted({key for keys in rows for key in keys if key is not None})
+        stored = exact(wanted)
+        out: list[list[tuple[str, float]]] = []
+        for qi, keys in enumerate(rows):
+            cand = [key for key in keys if key is not None and key in stored]
+            if not cand:
+                out.append([])
+                continue
+            x = self._prepare(np.stack([stored[key] for key in cand]))
+            diff = np.linalg.norm(x - q[qi], axis=1) if self.metric == "l2" else None
+            scores = -diff if diff is not None else x @ q[qi]
+            order = np.argsort(-scores, kind="stable")[:k]
+            out.append([(cand[j], float(scores[j])) for j in order])
+        return out
+
+    def _score(self, dist: float) -> float:
+        # faiss reports squared L2; omnivec scores are higher-is-better.
+        return -float(np.sqrt(max(dist, 0.0))) + 0.0 if self.metric == "l2" else dist
+
+    # -- files --------------------------------------------------------------------------
+    def save(self, folder: Path, name: str) -> None:
+        faiss = _faiss()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{name}.faiss.tmp"
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, folder / f"{name}.faiss")
+        text = "\n".join(k or "" for k in self.keys)
+        (folder / f"{name}.keys.tmp").write_text(text, encoding="utf-8")
+        os.replace(folder / f"{name}.keys.tmp", folder / f"{name}.keys")
+
+    def book(self, clean: bool) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "faiss": _faiss().__version__,
+            "omnivec": _omnivec_version(),
+            "kind": self.kind,
+            "metric": self.metric,
+            "dim": int(self.index.d),
+            "rows": self.rows,
+            "ids": len(self.keys),
+            "nlist": self.nlist,
+            "nprobe": self.nprobe,
+            "trained_rows": self.trained_rows,
+            "calibrated_rows": self.calibrated_rows,
+            "clean": clean,
+        }
+
+    @classmethod
+    def load(cls, folder: Path, name: str, book: dict[str, Any]) -> AnnIndex:
+        faiss = _faiss()
+        index = faiss.read_index(str(folder / f"{name}.faiss"))
+        text = (folder / f"{name}.keys").read_text(encoding="utf-8")
+        keys: list[str | None] = [k or None for k in text.split("\n")] if text else []
+        out = cls(index, str(book["metric"]), str(book["kind"]), keys)
+        if len(keys) != int(book["ids"]) or int(index.ntotal) != out.rows:
+            raise ValueError("index files do not match their bookkeeping")
+        out.nprobe = int(book["nprobe"])
+        out.trained_rows = int(book["trained_rows"])
+        out.calibrated_rows = int(book["calibrated_rows"])
+        return out
+
+
+# -- the manager: one per Lite file in a process ----------------------------------------------
+class AnnManager:
+    """The in-process indexes of one Lite file's collections, kept in step with its writes.
+
+    The store calls :meth:`created`, :meth:`dropped`, :meth:`before_write`, :meth:`upserted`,
+    :meth:`deleted` and :meth:`search`; ``store`` is the calling MilvusStore (rows, counts and
+    catalog documents come from it).
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.folder = Path(uri).parent / f"{Path(uri).name}.omnivec-ann"
+        self.users = 0
+        self.lock = threading.RLock()
+        self.modes: dict[str, str] = {}
+        self.indexes: dict[str, AnnIndex] = {}
+        self.counts: dict[str, int] = {}
+        self.dirty: set[str] = set()
+        self.progress: bool | None = None
+        self._check_stamp()
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _db_stat(self) -> list[int]:
+        try:
+            st = os.stat(self.uri)
+        except OSError:
+            return [0, 0]
+        return [st.st_mtime_ns, st.st_size]
+
+    def _check_stamp(self) -> None:
+        """Consume the clean-close stamp; a db file changed since it means another program
+        wrote it: no saved index can be trusted."""
+        stamp = self.folder / _STAMP
+        try:
+            recorded = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            return
+        stamp.unlink(missing_ok=True)
+        if recorded.get("db") != self._db_stat():
+            logger.info("omnivec: %s changed since it was closed; rebuilding its indexes", self.uri)
+            for book in self.folder.glob("*.json"):
+                book.unlink(missing_ok=True)
+
+    def stamp(self) -> None:
+        """Record the db file's size and mtime after a clean close."""
+        if self.folder.is_dir():
+            (self.folder / _STAMP).write_text(json.dumps({"db": self._db_stat()}))
+
+    def _write_book(self, name: str, book: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{name}.json.tmp"
+        tmp.write_text(json.dumps(book, sort_keys=True))
+        os.replace(tmp, self.folder / f"{name}.json")
+
+    def _remove_files(self, name: str) -> None:
+        for suffix in (".json", ".faiss", ".keys"):
+            (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+
+    # -- collection lifecycle -----------------------------------------------------------
+    def mode(self, store: Any, name: str) -> str:
+        if name not in self.modes:
+            doc = store.get_doc(DOC_PREFIX + name)
+            self.modes[name] = str(doc.get("index", "flat")) if doc else "flat"
+        return self.modes[name]
+
+    def created(self, store: Any, name: str, index: str) -> None:
+        with self.lock:
+            self._forget(name)
+            self._remove_files(name)
+            if index in LOCAL_INDEXES:
+                store.put_doc(DOC_PREFIX + name, {"index": index})
+            self.modes[name] = index
+            self.counts[name] = 0
+
+    def dropped(self, store: Any, name: str) -> None:
+        with self.lock:
+            if self.modes.get(name, "auto") in LOCAL_INDEXES:
+                store.delete_doc(DOC_PREFIX + name)
+            self._forget(name)
+            self._remove_files(name)
+
+    def _forget(self, name: str) -> None:
+        self.modes.pop(name, None)
+        self.indexes.pop(name, None)
+        self.counts.pop(name, None)
+        self.dirty.discard(name)
+
+    def _index(self, store: Any, name: str) -> AnnIndex | None:
+        """The collection's index: in memory, loaded from its files, or (once the collection
+        is past the threshold) rebuilt from Milvus. None: search Milvus exactly."""
+        if self.mode(store, name) not in LOCAL_INDEXES:
+            return None
+        if name in self.indexes:
+            return self.indexes[name]
+        if name not in self.counts:
+            self.counts[name] = store.count(name)
+        if self.counts[name] < ANN_MIN_ROWS:
+            return None
+        index = self._load(name, store) or self._rebuild(store, name)
+        self.indexes[name] = index
+        return index
+
+    def _load(self, name: str, store: Any) -> AnnIndex | None:
+        try:
+            book = json.loads((self.folder / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        current = {"format": FORMAT, "faiss": _faiss().__version__, "omnivec": _omnivec_version()}
+        why = [k for k, v in current.items() if book.get(k) != v]
+        if not book.get("clean"):
+            why.append("not closed cleanly")
+        if book.get("kind") != self.modes.get(name, "auto").replace("auto", "ivf_flat"):
+            why.append("kind")
+        if book.get("rows") != self.counts[name]:
+            why.append("row count")
+        if not why:
+            try:
+                return AnnIndex.load(self.folder, name, book)
+            except Exception as exc:  # noqa: BLE001 - damaged files: rebuild from Milvus
+                why.append(f"unreadable ({exc})")
+        logger.info("omnivec: the saved index of %r does not match (%s)", name, ", ".join(why))
+        return None
+
+    def _rebuild(self, store: Any, name: str) -> AnnIndex:
+        keys = store.keys(name)
+        logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, len(keys))
+        vecs: list[np.ndarray] = []
+        with progress_bar(len(keys), f"reading {name!r} for its index", self.progress) as bar:
+            for start in range(0, len(keys), 1_000):
+                chunk = keys[start : start + 1_000]
+                rows = store.get(name, chunk)
+                vecs.extend(rows[k].vector for k in chunk)
+                bar.update(len(chunk))
+        metric = store.metric_of(name)
+        kind = self.modes[name].replace("auto", "ivf_flat")
+        index = AnnIndex.build(keys, np.stack(vecs), metric, kind, self.progress)
+        self.counts[name] = index.rows
+        self.dirty.add(name)  # a fresh index is saved at close
+        self._write_book(name, index.book(clean=False))
+        return index
+
+    # -- writes -------------------------------------------------------------------------
+    def before_write(self, store: Any, name: str) -> None:
+        """Mark the saved index dirty before its collection changes, so a crash mid-write
+        makes the next session rebuild it."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES or name in self.dirty:
+                return
+            index = self.indexes.get(name)
+            if index is not None:
+                self._write_book(name, index.book(clean=False))
+                self.dirty.add(name)
+            else:
+                (self.folder / f"{name}.json").unlink(missing_ok=True)
+
+    def upserted(
+        self, store: Any, name: str, keys: Sequence[str], vectors: np.ndarray, new: int
+    ) -> None:
+        """After Milvus stored ``keys`` (``new`` of them were not there before)."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES:
+                return
+            try:
+                if name in self.counts:
+                    self.counts[name] += new
+                index = self.indexes.get(name)
+                if index is None:
+                    self._index(store, name)  # builds it from Milvus once past the threshold
+                    return
+                index.upsert(keys, vectors)
+                self.counts[name] = index.rows
+                if index.needs_retrain():
+                    keys_all, vecs = index.vectors()
+                    self.indexes[name] = AnnIndex.build(
+                        keys_all, vecs, index.metric, index.kind, self.progress
+                    )
+                elif index.rows >= 2 * index.calibrated_rows:
+                    index.calibrate()
+            except Exception:
+                logger.exception("omnivec: the index of %r is rebuilt after a failure", name)
+                self._discard(name)
+
+    def deleted(self, store: Any, name: str, keys: Sequence[str]) -> None:
+        """After Milvus deleted ``keys`` (all of them existed)."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES:
+                return
+            if name in self.counts:
+                self.counts[name] -= len(keys)
+            index = self.indexes.get(name)
+            if index is not None:
+                index.remove(keys)
+                self.counts[name] = index.rows
+                if index.rows < ANN_MIN_ROWS // 2:
+                    self._discard(name)
+
+    def _discard(self, name: str) -> None:
+        self.indexes.pop(name, None)
+        self.counts.pop(name, None)
+        self.dirty.discard(name)
+        (self.folder / f"{name}.json").unlink(missing_ok=True)
+
+    # -- reads --------------------------------------------------------------------------
+    def search(
+        self,
+        store: Any,
+        name: str,
+        vectors: np.ndarray,
+        k: int,
+        exclude: Sequence[str | None] | None,
+        params: dict[str, int],
+    ) -> list[list[StoredHit]] | None:
+        """Hits from the in-process index, or None when Milvus should answer (no index)."""
+        with self.lock:
+            index = self._index(store, name)
+            if index is None:
+                return None
+            extra = 1 if exclude is not None and any(e is not None for e in exclude) else 0
+            exact = None
+            if index.kind == "ivf_sq8":
+
+                def exact(keys: list[str]) -> dict[str, np.ndarray]:
+                    return {k: r.vector for k, r in store.get(name, keys).items()}
+
+            found = index.search(vectors, min(k + extra, index.rows), params.get("nprobe"), exact)
+        wanted = sorted({key for row in found for key, _ in row})
+        meta = store.metadata(name, wanted) if wanted else {}
+        out = []
+        for i, row in enumerate(found):
+            skip = exclude[i] if exclude is not None else None
+            hits = [StoredHit(key, s, dict(meta.get(key, {}))) for key, s in row if key != skip]
+            out.append(hits[:k])
+        return out
+
+    def has_index(self, name: str) -> bool:
+        return name in self.indexes
+
+    # -- saving -------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write every index changed in this session, then mark its bookkeeping clean."""
+        with self.lock:
+            for name in sorted(self.dirty):
+                index = self.indexes.get(name)
+                if index is None:
+                    continue
+                try:
+                    index.save(self.folder, name)
+                    self._write_book(name, index.book(clean=True))
+                except OSError:
+                    logger.exception("omnivec: could not save the index of %r", name)
+            self.dirty.clear()
+
+
+_MANAGERS: dict[str, AnnManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def ann_manager(uri: str) -> AnnManager:
+    """This process's manager for the Lite file ``uri`` (shared by its open stores)."""
+    with _MANAGERS_LOCK:
+        manager = _MANAGERS.get(uri)
+        if manager is None:
+            manager = _MANAGERS[uri] = AnnManager(uri)
+            atexit.register(manager.save)
+        manager.users += 1
+        return manager
+
+
+def release_ann_manager(manager: AnnManager, closed: Callable[[], None]) -> None:
+    """Give back a store's hold; the last one saves the indexes, runs ``closed`` (which
+    closes the Lite file) and records the clean-close stamp."""
+    with _MANAGERS_LOCK:
+        manager.users -= 1
+        last = manager.users <= 0
+        if last:
+            _MANAGERS.pop(manager.uri, None)
+            atexit.unregister(manager.save)
+            manager.save()
+    closed()
+    if last:
+        manager.stamp()
