@@ -220,10 +220,16 @@ class MilvusStore:
             build = {"nlist": 1024}
         params = self._client.prepare_index_params()
         params.add_index("vector", index_type=kind, metric_type=_METRICS[metric], params=build)
-        self._call(
-            f"create collection {name!r}",
-            lambda: self._client.create_collection(name, schema=schema, index_params=params),
-        )
+        try:
+            self._call(
+                f"create collection {name!r}",
+                lambda: self._client.create_collection(name, schema=schema, index_params=params),
+            )
+        except StoreError as exc:
+            # "auto" on a server that has no HNSW (Milvus Lite served over gRPC): exact.
+            if index != "auto" or "only support" not in str(exc):
+                raise
+            return self.create_collection(name, dim, metric, index="flat")
         self._metrics[name] = metric
         self._kinds[name] = index
         if self._ann is not None:

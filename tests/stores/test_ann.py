@@ -306,10 +306,13 @@ def test_nothing_process_local_on_a_server(server_uri: str, tmp_path: Path) -> N
     s = MilvusStore(server_uri)
     try:
         assert s._ann is None
-        # Lite behind the server refuses HNSW, so "auto" (HNSW on a server) is refused by it;
-        # "flat" answers, and no index folder appears anywhere.
+        # Lite behind the server refuses HNSW ("auto" on a server): it falls back to exact,
+        # an explicit "hnsw" is refused; no index folder appears anywhere.
         with pytest.raises(StoreError):
-            s.create_collection("ann_srv", DIM, "cosine", index="auto")
+            s.create_collection("ann_srv", DIM, "cosine", index="hnsw")
+        s.create_collection("ann_srv_auto", DIM, "cosine", index="auto")
+        assert s.has_collection("ann_srv_auto")
+        s.drop_collection("ann_srv_auto")
         s.create_collection("ann_srv_flat", DIM, "cosine", index="flat")
         x = clustered(50)
         s.upsert("ann_srv_flat", keys_of(50), x, [{} for _ in range(50)])
