@@ -79,7 +79,7 @@ def test_same_ids_and_scores_as_milvus_when_exact(
         assert [h.key for h in g] == [h.key for h in w]
         np.testing.assert_allclose([h.score for h in g], [h.score for h in w], atol=1e-5)
         assert [h.metadata for h in g] == [h.metadata for h in w]
-    assert all("k0" != h.key for h in got[0]) and all("k1" != h.key for h in got[1])
+    assert all(h.key != "k0" for h in got[0]) and all(h.key != "k1" for h in got[1])
 
 
 def test_recall_on_fresh_writes(store: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
