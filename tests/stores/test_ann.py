@@ -321,3 +321,73 @@ def test_nothing_process_local_on_a_server(server_uri: str, tmp_path: Path) -> N
     finally:
         s.close()
     assert not list(tmp_path.rglob("*.omnivec-ann"))
+
+
+CHILD = """
+import sys
+import numpy as np
+from omnivec.stores.milvus import MilvusStore
+db, first, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+store = MilvusStore(db)
+if first == 0:
+    store.create_collection("c", 32, "cosine", index="auto")
+rng = np.random.default_rng(first)
+for b in range(first, first + batches):
+    x = np.random.default_rng(b).standard_normal((500, 32)).astype(np.float32)
+    store.upsert("c", [f"b{b}-{i}" for i in range(500)], x, [{} for _ in range(500)])
+    print("ack", b, flush=True)
+if first == 0:
+    store.close()
+    print("closed", flush=True)
+else:
+    import time
+    time.sleep(600)
+"""
+
+
+def run_child(db: str, first: int, batches: int, kill_after: int | None) -> list[int]:
+    """Run CHILD; SIGKILL it after ``kill_after`` acks. Returns the acknowledged batches."""
+    import os
+    import signal
+
+    env = {**os.environ, "OMNIVEC_ANN_MIN_ROWS": "1000"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, db, str(first), str(batches)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    acked = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("ack"):
+            acked.append(int(line.split()[1]))
+            if kill_after is not None and len(acked) == kill_after:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+    proc.wait(timeout=120)
+    return acked
+
+
+def test_sigkill_during_add_then_reopen(
+    db_path: str, low_threshold: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A clean session leaves a saved, clean index of 1,500 rows.
+    assert run_child(db_path, 0, 3, None) == [0, 1, 2]
+    assert json.loads((ann_folder(db_path) / "c.json").read_text())["clean"]
+    # A second session adds and is killed mid-ingest, its index unsaved.
+    acked = run_child(db_path, 3, 50, kill_after=3)
+    assert json.loads((ann_folder(db_path) / "c.json").read_text())["clean"] is False
+    caplog.set_level(logging.INFO, logger="omnivec.stores.ann")
+    s = MilvusStore(db_path)
+    try:
+        rows = s.count("c")
+        assert rows >= 500 * (3 + len(acked))  # nothing acknowledged is lost
+        probe = np.random.default_rng(acked[-1]).standard_normal((3, 32)).astype(np.float32)
+        hits = s.search("c", probe, 1, params={"nprobe": 4096})
+        assert rebuilt(caplog)  # the dirty index was not trusted
+        assert [h[0].key for h in hits] == [f"b{acked[-1]}-{i}" for i in range(3)]
+        assert s._ann is not None
+        assert set(s._ann.indexes["c"].ids) == set(s.keys("c"))
+    finally:
+        s.close()
