@@ -28,11 +28,11 @@ from _common import p50_ms, table
 K = 10
 
 
-def clustered(n: int, dim: int, seed: int, centers: int = 1_000) -> np.ndarray:
+def clustered(n: int, dim: int, seed: int, centers: int, noise: float) -> np.ndarray:
     """Points around fixed random centres (the same centres for every seed), unit-normalised."""
     c = np.random.default_rng(1234).standard_normal((centers, dim)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    x = c[rng.integers(0, centers, n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    x = c[rng.integers(0, centers, n)] + noise * rng.standard_normal((n, dim)).astype(np.float32)
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--batch", type=int, default=5_000)
+    ap.add_argument("--centers", type=int, default=0, help="clusters (default n / 100)")
+    ap.add_argument("--noise", type=float, default=1.0, help="spread around a centre")
     ap.add_argument("--skip-flat", action="store_true", help="leave out Milvus Lite FLAT")
     args = ap.parse_args()
 
@@ -56,8 +58,9 @@ def main() -> None:
 
     faiss.omp_set_num_threads(min(2, os.cpu_count() or 1))
     n, dim = args.n, args.dim
-    x = clustered(n, dim, seed=0)
-    q = clustered(args.queries, dim, seed=1)
+    centers = args.centers or max(10, n // 100)
+    x = clustered(n, dim, 0, centers, args.noise)
+    q = clustered(args.queries, dim, 1, centers, args.noise)
     truth = np.argsort(-(q @ x.T), axis=1)[:, :K]
     rows: list[list[object]] = []
     work = Path(tempfile.mkdtemp(prefix="bench_ann_"))
@@ -162,7 +165,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     print(
-        f"\n{n:,} x {dim} clustered vectors, k={K}, {len(q)} single queries, "
+        f"\n{n:,} x {dim} vectors in {centers:,} clusters (noise {args.noise}), k={K}, {len(q)} single queries, "
         f"threshold {ann.ANN_MIN_ROWS:,} rows, nlist {nlist}, nprobe {nprobe} (calibrated)\n"
     )
     print(table(["", "insert rows/s", "build s", "query p50 ms", "recall@10"], rows))

@@ -156,6 +156,8 @@ class AnnIndex:
         self.keys = keys
         self.ids = {k: i for i, k in enumerate(keys) if k is not None}
         self.nprobe = 8
+        #: Whether any row has metadata; if none has, hits need no Milvus round trip.
+        self.has_metadata = True
         self.trained_rows = len(self.ids)
         self.calibrated_rows = 0
 
@@ -343,6 +345,7 @@ class AnnIndex:
             "nprobe": self.nprobe,
             "trained_rows": self.trained_rows,
             "calibrated_rows": self.calibrated_rows,
+            "has_metadata": self.has_metadata,
             "clean": clean,
         }
 
@@ -358,6 +361,7 @@ class AnnIndex:
         out.nprobe = int(book["nprobe"])
         out.trained_rows = int(book["trained_rows"])
         out.calibrated_rows = int(book["calibrated_rows"])
+        out.has_metadata = bool(book.get("has_metadata", True))
         return out
 
 
@@ -379,6 +383,9 @@ class AnnManager:
         self.indexes: dict[str, AnnIndex] = {}
         self.counts: dict[str, int] = {}
         self.dirty: set[str] = set()
+        #: Rows written to a collection created in this session while it is below the
+        #: threshold (at most ANN_MIN_ROWS vectors): its index is built from them, no read-back.
+        self.staged: dict[str, dict[str, tuple[np.ndarray, bool]]] = {}
         self.progress: bool | None = None
         self._check_stamp()
 
@@ -434,6 +441,8 @@ class AnnManager:
                 store.put_doc(DOC_PREFIX + name, {"index": index})
             self.modes[name] = index
             self.counts[name] = 0
+            if index in LOCAL_INDEXES:
+                self.staged[name] = {}
 
     def dropped(self, store: Any, name: str) -> None:
         with self.lock:
@@ -447,6 +456,7 @@ class AnnManager:
         self.indexes.pop(name, None)
         self.counts.pop(name, None)
         self.dirty.discard(name)
+        self.staged.pop(name, None)
 
     def _index(self, store: Any, name: str) -> AnnIndex | None:
         """The collection's index: in memory, loaded from its files, or (once the collection
@@ -485,18 +495,27 @@ class AnnManager:
         return None
 
     def _rebuild(self, store: Any, name: str) -> AnnIndex:
-        keys = store.keys(name)
-        logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, len(keys))
+        staged = self.staged.pop(name, None)
         vecs: list[np.ndarray] = []
+        if staged is not None and len(staged) == self.counts.get(name):
+            keys = list(staged)
+            vecs = [v for v, _ in staged.values()]
+            has_metadata = any(m for _, m in staged.values())
+        else:
+            keys = store.keys(name)
+            has_metadata = False
+            logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, len(keys))
         with progress_bar(len(keys), f"reading {name!r} for its index", self.progress) as bar:
-            for start in range(0, len(keys), 1_000):
+            for start in range(len(vecs), len(keys), 1_000):
                 chunk = keys[start : start + 1_000]
                 rows = store.get(name, chunk)
                 vecs.extend(rows[k].vector for k in chunk)
+                has_metadata = has_metadata or any(rows[k].metadata for k in chunk)
                 bar.update(len(chunk))
         metric = store.metric_of(name)
         kind = self.modes[name].replace("auto", "ivf_flat")
         index = AnnIndex.build(keys, np.stack(vecs), metric, kind, self.progress)
+        index.has_metadata = has_metadata
         self.counts[name] = index.rows
         self.dirty.add(name)  # a fresh index is saved at close
         self._write_book(name, index.book(clean=False))
@@ -517,7 +536,13 @@ class AnnManager:
                 (self.folder / f"{name}.json").unlink(missing_ok=True)
 
     def upserted(
-        self, store: Any, name: str, keys: Sequence[str], vectors: np.ndarray, new: int
+        self,
+        store: Any,
+        name: str,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        metadata: Sequence[dict[str, Any]],
+        new: int,
     ) -> None:
         """After Milvus stored ``keys`` (``new`` of them were not there before)."""
         with self.lock:
@@ -528,15 +553,22 @@ class AnnManager:
                     self.counts[name] += new
                 index = self.indexes.get(name)
                 if index is None:
-                    self._index(store, name)  # builds it from Milvus once past the threshold
+                    staged = self.staged.get(name)
+                    if staged is not None:
+                        for key, vec, meta in zip(keys, vectors, metadata, strict=True):
+                            staged[key] = (np.array(vec, dtype=np.float32), bool(meta))
+                    self._index(store, name)  # built once past the threshold
                     return
                 index.upsert(keys, vectors)
+                index.has_metadata = index.has_metadata or any(metadata)
                 self.counts[name] = index.rows
                 if index.needs_retrain():
                     keys_all, vecs = index.vectors()
-                    self.indexes[name] = AnnIndex.build(
+                    rebuilt = AnnIndex.build(
                         keys_all, vecs, index.metric, index.kind, self.progress
                     )
+                    rebuilt.has_metadata = index.has_metadata
+                    self.indexes[name] = rebuilt
                 elif index.rows >= 2 * index.calibrated_rows:
                     index.calibrate()
             except Exception:
@@ -550,6 +582,8 @@ class AnnManager:
                 return
             if name in self.counts:
                 self.counts[name] -= len(keys)
+            for key in keys:
+                self.staged.get(name, {}).pop(key, None)
             index = self.indexes.get(name)
             if index is not None:
                 index.remove(keys)
@@ -558,6 +592,7 @@ class AnnManager:
                     self._discard(name)
 
     def _discard(self, name: str) -> None:
+        self.staged.pop(name, None)
         self.indexes.pop(name, None)
         self.counts.pop(name, None)
         self.dirty.discard(name)
@@ -586,8 +621,9 @@ class AnnManager:
                     return {k: r.vector for k, r in store.get(name, keys).items()}
 
             found = index.search(vectors, min(k + extra, index.rows), params.get("nprobe"), exact)
+            with_metadata = index.has_metadata
         wanted = sorted({key for row in found for key, _ in row})
-        meta = store.metadata(name, wanted) if wanted else {}
+        meta = store.metadata(name, wanted) if wanted and with_metadata else {}
         out = []
         for i, row in enumerate(found):
             skip = exclude[i] if exclude is not None else None

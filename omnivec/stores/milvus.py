@@ -324,7 +324,7 @@ class MilvusStore:
                 self._rollback(name, written, old)
                 raise
             if self._ann is not None:  # only after every row is stored
-                self._ann.upserted(self, name, keys, vectors, len(keys) - len(old))
+                self._ann.upserted(self, name, keys, vectors, metadata, len(keys) - len(old))
 
     def _rollback(self, name: str, written: Sequence[str], old: dict[str, StoredRow]) -> None:
         new_keys = [k for k in written if k not in old]
@@ -423,6 +423,7 @@ class MilvusStore:
                 return found
         if name not in self._kinds:
             self._metrics.pop(name, None)  # describe the index once: its metric and type
+            self._metric(name)
         metric = metric or self._metric(name)
         search_params = {"params": server_search_params(self._kinds[name], k, knobs)}
         extra = 1 if exclude is not None and any(e is not None for e in exclude) else 0
