@@ -63,13 +63,18 @@ def rebuilt(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "building the index" in r.getMessage()]
 
 
+@pytest.mark.parametrize("index", ["auto", "ivf_sq8"])
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
 def test_same_ids_and_scores_as_milvus_when_exact(
-    store: MilvusStore, low_threshold: int, metric: str
+    store: MilvusStore, low_threshold: int, metric: str, index: str
 ) -> None:
+    """All lists probed (IVF-Flat), or SQ8 candidates re-ranked with Milvus' own vectors."""
     x = clustered(1_500)
     fill(store, "exact", x, "flat", metric)
-    fill(store, "approx", x, "auto", metric)
+    fill(store, "approx", x, index, metric)
+    assert store._ann is not None and store._ann.indexes["approx"].kind == index.replace(
+        "auto", "ivf_flat"
+    )
     assert store._ann is not None and store._ann.has_index("approx")
     q = np.concatenate([x[:5], clustered(5, seed=9)])
     exclude = ["k0", "k1", None, None, None, None, None, None, None, None]
