@@ -126,8 +126,8 @@ def main() -> None:
         t = time.perf_counter()
         quant = faiss.IndexFlatIP(dim)
         raw = faiss.IndexIVFFlat(quant, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        raw.cp.niter = 10
-        raw.train(x[np.random.default_rng(0).permutation(n)[: 64 * nlist]])
+        raw.cp.niter = 8
+        raw.train(x[np.random.default_rng(0).permutation(n)[: 32 * nlist]])
         raw.add(x)
         raw_build = time.perf_counter() - t
         raw.nprobe = nprobe

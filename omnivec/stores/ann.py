@@ -199,11 +199,11 @@ class AnnIndex:
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
         index.own_fields = True
         quantizer.this.disown()
-        index.cp.niter = 10
+        index.cp.niter = 8
         index.set_direct_map_type(faiss.DirectMap.Hashtable)
         out = cls(index, metric, kind, [])
         x = out._prepare(vectors)
-        sample = np.random.default_rng(0).permutation(n)[: min(n, 64 * nlist)]
+        sample = np.random.default_rng(0).permutation(n)[: min(n, 32 * nlist)]
         index.train(x[np.sort(sample)])
         with progress_bar(n, "indexing vectors", progress, unit="vec") as bar:
             for start in range(0, n, 50_000):
@@ -252,29 +252,31 @@ class AnnIndex:
         return keys, out
 
     def calibrate(self) -> None:
-        """Pick the smallest nprobe with recall@10 >= the calibration target on a sample of
-        stored vectors as queries (the truth: all lists probed)."""
+        """Pick the smallest nprobe with recall@10 >= the calibration target, leave-one-out:
+        stored vectors as queries (each like a fresh point of the same distribution once its
+        own row is left out), the truth from all lists probed. Recall at every nprobe comes
+        from one pass: a true neighbour is found iff its list is among the nprobe probed."""
         faiss = _faiss()
-        if self.rows == 0:
+        if self.rows < 2:
             return
         rng = np.random.default_rng(self.rows)
         live = [i for i, k in enumerate(self.keys) if k is not None]
         pick = rng.choice(len(live), size=min(_CALIBRATE_QUERIES, len(live)), replace=False)
-        q = np.stack([self.index.reconstruct(live[int(j)]) for j in pick]).astype(np.float32)
-        noise = rng.normal(0, 0.01 * float(np.abs(q).mean()) + 1e-6, q.shape)
-        q = (q + noise).astype(np.float32)
-        k = min(10, self.rows)
-        _, truth = self.index.search(q, k, params=faiss.SearchParametersIVF(nprobe=self.nlist))
-        nprobe = 1
-        while nprobe < self.nlist:
-            _, got = self.index.search(q, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
-            hits = sum(
-                len(set(g) & set(t)) for g, t in zip(got.tolist(), truth.tolist(), strict=True)
-            )
-            if hits / truth.size >= _CALIBRATE_RECALL:
-                break
-            nprobe = nprobe * 2 if nprobe < 8 else nprobe + max(4, nprobe // 2)
-        self.nprobe = min(nprobe, self.nlist)
+        ids = [live[int(j)] for j in pick]
+        q = np.stack([self.index.reconstruct(i) for i in ids]).astype(np.float32)
+        k = min(10, self.rows - 1)
+        _, truth = self.index.search(q, k + 1, params=faiss.SearchParametersIVF(nprobe=self.nlist))
+        _, order = self.index.quantizer.search(q, self.nlist)
+        needed: list[int] = []
+        for row, (own, found) in enumerate(zip(ids, truth.tolist(), strict=True)):
+            rank = np.empty(self.nlist, dtype=np.int64)
+            rank[order[row]] = np.arange(1, self.nlist + 1)
+            neighbours = [i for i in found if i != own and i >= 0][:k]
+            lists = [faiss.lo_listno(self.index.direct_map.get(int(i))) for i in neighbours]
+            needed.extend(int(rank[li]) for li in lists)
+        needed.sort()
+        at = min(len(needed) - 1, int(np.ceil(_CALIBRATE_RECALL * len(needed))) - 1)
+        self.nprobe = int(max(1, min(needed[at] if needed else 1, self.nlist)))
         self.calibrated_rows = self.rows
 
     def search(
