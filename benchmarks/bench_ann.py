@@ -127,6 +127,7 @@ def main() -> None:
         quant = faiss.IndexFlatIP(dim)
         raw = faiss.IndexIVFFlat(quant, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         raw.cp.niter = 8
+        raw.cp.min_points_per_centroid = 16
         raw.train(x[np.random.default_rng(0).permutation(n)[: 32 * nlist]])
         raw.add(x)
         raw_build = time.perf_counter() - t
