@@ -470,6 +470,7 @@ class Collection:
         min_score: float | None = ...,
         mode: str | None = ...,
         weights: Any = ...,
+        search_params: dict[str, int] | None = ...,
     ) -> list[list[Hit]]: ...
 
     @overload
@@ -482,6 +483,7 @@ class Collection:
         min_score: float | None = ...,
         mode: str | None = ...,
         weights: Any = ...,
+        search_params: dict[str, int] | None = ...,
     ) -> list[Hit]: ...
 
     @overload
@@ -494,6 +496,7 @@ class Collection:
         min_score: float | None = ...,
         mode: str | None = ...,
         weights: Any = ...,
+        search_params: dict[str, int] | None = ...,
     ) -> list[Hit] | list[list[Hit]]: ...
 
     def search(
@@ -505,6 +508,7 @@ class Collection:
         min_score: float | None = None,
         mode: str | None = None,
         weights: Any = None,
+        search_params: dict[str, int] | None = None,
     ) -> list[Hit] | list[list[Hit]]:
         """Nearest neighbours of ``query``, best first.
 
@@ -515,6 +519,8 @@ class Collection:
         ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"`` (the default for collections
         created with ``keywords=True``; see :mod:`omnivec.platform.hybrid` for the scores);
         ``weights=(dense, keyword)`` asks hybrid mode for weighted instead of RRF fusion.
+        ``search_params`` trades recall for speed on an ANN index: ``{"nprobe": n}`` (IVF,
+        in-process on a Lite file), ``{"ef": n}`` (HNSW on a server).
         """
         k = check_k(k)
         where = check_where(where)
@@ -540,7 +546,7 @@ class Collection:
             queries = [query]
             batched = False
         if mode != "dense":
-            found = self._search_keywords(queries, k, where, mode, weights)
+            found = self._search_keywords(queries, k, where, mode, weights, search_params)
             results = [
                 [h for h in row if min_score is None or h.score >= min_score] for row in found
             ]
@@ -548,18 +554,37 @@ class Collection:
         vectors, exclude = self._query_vectors(queries)
         if self.text_options:
             found = windows.search_records(
-                self._store, self.name, vectors, k, where, exclude, self.metric
+                self._store,
+                self.name,
+                vectors,
+                k,
+                where,
+                exclude,
+                self.metric,
+                params=search_params,
             )
         else:
             raw = self._store.search(
-                self.name, vectors, k, where=where, exclude=exclude, metric=self.metric
+                self.name,
+                vectors,
+                k,
+                where=where,
+                exclude=exclude,
+                metric=self.metric,
+                params=search_params,
             )
             found = [[Hit(decode_id(h.key), h.score, h.metadata) for h in row] for row in raw]
         results = [[h for h in row if min_score is None or h.score >= min_score] for row in found]
         return results if batched else results[0]
 
     def _search_keywords(
-        self, queries: list[Any], k: int, where: str | None, mode: str, weights: Any
+        self,
+        queries: list[Any],
+        k: int,
+        where: str | None,
+        mode: str,
+        weights: Any,
+        search_params: dict[str, int] | None = None,
     ) -> list[list[Hit]]:
         texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
         if mode == "keyword" and len(texts) < len(queries):
@@ -579,7 +604,9 @@ class Collection:
         keyword: list[list[Hit] | None] = [None] * len(queries)
         for i, row in zip(texts, found, strict=True):
             keyword[i] = row
-        dense = self.search(queries, k=depth, where=where, mode="dense")
+        dense = self.search(
+            queries, k=depth, where=where, mode="dense", search_params=search_params
+        )
         return hybrid.fuse_hybrid(dense, keyword, k, weights)
 
     @property

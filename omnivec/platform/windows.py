@@ -382,6 +382,7 @@ def search_records(
     exclude: Sequence[str | None],
     metric: str,
     fetch: Callable[[list[int], int], list[list[Any]]] | None = None,
+    params: dict[str, int] | None = None,
 ) -> list[list[Hit]]:
     """Top-``k`` records per query vector: rows are fetched ``FETCH_FACTOR`` per hit wanted,
     each record keeps its best row (the score and passage of its best window), stale windows
@@ -397,7 +398,9 @@ def search_records(
             raw = fetch(todo, limit)
         else:
             assert vectors is not None
-            raw = store.search(name, vectors[todo], limit, where=where, metric=metric)
+            raw = store.search(
+                name, vectors[todo], limit, where=where, metric=metric, params=params
+            )
         mains = _main_rows(store, name, raw)
         again = []
         for qi, rows in zip(todo, raw, strict=True):

@@ -33,7 +33,7 @@ class RowStore(Protocol):
     """
 
     def create_collection(
-        self, name: str, dim: int, metric: str, index: str = "flat", keywords: str | None = None
+        self, name: str, dim: int, metric: str, index: str = "auto", keywords: str | None = None
     ) -> None: ...
 
     def keyword_search(
@@ -64,6 +64,7 @@ class RowStore(Protocol):
         where: str | None = None,
         exclude: Sequence[str | None] | None = None,
         metric: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> list[list[StoredHit]]: ...
 
     def get(

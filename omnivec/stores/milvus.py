@@ -23,6 +23,16 @@ from typing import Any, TypeVar
 import numpy as np
 
 from omnivec.errors import InvalidInputError, StoreError, StoreUnavailableError
+from omnivec.stores.ann import (
+    INDEXES,
+    LOCAL_INDEXES,
+    AnnManager,
+    ann_manager,
+    check_search_params,
+    release_ann_manager,
+    server_index,
+    server_search_params,
+)
 from omnivec.stores.base import StoredHit, StoredRow
 from omnivec.stores.errors import translate
 from omnivec.stores.fulltext import SPARSE_FIELD, add_keyword_fields
@@ -82,6 +92,8 @@ class MilvusStore:
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._metrics: dict[str, str] = {}
+        self._kinds: dict[str, str] = {}
+        self._ann: AnnManager | None = None
         if "://" in self.uri and not _is_server_uri(self.uri):
             raise InvalidInputError(
                 f"unsupported URI {self.uri!r}: use a Milvus Lite file (*.db) or a server URI "
@@ -131,6 +143,8 @@ class MilvusStore:
         except Exception as exc:
             raise StoreUnavailableError(self._unavailable_message(exc)) from exc
         self._ensure_catalog()
+        if not _is_server_uri(self.uri):
+            self._ann = ann_manager(self.uri)  # in-process ANN indexes (omnivec.stores.ann)
 
     def _unavailable_message(self, exc: BaseException) -> str:
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -176,7 +190,7 @@ class MilvusStore:
         )
 
     def create_collection(
-        self, name: str, dim: int, metric: str, index: str = "flat", keywords: str | None = None
+        self, name: str, dim: int, metric: str, index: str = "auto", keywords: str | None = None
     ) -> None:
         """Create collection ``name``; ``keywords`` (an analyzer name) adds a BM25 field."""
         from pymilvus import DataType
@@ -186,32 +200,32 @@ class MilvusStore:
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=True)
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=2_048)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dim))
+        if index not in INDEXES:
+            raise InvalidInputError(f"index must be one of {', '.join(INDEXES)}, got {index!r}")
+        # On a Lite file "auto"/"ivf_sq8" are Milvus FLAT plus an in-process index.
+        kind, build = server_index(index)
+        if self._ann is not None and index in LOCAL_INDEXES:
+            kind, build = "FLAT", {}
+        elif self._ann is not None and index == "ivf_flat":
+            build = {"nlist": 1024}
         params = self._client.prepare_index_params()
-        if index == "flat":
-            params.add_index("vector", index_type="FLAT", metric_type=_METRICS[metric])
-        elif index == "ivf_flat":
-            params.add_index(
-                "vector",
-                index_type="IVF_FLAT",
-                metric_type=_METRICS[metric],
-                params={"nlist": 1024},
-            )
-        elif index == "hnsw":
-            params.add_index(
-                "vector",
-                index_type="HNSW",
-                metric_type=_METRICS[metric],
-                params={"M": 16, "efConstruction": 200},
-            )
-        else:
-            raise InvalidInputError(f"index must be flat, ivf_flat or hnsw, got {index!r}")
+        params.add_index("vector", index_type=kind, metric_type=_METRICS[metric], params=build)
         if keywords is not None:
             add_keyword_fields(schema, params, keywords)
-        self._call(
-            f"create collection {name!r}",
-            lambda: self._client.create_collection(name, schema=schema, index_params=params),
-        )
+        try:
+            self._call(
+                f"create collection {name!r}",
+                lambda: self._client.create_collection(name, schema=schema, index_params=params),
+            )
+        except StoreError as exc:
+            # "auto" on a server that has no HNSW (Milvus Lite served over gRPC): exact.
+            if index != "auto" or "only support" not in str(exc):
+                raise
+            return self.create_collection(name, dim, metric, index="flat", keywords=keywords)
         self._metrics[name] = metric
+        self._kinds[name] = index
+        if self._ann is not None:
+            self._ann.created(self, name, index)
 
     def has_collection(self, name: str) -> bool:
         return bool(self._call("look up a collection", lambda: self._client.has_collection(name)))
@@ -223,6 +237,8 @@ class MilvusStore:
     def drop_collection(self, name: str) -> None:
         self._metrics.pop(name, None)
         self._call(f"drop {name!r}", lambda: self._client.drop_collection(name))
+        if self._ann is not None:
+            self._ann.dropped(self, name)
 
     # -- rows -------------------------------------------------------------------------
     def existing(self, name: str, keys: Sequence[str]) -> set[str]:
@@ -297,8 +313,11 @@ class MilvusStore:
         # keeps the old rows for a rollback.
         server = _is_server_uri(self.uri)
         with self._write_lock:
+            if self._ann is not None:
+                self._ann.before_write(self, name)
             old = self.get(name, [*keys, *delete], strong=server)
             written: list[str] = []
+            gone: list[str] = []
             try:
                 for start, chunk in _chunks(keys, rows_per_call):
                     stop = start + len(chunk)
@@ -317,6 +336,11 @@ class MilvusStore:
             except BaseException as exc:
                 self._rollback(name, written, old, exc)
                 raise
+            if self._ann is not None:  # only after every row is stored
+                fresh = sum(k not in old for k in keys)
+                self._ann.upserted(self, name, keys, vectors, metadata, fresh)
+                if gone:
+                    self._ann.deleted(self, name, gone)
 
     def _rollback(
         self, name: str, written: Sequence[str], old: dict[str, StoredRow], cause: BaseException
@@ -346,11 +370,34 @@ class MilvusStore:
             ) from exc
 
     def delete(self, name: str, keys: Sequence[str]) -> int:
-        present = sorted(self.existing(name, keys))
-        for _, chunk in _chunks(present, KEY_CHUNK):
-            expr = _keys_expr(chunk)
-            self._call("delete rows", functools.partial(self._client.delete, name, filter=expr))
+        with self._write_lock:
+            present = sorted(self.existing(name, keys))
+            if self._ann is not None and present:
+                self._ann.before_write(self, name)
+            done: list[str] = []
+            try:
+                for _, chunk in _chunks(present, KEY_CHUNK):
+                    expr = _keys_expr(chunk)
+                    self._call(
+                        "delete rows", functools.partial(self._client.delete, name, filter=expr)
+                    )
+                    done.extend(chunk)
+            finally:
+                if self._ann is not None and done:
+                    self._ann.deleted(self, name, done)
         return len(present)
+
+    def metadata(self, name: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The metadata of the rows of ``keys`` that exist (no vectors)."""
+        out: dict[str, dict[str, Any]] = {}
+        for _, chunk in _chunks(keys, KEY_CHUNK):
+            expr = _keys_expr(chunk)
+            rows: list[dict[str, Any]] = self._call(
+                "read rows",
+                functools.partial(self._client.query, name, filter=expr, output_fields=["$meta"]),
+            )
+            out.update((row.pop("pk"), row) for row in rows)
+        return out
 
     def count(self, name: str, where: str | None = None) -> int:
         rows = self._call(
@@ -387,12 +434,24 @@ class MilvusStore:
         where: str | None = None,
         exclude: Sequence[str | None] | None = None,
         metric: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> list[list[StoredHit]]:
         """Top-``k`` rows per query vector; ``exclude[i]`` is a key left out of query i's hits.
 
         ``metric`` is the collection's metric when the caller knows it (from the catalog);
-        without it the first search of a collection asks Milvus, one more round trip."""
+        without it the first search of a collection asks Milvus, one more round trip.
+        ``params`` (``{"nprobe": n}``, ``{"ef": n}``) trade recall for speed on an ANN index.
+        A Lite collection past the ANN threshold answers unfiltered searches in-process."""
+        knobs = check_search_params(params)
+        if self._ann is not None and not where:
+            found = self._ann.search(self, name, vectors, k, exclude, knobs)
+            if found is not None:
+                return found
+        if name not in self._kinds:
+            self._metrics.pop(name, None)  # describe the index once: its metric and type
+            self._metric(name)
         metric = metric or self._metric(name)
+        search_params = {"params": server_search_params(self._kinds[name], k, knobs)}
         extra = 1 if exclude is not None and any(e is not None for e in exclude) else 0
         limit = min(k + extra, _MAX_LIMIT)
         results = self._call(
@@ -404,6 +463,7 @@ class MilvusStore:
                 limit=limit,
                 filter=where or "",
                 output_fields=["$meta"],
+                search_params=search_params,
             ),
             where=where,
         )
@@ -451,7 +511,12 @@ class MilvusStore:
             )
             milvus_metric = str(idx.get("metric_type", "COSINE")).upper()
             self._metrics[name] = {v: k for k, v in _METRICS.items()}[milvus_metric]
+            self._kinds[name] = str(idx.get("index_type", "FLAT")).lower().replace("auto", "")
         return self._metrics[name]
+
+    def metric_of(self, name: str) -> str:
+        """The collection's metric: "cosine", "ip" or "l2"."""
+        return self._metric(name)
 
     def flush(self, name: str) -> None:
         self._call("flush", lambda: self._client.flush(name))
@@ -490,13 +555,20 @@ class MilvusStore:
         with self._lock:
             client = getattr(self, "_client", None)
             if client is not None:
-                try:
-                    client.close()
-                except Exception:
-                    logger.debug("closing the Milvus client failed", exc_info=True)
-                self._client = None  # type: ignore[assignment]
-                if not _is_server_uri(self.uri):
-                    release_lite(self.uri)
+
+                def closed() -> None:
+                    try:
+                        client.close()
+                    except Exception:
+                        logger.debug("closing the Milvus client failed", exc_info=True)
+                    self._client = None  # type: ignore[assignment]
+                    if not _is_server_uri(self.uri):
+                        release_lite(self.uri)
+
+                if self._ann is not None:  # saves the indexes, closes, stamps the file
+                    release_ann_manager(self._ann, closed)
+                else:
+                    closed()
 
     def __repr__(self) -> str:
         return f"MilvusStore({self.uri!r})"

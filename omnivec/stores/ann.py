@@ -1,0 +1,438 @@
+"""An in-process ANN index (faiss IVF) that mirrors a Milvus Lite collection.
+
+Milvus Lite answers only exact (FLAT) searches well: at 1M x 384 a query costs ~110 ms, and its
+IVF index gives recall 0.3 (DESIGN.md). omnivec holds an exclusive lock on a Lite file, so a
+process-local index over a collection can stay exactly consistent with it:
+
+- ``index="auto"`` (the default) searches Milvus exactly while a collection is small and builds
+  a faiss IVF-Flat index once it reaches :data:`ANN_MIN_ROWS` rows; ``index="ivf_sq8"`` keeps
+  8-bit codes instead of float32 vectors and re-ranks the candidates exactly with the vectors
+  from Milvus. ``nprobe`` is calibrated on a sample of stored vectors for recall@10 >=
+  :data:`RECALL_TARGET`; ``search(..., params={"nprobe": n})`` overrides it per search.
+- Milvus is the source of truth. The index changes only after a Milvus write succeeded; a write
+  that fails leaves it as it was. Filtered searches (``where``) go to Milvus.
+- Persisted beside the Lite file (``<db>.omnivec-ann/<collection>.faiss``, ``.keys``, ``.json``)
+  at close (and at interpreter exit), loaded on reopen, and rebuilt from Milvus (with a
+  progress bar) when the bookkeeping does not match: after a crash mid-write (the bookkeeping
+  is marked dirty before the first write of a session), after a write by another program (the
+  db file's size and mtime differ from those recorded at the last clean close), after a faiss
+  or omnivec version change, or when the row counts differ. Deleting the folder loses nothing.
+
+The index itself (faiss IVF, key <-> id table, calibration, files) is
+:class:`omnivec.stores.ann_index.AnnIndex`; faiss is imported inside functions, so ``import
+omnivec`` stays light.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnivec.core.progress import progress_bar
+from omnivec.errors import InvalidInputError
+from omnivec.stores.ann_index import (
+    FORMAT,
+    RECALL_TARGET,
+    AnnIndex,
+    faiss_module,
+    omnivec_version,
+)
+from omnivec.stores.base import StoredHit
+
+__all__ = [
+    "ANN_MIN_ROWS",
+    "INDEXES",
+    "LOCAL_INDEXES",
+    "RECALL_TARGET",
+    "AnnIndex",
+    "AnnManager",
+    "ann_manager",
+    "check_search_params",
+    "release_ann_manager",
+    "server_index",
+    "server_search_params",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Every ``index=`` a collection accepts. "auto" and "ivf_sq8" are process-local on a Lite file.
+INDEXES = ("auto", "flat", "ivf_flat", "ivf_sq8", "hnsw")
+LOCAL_INDEXES = ("auto", "ivf_sq8")
+#: Rows from which an "auto" collection searches through the in-process index (measured:
+#: docs/store.md). Override with $OMNIVEC_ANN_MIN_ROWS.
+ANN_MIN_ROWS = int(os.environ.get("OMNIVEC_ANN_MIN_ROWS", "20000"))
+
+DOC_PREFIX = "ann:"
+_STAMP = "_clean.json"
+_SEARCH_PARAMS = ("nprobe", "ef")
+
+
+def check_search_params(params: dict[str, Any] | None) -> dict[str, int]:
+    """``{"nprobe": n}`` (IVF) and/or ``{"ef": n}`` (HNSW on a server), positive ints."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise InvalidInputError(f"search_params must be a dict, got {type(params).__name__}")
+    out = {}
+    for key, value in params.items():
+        if key not in _SEARCH_PARAMS:
+            raise InvalidInputError(
+                f"unknown search parameter {key!r}; use {', '.join(_SEARCH_PARAMS)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65_536:
+            raise InvalidInputError(f"search parameter {key} must be an int from 1 to 65536")
+        out[key] = int(value)
+    return out
+
+
+# -- Milvus server indexes ---------------------------------------------------------------------
+def server_index(index: str, rows: int = 1_000_000) -> tuple[str, dict[str, int]]:
+    """Milvus index type and build parameters for ``index`` on a server, sized for ``rows``.
+
+    ``auto`` is HNSW (no training, good recall from thousands to tens of millions of rows);
+    IVF types get nlist ~ 4 sqrt(rows)."""
+    nlist = int(min(65_536, max(64, 4 * np.sqrt(max(rows, 1)))))
+    if index in ("auto", "hnsw"):
+        m = 16 if rows <= 5_000_000 else 32
+        return "HNSW", {"M": m, "efConstruction": 200}
+    if index == "ivf_flat":
+        return "IVF_FLAT", {"nlist": nlist}
+    if index == "ivf_sq8":
+        return "IVF_SQ8", {"nlist": nlist}
+    return "FLAT", {}
+
+
+def server_search_params(index: str, k: int, params: dict[str, int]) -> dict[str, int]:
+    """Search parameters for a server index: HNSW ``ef`` >= k, IVF ``nprobe``."""
+    if index in ("auto", "hnsw"):
+        return {"ef": max(params.get("ef", 64), k)}
+    if index in ("ivf_flat", "ivf_sq8"):
+        return {"nprobe": params.get("nprobe", 32)}
+    return {}
+
+
+# -- the index -------------------------------------------------------------------------------
+class AnnManager:
+    """The in-process indexes of one Lite file's collections, kept in step with its writes.
+
+    The store calls :meth:`created`, :meth:`dropped`, :meth:`before_write`, :meth:`upserted`,
+    :meth:`deleted` and :meth:`search`; ``store`` is the calling MilvusStore (rows, counts and
+    catalog documents come from it).
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.folder = Path(uri).parent / f"{Path(uri).name}.omnivec-ann"
+        self.users = 0
+        self.lock = threading.RLock()
+        self.modes: dict[str, str] = {}
+        self.indexes: dict[str, AnnIndex] = {}
+        self.counts: dict[str, int] = {}
+        self.dirty: set[str] = set()
+        #: Rows written to a collection created in this session while it is below the
+        #: threshold (at most ANN_MIN_ROWS vectors): its index is built from them, no read-back.
+        self.staged: dict[str, dict[str, tuple[np.ndarray, bool]]] = {}
+        self.progress: bool | None = None
+        self._check_stamp()
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _db_stat(self) -> list[int]:
+        try:
+            st = os.stat(self.uri)
+        except OSError:
+            return [0, 0]
+        return [st.st_mtime_ns, st.st_size]
+
+    def _check_stamp(self) -> None:
+        """Consume the clean-close stamp; a db file changed since it means another program
+        wrote it: no saved index can be trusted."""
+        stamp = self.folder / _STAMP
+        try:
+            recorded = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            return
+        stamp.unlink(missing_ok=True)
+        if recorded.get("db") != self._db_stat():
+            logger.info("omnivec: %s changed since it was closed; rebuilding its indexes", self.uri)
+            for book in self.folder.glob("*.json"):
+                book.unlink(missing_ok=True)
+
+    def stamp(self) -> None:
+        """Record the db file's size and mtime after a clean close."""
+        if self.folder.is_dir():
+            (self.folder / _STAMP).write_text(json.dumps({"db": self._db_stat()}))
+
+    def _write_book(self, name: str, book: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{name}.json.tmp"
+        tmp.write_text(json.dumps(book, sort_keys=True))
+        os.replace(tmp, self.folder / f"{name}.json")
+
+    def _remove_files(self, name: str) -> None:
+        for suffix in (".json", ".faiss", ".keys"):
+            (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+
+    # -- collection lifecycle -----------------------------------------------------------
+    def mode(self, store: Any, name: str) -> str:
+        if name not in self.modes:
+            doc = store.get_doc(DOC_PREFIX + name)
+            self.modes[name] = str(doc.get("index", "flat")) if doc else "flat"
+        return self.modes[name]
+
+    def created(self, store: Any, name: str, index: str) -> None:
+        with self.lock:
+            self._forget(name)
+            self._remove_files(name)
+            if index in LOCAL_INDEXES:
+                store.put_doc(DOC_PREFIX + name, {"index": index})
+            self.modes[name] = index
+            self.counts[name] = 0
+            if index in LOCAL_INDEXES:
+                self.staged[name] = {}
+
+    def dropped(self, store: Any, name: str) -> None:
+        with self.lock:
+            if self.modes.get(name, "auto") in LOCAL_INDEXES:
+                store.delete_doc(DOC_PREFIX + name)
+            self._forget(name)
+            self._remove_files(name)
+
+    def _forget(self, name: str) -> None:
+        self.modes.pop(name, None)
+        self.indexes.pop(name, None)
+        self.counts.pop(name, None)
+        self.dirty.discard(name)
+        self.staged.pop(name, None)
+
+    def _index(self, store: Any, name: str) -> AnnIndex | None:
+        """The collection's index: in memory, loaded from its files, or (once the collection
+        is past the threshold) rebuilt from Milvus. None: search Milvus exactly."""
+        if self.mode(store, name) not in LOCAL_INDEXES:
+            return None
+        if name in self.indexes:
+            return self.indexes[name]
+        if name not in self.counts:
+            self.counts[name] = store.count(name)
+        if self.counts[name] < ANN_MIN_ROWS:
+            return None
+        index = self._load(name, store) or self._rebuild(store, name)
+        self.indexes[name] = index
+        return index
+
+    def _load(self, name: str, store: Any) -> AnnIndex | None:
+        try:
+            book = json.loads((self.folder / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        current = {
+            "format": FORMAT,
+            "faiss": faiss_module().__version__,
+            "omnivec": omnivec_version(),
+        }
+        why = [k for k, v in current.items() if book.get(k) != v]
+        if not book.get("clean"):
+            why.append("not closed cleanly")
+        if book.get("kind") != self.modes.get(name, "auto").replace("auto", "ivf_flat"):
+            why.append("kind")
+        if book.get("rows") != self.counts[name]:
+            why.append("row count")
+        if not why:
+            try:
+                return AnnIndex.load(self.folder, name, book)
+            except Exception as exc:  # noqa: BLE001 - damaged files: rebuild from Milvus
+                why.append(f"unreadable ({exc})")
+        logger.info("omnivec: the saved index of %r does not match (%s)", name, ", ".join(why))
+        return None
+
+    def _rebuild(self, store: Any, name: str) -> AnnIndex:
+        staged = self.staged.pop(name, None)
+        vecs: list[np.ndarray] = []
+        if staged is not None and len(staged) == self.counts.get(name):
+            keys = list(staged)
+            vecs = [v for v, _ in staged.values()]
+            has_metadata = any(m for _, m in staged.values())
+        else:
+            keys = store.keys(name)
+            has_metadata = False
+            logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, len(keys))
+        with progress_bar(len(keys), f"reading {name!r} for its index", self.progress) as bar:
+            for start in range(len(vecs), len(keys), 1_000):
+                chunk = keys[start : start + 1_000]
+                rows = store.get(name, chunk)
+                vecs.extend(rows[k].vector for k in chunk)
+                has_metadata = has_metadata or any(rows[k].metadata for k in chunk)
+                bar.update(len(chunk))
+        metric = store.metric_of(name)
+        kind = self.modes[name].replace("auto", "ivf_flat")
+        index = AnnIndex.build(keys, np.stack(vecs), metric, kind, self.progress)
+        index.has_metadata = has_metadata
+        self.counts[name] = index.rows
+        self.dirty.add(name)  # a fresh index is saved at close
+        self._write_book(name, index.book(clean=False))
+        return index
+
+    # -- writes -------------------------------------------------------------------------
+    def before_write(self, store: Any, name: str) -> None:
+        """Mark the saved index dirty before its collection changes, so a crash mid-write
+        makes the next session rebuild it."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES or name in self.dirty:
+                return
+            index = self.indexes.get(name)
+            if index is not None:
+                self._write_book(name, index.book(clean=False))
+                self.dirty.add(name)
+            else:
+                (self.folder / f"{name}.json").unlink(missing_ok=True)
+
+    def upserted(
+        self,
+        store: Any,
+        name: str,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        metadata: Sequence[dict[str, Any]],
+        new: int,
+    ) -> None:
+        """After Milvus stored ``keys`` (``new`` of them were not there before)."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES:
+                return
+            try:
+                if name in self.counts:
+                    self.counts[name] += new
+                index = self.indexes.get(name)
+                if index is None:
+                    staged = self.staged.get(name)
+                    if staged is not None:
+                        for key, vec, meta in zip(keys, vectors, metadata, strict=True):
+                            staged[key] = (np.array(vec, dtype=np.float32), bool(meta))
+                    self._index(store, name)  # built once past the threshold
+                    return
+                index.upsert(keys, vectors)
+                index.has_metadata = index.has_metadata or any(metadata)
+                self.counts[name] = index.rows
+                if index.needs_retrain():
+                    keys_all, vecs = index.vectors()
+                    rebuilt = AnnIndex.build(
+                        keys_all, vecs, index.metric, index.kind, self.progress
+                    )
+                    rebuilt.has_metadata = index.has_metadata
+                    self.indexes[name] = rebuilt
+                elif index.rows >= 2 * index.calibrated_rows:
+                    index.calibrate()
+            except Exception:
+                logger.exception("omnivec: the index of %r is rebuilt after a failure", name)
+                self._discard(name)
+
+    def deleted(self, store: Any, name: str, keys: Sequence[str]) -> None:
+        """After Milvus deleted ``keys`` (all of them existed)."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES:
+                return
+            if name in self.counts:
+                self.counts[name] -= len(keys)
+            for key in keys:
+                self.staged.get(name, {}).pop(key, None)
+            index = self.indexes.get(name)
+            if index is not None:
+                index.remove(keys)
+                self.counts[name] = index.rows
+                if index.rows < ANN_MIN_ROWS // 2:
+                    self._discard(name)
+
+    def _discard(self, name: str) -> None:
+        self.staged.pop(name, None)
+        self.indexes.pop(name, None)
+        self.counts.pop(name, None)
+        self.dirty.discard(name)
+        (self.folder / f"{name}.json").unlink(missing_ok=True)
+
+    # -- reads --------------------------------------------------------------------------
+    def search(
+        self,
+        store: Any,
+        name: str,
+        vectors: np.ndarray,
+        k: int,
+        exclude: Sequence[str | None] | None,
+        params: dict[str, int],
+    ) -> list[list[StoredHit]] | None:
+        """Hits from the in-process index, or None when Milvus should answer (no index)."""
+        with self.lock:
+            index = self._index(store, name)
+            if index is None:
+                return None
+            extra = 1 if exclude is not None and any(e is not None for e in exclude) else 0
+            exact = None
+            if index.kind == "ivf_sq8":
+
+                def exact(keys: list[str]) -> dict[str, np.ndarray]:
+                    return {k: r.vector for k, r in store.get(name, keys).items()}
+
+            found = index.search(vectors, min(k + extra, index.rows), params.get("nprobe"), exact)
+            with_metadata = index.has_metadata
+        wanted = sorted({key for row in found for key, _ in row})
+        meta = store.metadata(name, wanted) if wanted and with_metadata else {}
+        out = []
+        for i, row in enumerate(found):
+            skip = exclude[i] if exclude is not None else None
+            hits = [StoredHit(key, s, dict(meta.get(key, {}))) for key, s in row if key != skip]
+            out.append(hits[:k])
+        return out
+
+    def has_index(self, name: str) -> bool:
+        return name in self.indexes
+
+    # -- saving -------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write every index changed in this session, then mark its bookkeeping clean."""
+        with self.lock:
+            for name in sorted(self.dirty):
+                index = self.indexes.get(name)
+                if index is None:
+                    continue
+                try:
+                    index.save(self.folder, name)
+                    self._write_book(name, index.book(clean=True))
+                except OSError:
+                    logger.exception("omnivec: could not save the index of %r", name)
+            self.dirty.clear()
+
+
+_MANAGERS: dict[str, AnnManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def ann_manager(uri: str) -> AnnManager:
+    """This process's manager for the Lite file ``uri`` (shared by its open stores)."""
+    with _MANAGERS_LOCK:
+        manager = _MANAGERS.get(uri)
+        if manager is None:
+            manager = _MANAGERS[uri] = AnnManager(uri)
+            atexit.register(manager.save)
+        manager.users += 1
+        return manager
+
+
+def release_ann_manager(manager: AnnManager, closed: Callable[[], None]) -> None:
+    """Give back a store's hold; the last one saves the indexes, runs ``closed`` (which
+    closes the Lite file) and records the clean-close stamp."""
+    with _MANAGERS_LOCK:
+        manager.users -= 1
+        last = manager.users <= 0
+        if last:
+            _MANAGERS.pop(manager.uri, None)
+            atexit.unregister(manager.save)
+            manager.save()
+    closed()
+    if last:
+        manager.stamp()

@@ -1,0 +1,276 @@
+"""The faiss IVF index behind :mod:`omnivec.stores.ann`: one collection's rows, a key <-> id
+table, nprobe calibration, exact re-ranking for SQ8, and its files. faiss is imported inside
+functions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnivec.core.progress import progress_bar
+
+__all__ = ["FORMAT", "RECALL_TARGET", "AnnIndex", "faiss_module", "omnivec_version"]
+
+RECALL_TARGET = 0.95
+#: nprobe is calibrated for this recall on a sample, a margin above the target.
+_CALIBRATE_RECALL = 0.97
+_CALIBRATE_QUERIES = 64
+#: Retrain the coarse quantizer when the collection has grown this many times since training.
+RETRAIN_GROWTH = 4
+#: ivf_sq8 re-ranks this many candidates per hit exactly.
+RERANK_FACTOR = 4
+FORMAT = 1
+
+_threads_set = False
+
+
+def faiss_module() -> Any:
+    global _threads_set
+    import faiss
+
+    if not _threads_set:
+        threads = int(os.environ.get("OMNIVEC_FAISS_THREADS", min(2, os.cpu_count() or 1)))
+        faiss.omp_set_num_threads(max(1, threads))
+        _threads_set = True
+    return faiss
+
+
+def omnivec_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("omnivec")
+    except Exception:  # noqa: BLE001 - a source checkout has no distribution metadata
+        return "dev"
+
+
+class AnnIndex:
+    """A faiss IVF index over one collection's rows, with a key <-> int64 id table.
+
+    Ids are positions in ``keys`` (a removed key leaves ``None``); IVF stores them natively
+    (``add_with_ids``) with a hashtable direct map, so removal is by id, not a scan. Cosine
+    collections store normalised vectors and search by inner product.
+    """
+
+    def __init__(self, index: Any, metric: str, kind: str, keys: list[str | None]) -> None:
+        self.index = index
+        self.metric = metric
+        self.kind = kind
+        self.keys = keys
+        self.ids = {k: i for i, k in enumerate(keys) if k is not None}
+        self.nprobe = 8
+        #: Whether any row has metadata; if none has, hits need no Milvus round trip.
+        self.has_metadata = True
+        self.trained_rows = len(self.ids)
+        self.calibrated_rows = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.ids)
+
+    @property
+    def nlist(self) -> int:
+        return int(self.index.nlist)
+
+    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.metric != "cosine":
+            return x
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+    @classmethod
+    def build(
+        cls,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        metric: str,
+        kind: str,
+        progress: bool | None = None,
+    ) -> AnnIndex:
+        """Train on a sample of ``vectors`` (nlist ~ 4 sqrt(n)) and add them all."""
+        faiss = faiss_module()
+        n, dim = vectors.shape
+        nlist = int(max(1, min(4 * np.sqrt(n), n // 39 or 1, 65_536)))
+        fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
+        if kind == "ivf_sq8":
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, fmetric
+            )
+        else:
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
+        index.own_fields = True
+        quantizer.this.disown()
+        index.cp.niter = 8
+        index.cp.min_points_per_centroid = 16  # trained on 32 per list: no warning
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        out = cls(index, metric, kind, [])
+        x = out._prepare(vectors)
+        sample = np.random.default_rng(0).permutation(n)[: min(n, 32 * nlist)]
+        index.train(x[np.sort(sample)])
+        with progress_bar(n, "indexing vectors", progress, unit="vec") as bar:
+            for start in range(0, n, 50_000):
+                out._add_prepared(list(keys[start : start + 50_000]), x[start : start + 50_000])
+                bar.update(min(50_000, n - start))
+        out.trained_rows = n
+        out.calibrate()
+        return out
+
+    def _add_prepared(self, keys: list[str], x: np.ndarray) -> None:
+        ids = np.empty(len(keys), dtype=np.int64)
+        replaced = []
+        for j, key in enumerate(keys):
+            old = self.ids.get(key)
+            if old is None:
+                old = len(self.keys)
+                self.keys.append(key)
+                self.ids[key] = old
+            else:
+                replaced.append(old)
+            ids[j] = old
+        if replaced:
+            self.index.remove_ids(np.asarray(replaced, dtype=np.int64))
+        self.index.add_with_ids(x, ids)
+
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        self._add_prepared(list(keys), self._prepare(vectors))
+
+    def remove(self, keys: Sequence[str]) -> None:
+        ids = [self.ids.pop(k) for k in keys if k in self.ids]
+        for i in ids:
+            self.keys[i] = None
+        if ids:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def needs_retrain(self) -> bool:
+        return self.rows >= RETRAIN_GROWTH * max(self.trained_rows, 1)
+
+    def vectors(self) -> tuple[list[str], np.ndarray]:
+        """Every stored (key, vector): exact for IVF-Flat, decoded codes for SQ8."""
+        keys = [k for k in self.keys if k is not None]
+        ids = np.asarray([self.ids[k] for k in keys], dtype=np.int64)
+        out = np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
+        return keys, out
+
+    def calibrate(self) -> None:
+        """Pick the smallest nprobe with recall@10 >= the calibration target, leave-one-out:
+        stored vectors as queries (each like a fresh point of the same distribution once its
+        own row is left out), the truth from all lists probed. Recall at every nprobe comes
+        from one pass: a true neighbour is found iff its list is among the nprobe probed."""
+        faiss = faiss_module()
+        if self.rows < 2:
+            return
+        rng = np.random.default_rng(self.rows)
+        live = [i for i, k in enumerate(self.keys) if k is not None]
+        pick = rng.choice(len(live), size=min(_CALIBRATE_QUERIES, len(live)), replace=False)
+        ids = [live[int(j)] for j in pick]
+        q = np.stack([self.index.reconstruct(i) for i in ids]).astype(np.float32)
+        k = min(10, self.rows - 1)
+        _, truth = self.index.search(q, k + 1, params=faiss.SearchParametersIVF(nprobe=self.nlist))
+        _, order = self.index.quantizer.search(q, self.nlist)
+        needed: list[int] = []
+        for row, (own, found) in enumerate(zip(ids, truth.tolist(), strict=True)):
+            rank = np.empty(self.nlist, dtype=np.int64)
+            rank[order[row]] = np.arange(1, self.nlist + 1)
+            neighbours = [i for i in found if i != own and i >= 0][:k]
+            lists = [faiss.lo_listno(self.index.direct_map.get(int(i))) for i in neighbours]
+            needed.extend(int(rank[li]) for li in lists)
+        needed.sort()
+        at = min(len(needed) - 1, int(np.ceil(_CALIBRATE_RECALL * len(needed))) - 1)
+        self.nprobe = int(max(1, min(needed[at] if needed else 1, self.nlist)))
+        self.calibrated_rows = self.rows
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        nprobe: int | None = None,
+        exact: Callable[[list[str]], dict[str, np.ndarray]] | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Top-``k`` (key, higher-is-better score) per query. ``exact`` (SQ8) fetches the
+        stored vectors of the candidates to re-rank them exactly."""
+        faiss = faiss_module()
+        q = self._prepare(queries)
+        probe = min(nprobe or self.nprobe, self.nlist)
+        fetch = k * RERANK_FACTOR if exact is not None else k
+        dist, ids = self.index.search(q, fetch, params=faiss.SearchParametersIVF(nprobe=probe))
+        rows = [[self.keys[i] for i in row if i >= 0] for row in ids.tolist()]
+        if exact is None:
+            return [
+                [
+                    (key, self._score(float(d)))
+                    for key, d in zip(keys, drow, strict=False)
+                    if key is not None
+                ]
+                for keys, drow in zip(rows, dist.tolist(), strict=True)
+            ]
+        wanted = sorted({key for keys in rows for key in keys if key is not None})
+        stored = exact(wanted)
+        out: list[list[tuple[str, float]]] = []
+        for qi, keys in enumerate(rows):
+            cand = [key for key in keys if key is not None and key in stored]
+            if not cand:
+                out.append([])
+                continue
+            x = self._prepare(np.stack([stored[key] for key in cand]))
+            diff = np.linalg.norm(x - q[qi], axis=1) if self.metric == "l2" else None
+            scores = -diff if diff is not None else x @ q[qi]
+            order = np.argsort(-scores, kind="stable")[:k]
+            out.append([(cand[j], float(scores[j])) for j in order])
+        return out
+
+    def _score(self, dist: float) -> float:
+        # faiss reports squared L2; omnivec scores are higher-is-better.
+        return -float(np.sqrt(max(dist, 0.0))) + 0.0 if self.metric == "l2" else dist
+
+    # -- files --------------------------------------------------------------------------
+    def save(self, folder: Path, name: str) -> None:
+        faiss = faiss_module()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{name}.faiss.tmp"
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, folder / f"{name}.faiss")
+        text = "\n".join(k or "" for k in self.keys)
+        (folder / f"{name}.keys.tmp").write_text(text, encoding="utf-8")
+        os.replace(folder / f"{name}.keys.tmp", folder / f"{name}.keys")
+
+    def book(self, clean: bool) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "faiss": faiss_module().__version__,
+            "omnivec": omnivec_version(),
+            "kind": self.kind,
+            "metric": self.metric,
+            "dim": int(self.index.d),
+            "rows": self.rows,
+            "ids": len(self.keys),
+            "nlist": self.nlist,
+            "nprobe": self.nprobe,
+            "trained_rows": self.trained_rows,
+            "calibrated_rows": self.calibrated_rows,
+            "has_metadata": self.has_metadata,
+            "clean": clean,
+        }
+
+    @classmethod
+    def load(cls, folder: Path, name: str, book: dict[str, Any]) -> AnnIndex:
+        faiss = faiss_module()
+        index = faiss.read_index(str(folder / f"{name}.faiss"))
+        text = (folder / f"{name}.keys").read_text(encoding="utf-8")
+        keys: list[str | None] = [k or None for k in text.split("\n")] if text else []
+        out = cls(index, str(book["metric"]), str(book["kind"]), keys)
+        if len(keys) != int(book["ids"]) or int(index.ntotal) != out.rows:
+            raise ValueError("index files do not match their bookkeeping")
+        out.nprobe = int(book["nprobe"])
+        out.trained_rows = int(book["trained_rows"])
+        out.calibrated_rows = int(book["calibrated_rows"])
+        out.has_metadata = bool(book.get("has_metadata", True))
+        return out
+
+
+# -- the manager: one per Lite file in a process ----------------------------------------------
