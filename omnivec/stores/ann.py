@@ -286,7 +286,7 @@ class AnnManager:
         with self.lock:
             if self.mode(store, name) not in LOCAL_INDEXES or name in self.dirty:
                 return
-            index = self.indexes.get(name)
+            index = self._index(store, name)  # loads a saved index before it goes stale
             if index is not None:
                 self._write_book(name, index.book(clean=False))
                 self.dirty.add(name)

@@ -157,8 +157,11 @@ def test_persisted_and_loaded_without_rebuild(
     caplog.set_level(logging.INFO, logger="omnivec.stores.ann")
     s = MilvusStore(db_path)
     try:
+        # A write before any search loads the saved index and keeps it in step.
+        s.upsert("c", ["extra"], -x[:1], [{}])
         got = s.search("c", x[:5], 10)
         assert not rebuilt(caplog)
+        assert s.search("c", -x[:1], 1)[0][0].key == "extra"
         assert [[h.key for h in r] for r in got] == [[h.key for h in r] for r in want]
         assert s._ann is not None and s._ann.has_index("c")
     finally:
