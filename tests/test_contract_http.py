@@ -130,7 +130,11 @@ def hits(resp: httpx.Response) -> list[Any]:
     assert set(body) == {"hits"}
     for h in body["hits"]:
         if isinstance(h, dict):
-            assert set(h) == {"id", "score", "metadata"}
+            assert (
+                {"id", "score", "metadata"}
+                <= set(h)
+                <= {"id", "score", "metadata", "text", "passage", "scores"}
+            )
     return body["hits"]  # type: ignore[no-any-return]
 
 

@@ -44,27 +44,47 @@ def _process_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+#: Tokens of the fits running now in this process (a marker whose token is here is a fit in
+#: progress; one from this process whose token is gone is a fit that died).
+_RUNNING: set[str] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
 @dataclass
 class FitMarker:
     """Present in a record while a fit writes its vectors.
 
-    ``owner`` (host:pid) and ``thread`` tell a fit running now in this process (readers go on
-    with the previous vectors) from one that died mid-write (readers refuse: the rows may mix
-    two fits).
+    ``owner`` (host:pid) and ``token`` tell a fit running now in this process (readers go on
+    with the previous vectors, never blocked behind it) from one that died mid-write (readers
+    refuse: the rows may mix two fits). :meth:`start` registers the fit, :meth:`finish`
+    (called whether the fit succeeded or failed) unregisters it.
     """
 
     since: float
     owner: str = ""
     thread: int = 0
+    token: str = ""
 
     @classmethod
     def start(cls) -> FitMarker:
-        return cls(time.time(), _process_token(), threading.get_ident())
+        marker = cls(time.time(), _process_token(), threading.get_ident(), os.urandom(8).hex())
+        with _RUNNING_LOCK:
+            _RUNNING.add(marker.token)
+        return marker
+
+    def finish(self) -> None:
+        """This fit is no longer running (it completed, or failed and left what it left)."""
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self.token)
 
     def running_here(self) -> bool:
         """Whether the fit that left this marker is still running in this process."""
-        if self.owner != _process_token():
+        if self.owner != _process_token() or not self.token:
             return False
+        with _RUNNING_LOCK:
+            if self.token not in _RUNNING:
+                return False
+        # A thread that ended without finishing its fit left it dead.
         return any(t.ident == self.thread and t.is_alive() for t in threading.enumerate())
 
     def describe(self) -> str:
@@ -75,7 +95,10 @@ class FitMarker:
         if not doc:
             return None
         return cls(
-            float(doc.get("since", 0.0)), str(doc.get("owner", "")), int(doc.get("thread", 0))
+            float(doc.get("since", 0.0)),
+            str(doc.get("owner", "")),
+            int(doc.get("thread", 0)),
+            str(doc.get("token", "")),
         )
 
 

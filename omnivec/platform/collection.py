@@ -301,17 +301,23 @@ class Collection:
         meta = check_metadata(result.metadata, len(keys))
         old = set(self._store.keys(self.name))
         self.begin_fit()
+        marker = self._record.fitting
         try:
-            # All or nothing: if it raises, the store rolled back what it wrote.
-            self._store.upsert(self.name, keys, vecs, meta)
-        except BaseException:
-            self.end_fit()  # the previous fit's rows stand, unchanged
-            raise
-        stale = sorted(old - set(keys))
-        if stale:
-            self._store.delete(self.name, stale)
-        adopt()
-        self.record_space(space)
+            try:
+                # All or nothing: if it raises, the store rolled back what it wrote.
+                self._store.upsert(self.name, keys, vecs, meta)
+            except BaseException:
+                self.end_fit()  # the previous fit's rows stand, unchanged
+                raise
+            stale = sorted(old - set(keys))
+            if stale:
+                self._store.delete(self.name, stale)
+            adopt()
+            self.record_space(space)
+        finally:
+            # Done or dead: a marker still recorded now means a fit that stopped mid-write.
+            if marker is not None:
+                marker.finish()
 
     def begin_fit(self) -> None:
         """Record in the catalog, before a fit writes its first vector, that one is under way;

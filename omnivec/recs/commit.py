@@ -180,6 +180,7 @@ def write_fit(
                 "drop that collection, then fit again"
             )
         create = False
+    marker: FitMarker | None = None
     try:
         # Until the commit, a reopen after a crash refuses the rows (they may mix two fits).
         rewrite.on_undo(restore_catalog)
@@ -210,6 +211,9 @@ def write_fit(
     except BaseException as exc:
         undo_or_raise(rewrite, f"recommender {name!r}: a fit", exc)
         raise
+    finally:
+        if marker is not None:
+            marker.finish()
     return new_doc, new_records
 
 
