@@ -560,9 +560,12 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
+    import logging
+
     from omnivec.server.run import key_from
     from omnivec.server.run import serve as run_server
 
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run_server(
         db, host=host, port=port, token=token, api_key=key_from(api_key), read_only=read_only
     )
