@@ -105,7 +105,7 @@ def test_malformed_authorization_is_401(guarded: tuple[str, Path], header: str) 
 def test_non_ascii_and_duplicate_headers_are_401(guarded: tuple[str, Path]) -> None:
     base, _ = guarded
     resp = httpx.get(
-        f"{base}/collections", headers=[("Authorization", "Bearer caf\u00e9".encode("latin-1"))]
+        f"{base}/collections", headers=[(b"Authorization", "Bearer caf\u00e9".encode("latin-1"))]
     )
     assert_error(resp, 401, "unauthorized")
     two = httpx.get(

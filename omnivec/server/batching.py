@@ -11,8 +11,8 @@ queries: one encoder call and one store call for the whole group.
   that arrive while a group's batch is running queue up and go in its next batch.
 - The short bounded wait (``max_wait_s``, a few ms) happens only while other requests are in
   flight that have not reached the batcher yet, so a lone request is as fast as without it.
-- A failed batch is retried one query at a time, concurrently, so a bad query fails alone and
-  no request inherits another's error.
+- A failed batch is retried in halves, concurrently, down to the single queries that fail,
+  so a bad query fails alone and no request inherits another's error.
 """
 
 from __future__ import annotations
@@ -97,9 +97,11 @@ class SearchBatcher:
                     and loop.time() < deadline
                 ):
                     await asyncio.sleep(0.0005)
+                # The group's other worker may have taken the queue during the wait.
                 batch = group.queue[: self.max_batch]
                 del group.queue[: self.max_batch]
-                await self._run(name, options, batch)
+                if batch:
+                    await self._run(name, options, batch)
         finally:
             group.running -= 1
             if not group.running and not group.queue:
@@ -114,11 +116,17 @@ class SearchBatcher:
         try:
             results = await run_in_threadpool(self.search_many, name, queries, options)
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request(s)
-            if len(batch) == 1:
-                _settle(batch[0][1], exc=exc)
+            if len(batch) <= 1:
+                for _, future in batch:
+                    _settle(future, exc=exc)
                 return
-            # One bad query must not fail the others: each is asked again on its own.
-            await asyncio.gather(*(self._run(name, options, [item]) for item in batch))
+            # One bad query must not fail the others: the batch is asked again in halves,
+            # down to single queries where the failure is, so only the bad ones fail (a few
+            # more calls than there are bad queries, not one per query).
+            mid = len(batch) // 2
+            await asyncio.gather(
+                self._run(name, options, batch[:mid]), self._run(name, options, batch[mid:])
+            )
             return
         for (_, future), hits in zip(batch, results, strict=True):
             _settle(future, result=hits)
