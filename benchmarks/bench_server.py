@@ -158,6 +158,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--per-client", type=int, default=25)
     ap.add_argument("--docs", type=int, default=300)
+    ap.add_argument("--single", type=int, default=50, help="searches of the lone client")
     ap.add_argument("--skip-unbatched", action="store_true")
     args = ap.parse_args()
     import omnivec as ov
@@ -176,13 +177,17 @@ def main() -> None:
         runs = [("--no-batching",), ()] if not args.skip_unbatched else [()]
         for extra in runs:
             label = f"HTTP, {args.clients} clients, " + ("no batching" if extra else "batching")
+            headers = {"Authorization": f"Bearer {key}"}
             with server(db, "--api-key", key, *extra) as base:
-                results[label] = over_http(
-                    base, texts, args.clients, {"Authorization": f"Bearer {key}"}
+                # One client alone first (its own queries): batching must not slow it down.
+                alone = [f"alone: {q}" for q in texts[: args.single]]
+                results[label.replace(f"{args.clients} clients", "1 client")] = over_http(
+                    base, alone, 1, headers
                 )
+                results[label] = over_http(base, texts, args.clients, headers)
     base_qps = results["in-process, 1 thread"]["qps"]
     rows = [
-        [name, r["queries"], r["qps"], r["qps"] / base_qps, r["p50_ms"], r["p95_ms"]]
+        [name, r["queries"], r["qps"], round(r["qps"] / base_qps, 2), r["p50_ms"], r["p95_ms"]]
         for name, r in results.items()
     ]
     print(table(["run", "queries", "queries/s", "x in-process", "p50 ms", "p95 ms"], rows))
