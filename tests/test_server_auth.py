@@ -240,3 +240,40 @@ def test_non_loopback_without_key_warns(tmp_path: Path) -> None:
         "serve", "--db", bad_db, "--host", "0.0.0.0", "--api-key", KEY, env=no_key_env()
     )
     assert "warning" not in with_key.stderr and KEY not in with_key.stderr
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.access("/usr/bin/chromium", os.X_OK), reason="no /usr/bin/chromium")
+def test_web_page_asks_for_the_key_once(guarded: tuple[str, Path]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import LAUNCH_ARGS
+
+    base, _ = guarded
+    prompts: list[str] = []
+
+    def answer(dialog: object) -> None:
+        prompts.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.accept(KEY)  # type: ignore[attr-defined]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(30_000)
+            page.on("dialog", answer)
+            sent: list[str | None] = []
+            page.on("request", lambda r: sent.append(r.headers.get("authorization")))
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            assert page.locator("#collection option").first.text_content().startswith("raw")
+            assert len(prompts) == 1 and "API key" in prompts[0]
+            assert page.evaluate("sessionStorage.getItem('omnivec.apiKey')") == KEY
+            # Reloaded in the same tab: the kept key is sent at once, nothing is asked again.
+            sent.clear()
+            page.reload()
+            page.wait_for_selector("body[data-ready=true]")
+            assert len(prompts) == 1
+            assert f"Bearer {KEY}" in sent
+        finally:
+            browser.close()
