@@ -545,30 +545,20 @@ def serve(
     api_key: Annotated[
         str | None,
         typer.Option(
-            "--api-key",
-            help="Require `Authorization: Bearer KEY` on every route except GET /healthz and "
-            "the web page (else 401). Default: $OMNIVEC_API_KEY; this flag wins over the "
-            "environment. An empty key is an error.",
+            help="Require `Authorization: Bearer KEY` on every route except GET /healthz and the "
+            "web page (else 401). Default: $OMNIVEC_API_KEY; this flag wins over the environment. "
+            "An empty key is an error.",
             show_default=False,
         ),
     ] = None,
     read_only: Annotated[
-        bool,
-        typer.Option(
-            "--read-only", help="Refuse (403) the routes that add, delete, drop, fit or re-embed."
-        ),
+        bool, typer.Option(help="Refuse (403) the routes that add, delete, drop, fit or re-embed.")
     ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
-    import logging
+    from omnivec.server.run import serve_from_flags
 
-    from omnivec.server.run import key_from
-    from omnivec.server.run import serve as run_server
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run_server(
-        db, host=host, port=port, token=token, api_key=key_from(api_key), read_only=read_only
-    )
+    serve_from_flags(db, host=host, port=port, token=token, api_key=api_key, read_only=read_only)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import omnivec as ov
 from omnivec.errors import OmnivecError
@@ -69,6 +70,13 @@ def key_from(flag: str | None) -> str | None:
     return key
 
 
+def serve_from_flags(uri: str, *, api_key: str | None, **kwargs: Any) -> None:
+    """What ``omnivec serve`` runs: log to stderr, take the key from ``--api-key`` (given as
+    ``api_key``) or ``$OMNIVEC_API_KEY``, and :func:`serve` (``kwargs`` are its own)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    serve(uri, api_key=key_from(api_key), **kwargs)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m omnivec.server --db PATH [--host H] [--port P] [--api-key KEY] [--read-only]``
     (the same as ``omnivec serve``)."""
@@ -87,14 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from omnivec.stores.milvus import default_uri
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        serve(
+        serve_from_flags(
             args.db or default_uri(),
             host=args.host,
             port=args.port,
             token=args.token,
-            api_key=key_from(args.api_key),
+            api_key=args.api_key,
             read_only=args.read_only,
             batching=not args.no_batching,
         )
