@@ -588,11 +588,23 @@ def serve(
     token: TokenOption = "",
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Require `Authorization: Bearer KEY` on every route except GET /healthz and the "
+            "web page (else 401). Default: $OMNIVEC_API_KEY; this flag wins over the environment. "
+            "An empty key is an error.",
+            show_default=False,
+        ),
+    ] = None,
+    read_only: Annotated[
+        bool, typer.Option(help="Refuse (403) the routes that add, delete, drop, fit or re-embed.")
+    ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
-    from omnivec.server import serve as run_server
+    from omnivec.server.run import serve_from_flags
 
-    run_server(db, host=host, port=port, token=token)
+    serve_from_flags(db, host=host, port=port, token=token, api_key=api_key, read_only=read_only)
 
 
 @app.command()

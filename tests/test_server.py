@@ -71,16 +71,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(db: str, log_path: Path, timeout: float = 180.0) -> Iterator[str]:
+def running_server(
+    db: str,
+    log_path: Path,
+    timeout: float = 180.0,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    module: str = "omnivec.server",
+) -> Iterator[str]:
     """Start ``python -m omnivec.server`` on ``db``; yield its base URL once /healthz answers.
 
     The server is the real thing users run (``serve()``), in its own process, so the test
-    process never holds the Milvus Lite file at the same time (Lite allows one process)."""
+    process never holds the Milvus Lite file at the same time (Lite allows one process).
+    ``args`` are added to the command line, ``env`` to the environment; ``module="omnivec.cli"``
+    runs ``omnivec serve`` instead."""
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2", **(env or {})}
+    command = ["serve"] if module == "omnivec.cli" else []
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "omnivec.server", "--db", db, "--port", str(port)],
+            [sys.executable, "-m", module, *command, "--db", db, "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,

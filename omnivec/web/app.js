@@ -24,15 +24,48 @@
     }
   }
 
-  async function api(path, body) {
-    const init = body === undefined
-      ? { headers: { Accept: "application/json" } }
-      : { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) };
-    let resp;
+  // A server started with --api-key answers 401 without `Authorization: Bearer KEY`: ask for
+  // the key once, keep it for this tab's session, and send it on every request.
+  const KEY_STORE = "omnivec.apiKey";
+  let keyPrompt = null; // one prompt shared by the requests that were refused together
+
+  function storedKey() {
+    try { return sessionStorage.getItem(KEY_STORE) || ""; } catch (err) { return ""; }
+  }
+
+  function askKey(message) {
+    if (!keyPrompt) {
+      keyPrompt = Promise.resolve().then(() => {
+        const key = (window.prompt(message, "") || "").trim();
+        try {
+          if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE);
+        } catch (err) { /* storage disabled: the key lives until the page reloads */ }
+        return key;
+      }).finally(() => { keyPrompt = null; });
+    }
+    return keyPrompt;
+  }
+
+  async function send(path, body, key) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const init = body === undefined ? { headers } : { method: "POST", headers, body: JSON.stringify(body) };
     try {
-      resp = await fetch(path, init);
+      return await fetch(path, init);
     } catch (err) {
       throw new ApiError(0, "network", "the server cannot be reached; is `omnivec serve` still running?");
+    }
+  }
+
+  async function api(path, body) {
+    let key = storedKey();
+    let resp = await send(path, body, key);
+    for (let tries = 0; resp.status === 401 && tries < 3; tries++) {
+      const asked = await askKey(key ? "Wrong API key; enter the server's API key:" : "This server needs an API key (omnivec serve --api-key):");
+      if (!asked) break;
+      key = asked;
+      resp = await send(path, body, key);
     }
     let data = null;
     try {

@@ -1,12 +1,10 @@
-"""The HTTP API (FastAPI under uvicorn) and the web page at ``/``.
+"""The HTTP API's routes and :func:`create_app` (the FastAPI app over one Platform).
 
 One :class:`~omnivec.Platform` serves the whole process: collections and their encoders are
-opened once and shared by every request. Endpoints are plain ``def`` functions, so FastAPI
-runs them in its thread pool and a slow encode or store call never blocks the event loop.
-
-Every error answers ``{"error": "<ErrorClass or short code>", "detail": "<one line>"}``:
-bad input is a 4xx, never a 500. ``omnivec serve`` calls :func:`serve`; embed the API in
-your own ASGI app with :func:`create_app`.
+opened once and shared by every request. Endpoints that encode or touch the store run in
+FastAPI's thread pool (plain ``def``), so a slow call never blocks the event loop; single
+searches go through :class:`~omnivec.server.batching.SearchBatcher`, which answers concurrent
+ones together.
 """
 
 from __future__ import annotations
@@ -15,260 +13,48 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 import omnivec as ov
-from omnivec.errors import (
-    EncoderError,
-    InvalidInputError,
-    NotFoundError,
-    OmnivecError,
-    StoreError,
-    StoreUnavailableError,
+from omnivec.core.queries import ImageQuery, VectorQuery
+from omnivec.errors import InvalidInputError, NotFoundError, OmnivecError
+from omnivec.server.auth import Guard, check_api_key, document_security
+from omnivec.server.batching import InFlight, SearchBatcher
+from omnivec.server.responses import ERROR_RESPONSES, LimitBody, install_error_handlers
+from omnivec.server.schemas import (
+    AddIn,
+    DeleteIn,
+    HitsOut,
+    RecommendIn,
+    SearchIn,
+    SimilarIn,
 )
 
 if TYPE_CHECKING:
     from omnivec.platform.collection import Collection
 
-__all__ = ["MAX_BODY_BYTES", "create_app", "serve"]
+__all__ = ["MAX_BODY_BYTES", "create_app"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("omnivec.server")
 
 #: Largest request body accepted (base64 images make bodies big, but not this big).
 MAX_BODY_BYTES = 64 * 1024 * 1024
-WEB_DIR = Path(__file__).parent / "web"
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # The page loads nothing from outside the server; the policy makes that a guarantee and
 # keeps any markup that slipped into stored metadata from running.
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-
-Id = StrictStr | StrictInt
-
-# -- request bodies ---------------------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    # A misspelt field ("querry") is refused instead of silently ignored.
-    model_config = ConfigDict(extra="forbid")
-
-
-class RefIn(_Body):
-    id: Id = Field(description="id of a stored record")
-    collection: StrictStr | None = Field(
-        None, description="collection holding the record (default: the one searched)"
-    )
-
-
-class SearchIn(_Body):
-    """Exactly one query field: ``query``, ``image``, ``vector`` or ``ref`` for one query;
-    ``queries``, ``images``, ``vectors`` or ``refs`` for a batch (answered as a list of lists);
-    a list under ``query``, ``image`` or ``ref``, or an ``(n, dim)`` ``vector``, is a batch too."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"query": "felines", "k": 5, "where": 'lang == "en"'},
-                {"ref": {"id": "a"}, "k": 5},
-                {"queries": ["cats", "stocks"], "k": 3},
-            ]
-        },
-    )
-    query: StrictStr | list[StrictStr] | None = Field(
-        None, description="text query (a list of texts: a batch)"
-    )
-    queries: list[StrictStr] | None = Field(None, description="batch of text queries")
-    image: StrictStr | list[StrictStr] | None = Field(
-        None, description="base64 image or data: URI (a list: a batch)"
-    )
-    images: list[StrictStr] | None = Field(None, description="batch of base64 images")
-    vector: list[StrictFloat] | list[list[StrictFloat]] | None = Field(
-        None, description="raw vector of the collection's dim (an (n, dim) matrix: a batch)"
-    )
-    vectors: list[list[StrictFloat]] | None = Field(None, description="batch of raw vectors")
-    ref: RefIn | list[RefIn] | None = Field(
-        None, description="a stored record as the query (a list: a batch)"
-    )
-    refs: list[RefIn] | None = Field(None, description="batch of stored records")
-    k: StrictInt = Field(10, description="number of hits, 1 to 16384")
-    where: StrictStr | None = Field(None, description='Milvus filter, e.g. lang == "en"')
-    min_score: StrictFloat | None = Field(None, description="drop hits scoring below this")
-
-
-class AddIn(_Body):
-    """Exactly one of ``items`` (texts), ``vectors`` or ``images`` (base64)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "items": ["I love cats", "Stocks fell"],
-                    "ids": ["a", "b"],
-                    "metadata": [{"lang": "en"}, {"lang": "en"}],
-                }
-            ]
-        },
-    )
-    items: list[StrictStr] | None = Field(None, description="inputs for the encoder (texts)")
-    vectors: list[list[StrictFloat]] | None = Field(None, description="(n, dim) raw vectors")
-    images: list[StrictStr] | None = Field(None, description="base64 images (or data: URIs)")
-    ids: list[Id] | None = Field(None, description="one id per item (default: generated)")
-    metadata: list[dict[str, Any] | None] | None = Field(None, description="one dict per item")
-    modality: StrictStr | None = Field(None, description="modality of items (default: the first)")
-
-
-class RecommendIn(_Body):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"user": "u1", "k": 10}]}
-    )
-    user: Id | None = Field(None, description="one user id")
-    users: list[Id] | None = Field(None, description="batch of user ids")
-    k: StrictInt = 10
-    exclude_seen: StrictBool = Field(True, description="leave out items the user interacted with")
-    where: StrictStr | None = Field(None, description="Milvus filter over item metadata")
-    interactions: list[tuple[Id, StrictFloat] | Id] | None = Field(
-        None,
-        description="[[item, weight], ...] or [item, ...]: fold in a user the model has not seen "
-        "(for a known user, replaces the stored history for this query)",
-    )
-
-
-class SimilarIn(_Body):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"item": "i1"}]})
-    item: Id | None = None
-    user: Id | None = None
-    k: StrictInt = 10
-    where: StrictStr | None = Field(None, description="Milvus filter over metadata")
-
-
-class HitOut(BaseModel):
-    id: Id
-    score: float
-    metadata: dict[str, Any]
-
-
-class HitsOut(BaseModel):
-    """``hits`` is a list of hits for one query, a list of such lists for a batch."""
-
-    hits: list[HitOut] | list[list[HitOut]]
-
-
-class ErrorOut(BaseModel):
-    error: str
-    detail: str
-
-
-# -- errors -------------------------------------------------------------------------------------
-
-_STATUS: list[tuple[type[BaseException], int]] = [
-    (NotFoundError, 404),
-    (InvalidInputError, 400),
-    (EncoderError, 400),
-    (StoreUnavailableError, 503),
-    (StoreError, 502),
-    (OmnivecError, 400),
-]
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": text}
-    for code, text in [
-        (400, "invalid input (InvalidInputError, DimensionMismatchError, SpaceMismatchError, ...)"),
-        (404, "unknown collection, recommender or id (NotFoundError)"),
-        (422, "the body does not have the documented shape"),
-        (503, "the vector store cannot be reached (StoreUnavailableError)"),
-    ]
-}
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _error(status: int, error: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": _one_line(detail)}, status_code=status)
-
-
-def _status_of(exc: OmnivecError) -> int:
-    return next(code for cls, code in _STATUS if isinstance(exc, cls))
-
-
-def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str]:
-    errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
-        ctx = next(e.get("ctx", {}) for e in errors if e.get("type") == "json_invalid")
-        return 400, "invalid_json", f"request body is not valid JSON: {ctx.get('error', '')}"
-    parts = []
-    for e in errors[:3]:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    return 422, "invalid_request", "; ".join(parts) + more
-
-
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(OmnivecError)
-    async def omnivec_error(request: Request, exc: OmnivecError) -> JSONResponse:
-        status = _status_of(exc)
-        if status >= 500:
-            logger.warning("%s %s: %s", request.method, request.url.path, exc)
-        return _error(status, type(exc).__name__, str(exc) or type(exc).__name__)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(*_validation_detail(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        return _error(exc.status_code, code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unexpected error in %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
-
-
-class _LimitBody:
-    """Refuse bodies over ``limit`` bytes before they are read (by their Content-Length)."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                    response = _error(
-                        413,
-                        "too_large",
-                        f"request body over {self.limit} bytes; send smaller batches",
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -357,6 +143,32 @@ def _platform(request: Request) -> ov.Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
+def search_options(body: SearchIn) -> dict[str, Any]:
+    """The keyword arguments of ``Collection.search`` a search body gives besides its query.
+
+    Searches are batched together only when these are equal; a new search option goes here."""
+    return {"k": body.k, "where": body.where, "min_score": body.min_score}
+
+
+def _batchable(query: Any) -> bool:
+    # One text, image or vector; batches already are, and refs fail alone too often (unknown
+    # ids) to be worth a shared call.
+    if isinstance(query, VectorQuery):
+        return not query.is_batch
+    return isinstance(query, str | ImageQuery)
+
+
+def _search(
+    platform: ov.Platform, name: str, queries: list[Any], options: dict[str, Any]
+) -> list[list[Any]]:
+    """One ``Collection.search`` for a batch of queries: one encoder call, one store call."""
+    return platform.get_collection(name).search(queries, **options)
+
+
+def _search_one(platform: ov.Platform, name: str, query: Any, options: dict[str, Any]) -> Any:
+    return platform.get_collection(name).search(query, **options)
+
+
 def _warm_up(platform: ov.Platform) -> None:
     """Open every collection and load its encoder now, so the first query is not slow.
 
@@ -380,17 +192,28 @@ def _warm_up(platform: ov.Platform) -> None:
 # -- the app ----------------------------------------------------------------------------------
 
 
-def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
+def create_app(
+    platform: ov.Platform,
+    *,
+    warm_up: bool = False,
+    api_key: str | None = None,
+    read_only: bool = False,
+    batching: bool = True,
+) -> FastAPI:
     """The HTTP API and web page over ``platform`` (which the caller opens and closes).
 
     ``warm_up=True`` loads every collection's encoder at startup instead of on first use.
+    ``api_key``: every route except ``GET /healthz``, the web page and the API description
+    needs ``Authorization: Bearer <api_key>`` (else 401). ``read_only=True``: routes that add,
+    delete, drop, fit or re-embed answer 403. ``batching=False`` answers every search alone
+    (for comparison; concurrent searches are faster batched).
     """
+    if api_key is not None:
+        check_api_key(api_key)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if warm_up:
-            from starlette.concurrency import run_in_threadpool
-
             started = time.perf_counter()
             await run_in_threadpool(_warm_up, platform)
             logger.info("encoders ready in %.1f s", time.perf_counter() - started)
@@ -401,11 +224,21 @@ def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
         version=ov.__version__,
         summary="Text, images, graph nodes and users/items as vectors: search and recommend.",
         lifespan=lifespan,
-        responses=_ERRORS,
+        responses=ERROR_RESPONSES,
     )
     app.state.platform = platform
-    _install_error_handlers(app)
-    app.add_middleware(_LimitBody, limit=MAX_BODY_BYTES)
+    app.state.read_only = read_only
+    batcher = SearchBatcher(
+        lambda name, queries, options: _search(platform, name, queries, options)
+    )
+    app.state.batcher = batcher if batching else None
+    install_error_handlers(app)
+    # Outermost last: count the request, refuse it without the key, then check its size.
+    app.add_middleware(LimitBody, limit=MAX_BODY_BYTES)
+    app.add_middleware(Guard, api_key=api_key, read_only=read_only)
+    app.add_middleware(InFlight, batcher=batcher)
+    if api_key is not None:
+        document_security(app)
 
     @app.get("/healthz", tags=["service"])
     def healthz(request: Request) -> dict[str, Any]:
@@ -459,13 +292,39 @@ def create_app(platform: ov.Platform, *, warm_up: bool = False) -> FastAPI:
         response_model=HitsOut,
         response_class=JSONResponse,
     )
-    def search(name: str, body: SearchIn, request: Request) -> JSONResponse:
-        """Nearest neighbours of a text, image, vector or stored record, best first."""
-        col = _platform(request).get_collection(name)
-        result = col.search(_query_of(body), k=body.k, where=body.where, min_score=body.min_score)
+    async def search(name: str, body: SearchIn, request: Request) -> JSONResponse:
+        """Nearest neighbours of a text, image, vector or stored record, best first.
+
+        Concurrent single searches of one collection with the same options are answered
+        together (one model call, one store call)."""
+        options = search_options(body)
+        batcher: SearchBatcher | None = request.app.state.batcher
+        query = (
+            await run_in_threadpool(_query_of, body)
+            if body.image or body.images
+            else _query_of(body)
+        )
+        if batcher is not None and _batchable(query):
+            result = await batcher.search(name, query, options)
+        else:
+            result = await run_in_threadpool(_search_one, _platform(request), name, query, options)
         # Answer exactly what `omnivec search --json` prints; JSONResponse skips a re-validation
         # pass that costs more than the search for large k.
+        if body.k > 256:
+            return await run_in_threadpool(lambda: JSONResponse(ov.hits_payload(result)))
         return JSONResponse(ov.hits_payload(result))
+
+    @app.post("/collections/{name}/delete", tags=["collections"])
+    def delete(name: str, body: DeleteIn, request: Request) -> dict[str, Any]:
+        """Delete records by id; answers how many were removed (unknown ids are not an error)."""
+        return {"deleted": _platform(request).get_collection(name).delete(body.ids)}
+
+    @app.delete("/collections/{name}", tags=["collections"])
+    def drop(name: str, request: Request) -> dict[str, Any]:
+        """Drop a collection and everything in it."""
+        plat = _platform(request)
+        plat.get_collection(name)  # 404 for an unknown name, 400 for a malformed one
+        return {"dropped": plat.drop(name)}
 
     @app.get("/recommenders", tags=["recommenders"])
     def list_recommenders(request: Request) -> dict[str, Any]:
@@ -548,38 +407,3 @@ def _similar(request: Request, name: str, body: SimilarIn, side: str) -> JSONRes
         raise InvalidInputError(f'similar-{side}s takes "{side}" (and optionally "k")')
     method = rec.similar_items if side == "item" else rec.similar_users
     return JSONResponse(ov.hits_payload(method(query, k=body.k, where=body.where)))
-
-
-def serve(uri: str, host: str = "127.0.0.1", port: int = 8000, token: str = "") -> None:
-    """Serve the API and web page for the store at ``uri`` until interrupted (Ctrl-C).
-
-    The platform opens first, so an unreachable store fails here with a clear error instead
-    of inside uvicorn; encoders load before the first request is accepted.
-    """
-    import uvicorn
-
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning("serving on %s: the HTTP API has no authentication", host)
-    with ov.connect(uri, token=token) as platform:
-        app = create_app(platform, warm_up=True)
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m omnivec.server --db PATH [--host H] [--port P]`` (same as ``omnivec serve``)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m omnivec.server", description=main.__doc__)
-    parser.add_argument("--db", default=None, help="Milvus Lite file or server URI")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--token", default="")
-    args = parser.parse_args(argv)
-    from omnivec.stores.milvus import default_uri
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    serve(args.db or default_uri(), host=args.host, port=args.port, token=args.token)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,126 @@
+"""Request and response bodies of the HTTP API (pydantic models; they make the OpenAPI docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+Id = StrictStr | StrictInt
+
+
+class StrictBody(BaseModel):
+    # A misspelt field ("querry") is refused instead of silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class RefIn(StrictBody):
+    id: Id = Field(description="id of a stored record")
+    collection: StrictStr | None = Field(
+        None, description="collection holding the record (default: the one searched)"
+    )
+
+
+class SearchIn(StrictBody):
+    """Exactly one query field: ``query``, ``image``, ``vector`` or ``ref`` for one query;
+    ``queries``, ``images``, ``vectors`` or ``refs`` for a batch (answered as a list of lists);
+    a list under ``query``, ``image`` or ``ref``, or an ``(n, dim)`` ``vector``, is a batch too."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"query": "felines", "k": 5, "where": 'lang == "en"'},
+                {"ref": {"id": "a"}, "k": 5},
+                {"queries": ["cats", "stocks"], "k": 3},
+            ]
+        },
+    )
+    query: StrictStr | list[StrictStr] | None = Field(
+        None, description="text query (a list of texts: a batch)"
+    )
+    queries: list[StrictStr] | None = Field(None, description="batch of text queries")
+    image: StrictStr | list[StrictStr] | None = Field(
+        None, description="base64 image or data: URI (a list: a batch)"
+    )
+    images: list[StrictStr] | None = Field(None, description="batch of base64 images")
+    vector: list[StrictFloat] | list[list[StrictFloat]] | None = Field(
+        None, description="raw vector of the collection's dim (an (n, dim) matrix: a batch)"
+    )
+    vectors: list[list[StrictFloat]] | None = Field(None, description="batch of raw vectors")
+    ref: RefIn | list[RefIn] | None = Field(
+        None, description="a stored record as the query (a list: a batch)"
+    )
+    refs: list[RefIn] | None = Field(None, description="batch of stored records")
+    k: StrictInt = Field(10, description="number of hits, 1 to 16384")
+    where: StrictStr | None = Field(None, description='Milvus filter, e.g. lang == "en"')
+    min_score: StrictFloat | None = Field(None, description="drop hits scoring below this")
+
+
+class AddIn(StrictBody):
+    """Exactly one of ``items`` (texts), ``vectors`` or ``images`` (base64)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": ["I love cats", "Stocks fell"],
+                    "ids": ["a", "b"],
+                    "metadata": [{"lang": "en"}, {"lang": "en"}],
+                }
+            ]
+        },
+    )
+    items: list[StrictStr] | None = Field(None, description="inputs for the encoder (texts)")
+    vectors: list[list[StrictFloat]] | None = Field(None, description="(n, dim) raw vectors")
+    images: list[StrictStr] | None = Field(None, description="base64 images (or data: URIs)")
+    ids: list[Id] | None = Field(None, description="one id per item (default: generated)")
+    metadata: list[dict[str, Any] | None] | None = Field(None, description="one dict per item")
+    modality: StrictStr | None = Field(None, description="modality of items (default: the first)")
+
+
+class RecommendIn(StrictBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user": "u1", "k": 10}]}
+    )
+    user: Id | None = Field(None, description="one user id")
+    users: list[Id] | None = Field(None, description="batch of user ids")
+    k: StrictInt = 10
+    exclude_seen: StrictBool = Field(True, description="leave out items the user interacted with")
+    where: StrictStr | None = Field(None, description="Milvus filter over item metadata")
+    interactions: list[tuple[Id, StrictFloat] | Id] | None = Field(
+        None,
+        description="[[item, weight], ...] or [item, ...]: fold in a user the model has not seen "
+        "(for a known user, replaces the stored history for this query)",
+    )
+
+
+class SimilarIn(StrictBody):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"item": "i1"}]})
+    item: Id | None = None
+    user: Id | None = None
+    k: StrictInt = 10
+    where: StrictStr | None = Field(None, description="Milvus filter over metadata")
+
+
+class HitOut(BaseModel):
+    id: Id
+    score: float
+    metadata: dict[str, Any]
+
+
+class HitsOut(BaseModel):
+    """``hits`` is a list of hits for one query, a list of such lists for a batch."""
+
+    hits: list[HitOut] | list[list[HitOut]]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
+
+
+class DeleteIn(StrictBody):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ids": ["a"]}]})
+    ids: list[Id] = Field(description="ids to delete (unknown ids are not an error)")
