@@ -150,7 +150,7 @@ def test_map_route_answers_points(client: httpx.Client) -> None:
     assert sorted(p["id"] for p in raw["points"]) == [1, 2, 3, 4]
 
 
-def test_map_route_bad_input_is_4xx(client: httpx.Client) -> None:
+def test_map_route_bad_input_is_4xx(client: httpx.Client, server_log: Path) -> None:
     for params, status in [
         ({"method": "mds"}, 400),
         ({"limit": 0}, 400),
@@ -162,3 +162,6 @@ def test_map_route_bad_input_is_4xx(client: httpx.Client) -> None:
         assert r.status_code == status, (params, r.text)
         assert set(r.json()) == {"error", "detail"}
     assert client.get("/collections/nope/map").status_code == 404
+    # None of it was a crash: no 500, no traceback in the server's log.
+    log = server_log.read_text()
+    assert "Traceback" not in log and "internal_error" not in log, log[-3000:]
