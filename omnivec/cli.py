@@ -580,6 +580,76 @@ def similar_items(
         _print_hits(rec.similar_items(_resolve_id(rec.items, item), k=k), as_json)
 
 
+# -- see and organise ---------------------------------------------------------------------------
+ClustersOption = Annotated[
+    int | None, typer.Option("-n", "--clusters", help="k-means clusters (default: HDBSCAN).")
+]
+
+
+@app.command("map")
+@handle_errors
+def map_(
+    name: str,
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("map.png"),
+    color_by: Annotated[str, typer.Option(help="'cluster' or a metadata key.")] = "cluster",
+    method: Annotated[str, typer.Option(help="Projection: pca, umap or tsne.")] = "pca",
+    n_clusters: ClustersOption = None,
+    limit: Annotated[int, typer.Option(help="Most records drawn (a seeded sample).")] = 20_000,
+    where: WhereOption = None,
+    db: DbOption = "omnivec.db",
+    token: TokenOption = "",
+) -> None:
+    """Draw a collection as a 2-D map (PNG), coloured by cluster or a metadata key."""
+    from omnivec.platform.plots import draw_collection_map
+
+    with _platform(db, token) as plat:
+        col = plat.get_collection(name)
+        typer.echo(draw_collection_map(col, out, method, color_by, where, limit, n_clusters))
+
+
+@app.command()
+@handle_errors
+def cluster(
+    name: str,
+    n_clusters: ClustersOption = None,
+    write_key: Annotated[str | None, typer.Option(help="Store each label under this key.")] = None,
+    where: WhereOption = None,
+    db: DbOption = "omnivec.db",
+    token: TokenOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Cluster a collection's records (k-means with -n, else HDBSCAN; -1 is noise)."""
+    from omnivec.platform.plots import cluster_lines
+
+    with _platform(db, token) as plat:
+        labels = plat.get_collection(name).cluster(n_clusters, where=where, write_key=write_key)
+        if as_json:
+            _print_json({"clusters": [{"id": i, "cluster": c} for i, c in labels.items()]})
+        else:
+            typer.echo("\n".join(cluster_lines(labels)))
+
+
+@app.command()
+@handle_errors
+def classify(
+    name: str,
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
+    label: Annotated[str, typer.Option(help="Metadata key holding the labels.")],
+    method: Annotated[str, typer.Option(help="logistic or knn.")] = "logistic",
+    where: WhereOption = None,
+    db: DbOption = "omnivec.db",
+    token: TokenOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Label TEXTS with a classifier fitted on the records whose metadata has --label."""
+    from omnivec.platform.plots import classify_report
+
+    with _platform(db, token) as plat:
+        clf = plat.get_collection(name).classifier(label, method, where=where)
+        report, lines = classify_report(clf, list(texts))
+        _print_json(report) if as_json else typer.echo("\n".join(lines))
+
+
 # -- faces -----------------------------------------------------------------------------------------
 @app.command()
 @handle_errors

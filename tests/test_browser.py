@@ -191,3 +191,38 @@ def test_recommendations_for_a_user(page: Any) -> None:
     page.press("#rec-id", "Enter")
     page.locator("#rec-error").wait_for(state="visible")
     assert "NotFoundError" in page.inner_text("#rec-error")
+
+
+def test_map_view_draws_hovers_and_finds_more_like_a_point(page: Any) -> None:
+    page.click("#tab-map")
+    assert page.is_visible("#panel-map") and not page.is_visible("#panel-search")
+    page.select_option("#map-collection", "docs")
+    canvas = page.locator("#map-canvas")
+    expect(canvas).to_have_attribute("data-points", "8")
+    expect(page.locator("#map-status")).to_contain_text("8 records")
+    assert page.locator("#map-legend li").count() >= 1
+
+    # Hover a point: its stored text shows in the card beside it.
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    at = page.evaluate("window.omnivecMap.pointOf('cat')")
+    page.mouse.move(box["x"] + at["x"], box["y"] + at["y"])
+    tip = page.locator("#map-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("I love cats and kittens")
+
+    # Click it: "more like this" lists its neighbours (itself left out) under the map.
+    page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+    expect(page.locator("#map-status")).to_contain_text("more like")
+    ids = [t.strip() for t in page.locator("#map-results .hit-id").all_inner_texts()]
+    assert ids and "cat" not in ids and ids[0] == "dog"
+    shot(page, "web_map.png")
+
+    # Colour by a metadata key: the legend names its values.
+    page.select_option("#map-color", "topic")
+    legend = page.locator("#map-legend")
+    for topic in ("pets", "finance", "food", "space"):
+        expect(legend).to_contain_text(topic)
+    page.mouse.move(box["x"] + at["x"], box["y"] + at["y"])
+    expect(tip).to_contain_text("topic: pets")
+    shot(page, "web_map_topic.png")

@@ -5,7 +5,9 @@ found by their last paragraph."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import omnivec as ov
@@ -83,6 +85,26 @@ LONG_QUERIES = [
     ("who took home the elderly reptile from the animal refuge?", "report-pets"),
     ("what was the lost money used for according to the accountants?", "report-finance"),
 ]
+REVIEWS = [
+    ("pos", "This movie is amazing, I loved every minute."),
+    ("pos", "A wonderful, heartwarming story with a brilliant cast."),
+    ("pos", "Funny, clever and beautifully shot."),
+    ("pos", "The best film I have seen in years."),
+    ("pos", "An uplifting, joyful experience from start to finish."),
+    ("pos", "Superb acting and a moving score."),
+    ("neg", "This movie is terrible, I want my money back."),
+    ("neg", "A boring, lifeless story with a wooden cast."),
+    ("neg", "Dull, stupid and painfully slow."),
+    ("neg", "The worst film I have seen in years."),
+    ("neg", "A depressing waste of two hours."),
+    ("neg", "Awful acting and an annoying score."),
+]
+NEW_REVIEWS = [
+    "What a fantastic film!",
+    "I fell asleep halfway through, so dull.",
+    "The actors were great and the ending made me smile.",
+    "Clumsy plot and horrible dialogue.",
+]
 QUERIES = [
     "cats and kittens",
     "the stock market crashed",
@@ -128,7 +150,9 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"  filter lang == \"de\": 'cats and kittens' -> {german[0].id} ({filt_ms:.1f} ms)")
     like = docs.search(ov.ref("space-0"), k=3)
     say(f"  more like 'space-0': {', '.join(h.id for h in like)}")
+    organised = _map_and_classify(plat, docs, say)
     return {
+        **organised,
         "documents": len(texts),
         "add_seconds": round(add_s, 3),
         "batch_search_ms": round(search_ms, 2),
@@ -170,3 +194,38 @@ def _long_documents(plat: ov.Platform, say: Callable[[str], None]) -> str:
         right += hit.id == want
         say(f"     {query!r}\n       -> {hit.id}: ...{(hit.passage or '')[-90:]}")
     return f"{right}/{len(LONG_QUERIES)}"
+
+
+def _map_and_classify(
+    plat: ov.Platform, docs: ov.Collection, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """A map of the collection (PNG beside the db file) and a sentiment classifier."""
+    from omnivec.platform.plots import draw_collection_map
+
+    db = Path(plat.uri)
+    folder = db.parent if "://" not in plat.uri else Path.cwd()
+    png = folder / f"{db.stem}-text-map.png"
+    say("  " + draw_collection_map(docs, png, method="pca", color_by="topic"))
+    t0 = time.perf_counter()
+    clusters = docs.cluster(n_clusters=len(CORPUS))
+    ms = (time.perf_counter() - t0) * 1000
+    sizes = sorted(Counter(clusters.values()).values(), reverse=True)
+    say(f"  k-means into {len(CORPUS)} clusters in {ms:.0f} ms, sizes {sizes}")
+
+    reviews = plat.collection("demo_reviews", encoder="text")
+    reviews.add(
+        [text for _, text in REVIEWS],
+        ids=[f"review-{i}" for i in range(len(REVIEWS))],
+        metadata=[{"sentiment": label} for label, _ in REVIEWS],
+    )
+    clf = reviews.classifier("sentiment")
+    predictions = clf.predict(NEW_REVIEWS)
+    say(f"  sentiment classifier on {clf.n_records} labelled reviews:")
+    for text, label in zip(NEW_REVIEWS, predictions, strict=True):
+        say(f"     {label:<4} {text}")
+    say(f"  cross-validated accuracy: {clf.accuracy:.2f}")
+    return {
+        "map_png": str(png),
+        "sentiment_predictions": dict(zip(NEW_REVIEWS, predictions, strict=True)),
+        "sentiment_accuracy": round(clf.accuracy, 3),
+    }

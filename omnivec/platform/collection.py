@@ -37,6 +37,7 @@ from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
 
 if TYPE_CHECKING:
+    from omnivec.platform.analysis import Classifier
     from omnivec.stores.base import VectorStore
 
 #: Looks up another collection by name (for cross-collection refs); NotFoundError if absent.
@@ -248,6 +249,81 @@ class Collection:
         """Every stored id (matching ``where`` if given)."""
         where = self._records_where(check_where(where))
         return [decode_id(k) for k in self._store.keys(self.name, where=where)]
+
+    def records(
+        self, where: str | None = None, limit: int | None = None, seed: int = 0
+    ) -> list[Record]:
+        """Every stored record (matching ``where``) in id order; above ``limit`` records, a
+        random sample of ``limit`` of them drawn with ``seed`` (the same seed, the same sample)."""
+        where = self._records_where(check_where(where))
+        keys = sorted(self._store.keys(self.name, where=where))
+        if limit is not None and len(keys) > limit:
+            rng = np.random.default_rng(seed)
+            keys = [keys[i] for i in sorted(rng.choice(len(keys), size=limit, replace=False))]
+        if not keys:
+            return []
+        return self.get([decode_id(k) for k in keys])
+
+    def vectors(
+        self, where: str | None = None, limit: int | None = None, seed: int = 0
+    ) -> tuple[list[Any], np.ndarray]:
+        """(ids, float32 ``(n, dim)`` array) of :meth:`records` with the same arguments."""
+        recs = self.records(where=where, limit=limit, seed=seed)
+        arr = np.stack([r.vector for r in recs]) if recs else np.empty((0, self.dim), np.float32)
+        return [r.id for r in recs], arr.astype(np.float32, copy=False)
+
+    def query_vectors(self, queries: Any) -> np.ndarray:
+        """What :meth:`search` would search with: float32 ``(n, dim)`` for one query or a list
+        (str, ``ov.image``, ``ov.vector``, ``ov.ref``); an ``(n, dim)`` ``ov.vector`` gives n rows."""
+        if isinstance(queries, list | tuple):
+            batch = check_batch(queries, "query list")
+        elif isinstance(queries, VectorQuery) and queries.is_batch:
+            batch = [VectorQuery(row) for row in queries.array]
+        else:
+            batch = [queries]
+        self.check_complete()
+        return self._query_vectors(batch)[0]
+
+    # -- analysis (omnivec.platform.analysis) ------------------------------------------------
+    def cluster(
+        self,
+        n_clusters: int | None = None,
+        method: str | None = None,
+        *,
+        where: str | None = None,
+        seed: int = 0,
+        write_key: str | None = None,
+    ) -> dict[Any, int]:
+        """``{id: cluster}`` for every record (matching ``where``): k-means with ``n_clusters``,
+        else HDBSCAN, which picks the number itself and labels noise -1. Cosine vectors are
+        L2-normalised first. ``write_key`` also stores each label in the records' metadata
+        under that key, all or nothing."""
+        from omnivec.platform import analysis
+
+        return analysis.cluster(self, n_clusters, method, where, seed, write_key)
+
+    def classifier(
+        self, label_key: str, method: str = "logistic", *, where: str | None = None
+    ) -> Classifier:
+        """A :class:`~omnivec.platform.analysis.Classifier` fitted on the records whose metadata
+        has ``label_key`` (``method`` "logistic" or "knn"); ``.predict`` takes what search takes."""
+        from omnivec.platform import analysis
+
+        return analysis.classifier(self, label_key, method, where)
+
+    def project(
+        self,
+        method: str = "pca",
+        *,
+        where: str | None = None,
+        limit: int | None = None,
+        seed: int = 0,
+    ) -> dict[Any, tuple[float, float]]:
+        """``{id: (x, y)}`` by "pca", "umap" or "tsne"; above ``limit`` records (default 20,000)
+        a seeded sample (``analysis.projection`` also says the sample size)."""
+        from omnivec.platform import analysis
+
+        return analysis.project(self, method, where, limit, seed)
 
     def fit(self, data: Any, *args: Any, warm_start: bool = False, **kwargs: Any) -> Collection:
         """Train the collection's encoder on ``data`` and (re)write every vector it learned.

@@ -326,6 +326,23 @@ def create_app(
         plat.get_collection(name)  # 404 for an unknown name, 400 for a malformed one
         return {"dropped": plat.drop(name)}
 
+    @app.get("/collections/{name}/map", tags=["collections"])
+    def collection_map(
+        name: str,
+        request: Request,
+        method: str = "pca",
+        color_by: str = "cluster",
+        limit: int = 2_000,
+        n_clusters: int | None = None,
+        where: str | None = None,
+    ) -> JSONResponse:
+        """The collection in 2-D (``method`` pca, umap or tsne) on a seeded sample of at most
+        ``limit`` records: ``{"points": [{"id", "x", "y", "cluster", "label", "text"?,
+        "thumbnail"?}], "method", "sample_size", "total"}``; ``label`` is the value of
+        ``color_by`` (the cluster, or a metadata key's value); ``keys``: the metadata keys seen."""
+        col = _platform(request).get_collection(name)
+        return JSONResponse(_map_payload(col, method, color_by, limit, n_clusters, where))
+
     @app.get("/recommenders", tags=["recommenders"])
     def list_recommenders(request: Request) -> dict[str, Any]:
         """Every recommender with its algorithm and user / item collections."""
@@ -388,6 +405,35 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
+
+
+def _map_payload(
+    col: Collection,
+    method: str,
+    color_by: str,
+    limit: int,
+    n_clusters: int | None,
+    where: str | None,
+) -> dict[str, Any]:
+    """The body of ``GET /collections/{name}/map``."""
+    from omnivec.platform.analysis import map_points
+
+    proj, points = map_points(col, method, color_by, where, limit, n_clusters)
+    # Metadata keys with plain values: what the page offers to colour by.
+    keys = {
+        k
+        for r in proj.records
+        for k, v in r.metadata.items()
+        if k not in ("text", "thumbnail") and isinstance(v, str | int | float | bool)
+    }
+    return {
+        "points": [p.to_dict() for p in points],
+        "keys": sorted(keys),
+        "method": proj.method,
+        "color_by": color_by,
+        "sample_size": proj.sample_size,
+        "total": proj.total,
+    }
 
 
 def _existing_recommender(request: Request, name: str) -> Any:

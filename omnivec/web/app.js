@@ -222,27 +222,30 @@
   }
 
   // -- tabs -----------------------------------------------------------------------------
+  const TABS = ["search", "rec", "map"];
+
   function selectTab(which) {
-    const isSearch = which === "search";
-    $("tab-search").setAttribute("aria-selected", String(isSearch));
-    $("tab-rec").setAttribute("aria-selected", String(!isSearch));
-    $("tab-search").tabIndex = isSearch ? 0 : -1;
-    $("tab-rec").tabIndex = isSearch ? -1 : 0;
-    $("panel-search").hidden = !isSearch;
-    $("panel-rec").hidden = isSearch;
+    for (const name of TABS) {
+      const tab = $(`tab-${name}`);
+      if (!tab) continue;
+      tab.setAttribute("aria-selected", String(name === which));
+      tab.tabIndex = name === which ? 0 : -1;
+      $(`panel-${name}`).hidden = name !== which;
+    }
+    document.dispatchEvent(new CustomEvent("omnivec:tab", { detail: which }));
   }
 
   function setupTabs() {
-    $("tab-search").addEventListener("click", () => selectTab("search"));
-    $("tab-rec").addEventListener("click", () => selectTab("rec"));
-    for (const tab of [$("tab-search"), $("tab-rec")]) {
+    const tabs = TABS.map((name) => $(`tab-${name}`)).filter(Boolean);
+    tabs.forEach((tab, i) => {
+      tab.addEventListener("click", () => selectTab(TABS[i]));
       tab.addEventListener("keydown", (ev) => {
         if (ev.key !== "ArrowLeft" && ev.key !== "ArrowRight") return;
-        const next = tab.id === "tab-search" ? $("tab-rec") : $("tab-search");
+        const next = tabs[(i + (ev.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
         next.click();
         next.focus();
       });
-    }
+    });
   }
 
   // -- search ---------------------------------------------------------------------------
@@ -607,8 +610,12 @@
     } catch (err) {
       showError($("rec-error"), err);
     }
+    document.dispatchEvent(new CustomEvent("omnivec:collections", { detail: state.collections }));
     document.body.dataset.ready = "true";
   }
+
+  // What the Map view (map.js) shares with this page: the API call and the hit list.
+  window.omnivec = { api, renderHits, showError, statusText };
 
   setupTabs();
   setupSearch();

@@ -1,0 +1,173 @@
+"""Analysis benchmark: ``col.cluster`` / ``col.project`` against calling scikit-learn and
+umap-learn directly on the same arrays, in one run.
+
+    .venv/bin/python benchmarks/bench_analysis.py [--n 10000] [--dim 384] [--umap] [--tsne]
+    .venv/bin/python benchmarks/bench_analysis.py --n 100000          # the 100k figures
+
+Vectors are clustered (gaussian blobs around 20 centres on the unit sphere), stored in a
+cosine collection in a fresh Milvus Lite file. "direct" is the library called on the array
+already in memory (k-means with the ``n_init`` omnivec uses, ``random_state=0``); "omnivec on
+the array" is omnivec's analysis function on the same array (normalising included), so their
+ratio is omnivec's own overhead; "omnivec from the store" is the whole ``col.cluster`` /
+``col.project`` call, which first reads every vector back from Milvus Lite (timed alone too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import table
+
+import omnivec as ov
+from omnivec.platform import analysis
+
+
+def blobs(n: int, dim: int, centres: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, dim)).astype(np.float32)
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    y = rng.integers(0, centres, n)
+    x = c[y] + 0.6 / np.sqrt(dim) * rng.standard_normal((n, dim)).astype(np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), y
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--umap", action="store_true", help="also time UMAP (slow)")
+    parser.add_argument("--tsne", action="store_true", help="also time t-SNE (slower)")
+    parser.add_argument("--hdbscan", action="store_true", help="also time HDBSCAN")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs of each, interleaved; the fastest counts"
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from sklearn.cluster import HDBSCAN, KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import adjusted_rand_score
+
+    x, y = blobs(args.n, args.dim, args.clusters, 0)
+    rows: list[list[Any]] = []
+    result: dict[str, Any] = {"n": args.n, "dim": args.dim}
+    with tempfile.TemporaryDirectory() as tmp, ov.connect(str(Path(tmp) / "bench.db")) as plat:
+        col = plat.collection("bench", dim=args.dim, metric="cosine")
+        t_add, _ = timed(
+            lambda: [
+                col.add(vectors=x[i : i + 1000], ids=list(range(i, min(i + 1000, args.n))))
+                for i in range(0, args.n, 1000)
+            ]
+        )
+        t_read, (ids, stored) = timed(col.vectors)
+        order = np.asarray(ids)
+        arr = stored  # the same array the library gets directly
+        truth = y[order]
+        result["insert_s"] = round(t_add, 2)
+        result["read_s"] = round(t_read, 2)
+
+        def compare(name: str, ours: Any, on_array: Any, direct: Any, quality: Any = None) -> None:
+            # Interleaved, the library first, the fastest of each kept: a busy machine slows
+            # single runs by whole seconds.
+            best = [float("inf")] * 3
+            outs: list[Any] = [None] * 3
+            for _ in range(args.repeats):
+                for j, fn in enumerate((direct, on_array, ours)):
+                    t, outs[j] = timed(fn)
+                    best[j] = min(best[j], t)
+            (t_direct, t_array, t_ours), (out_direct, _, out_ours) = best, outs
+            extra = quality(out_ours, out_direct) if quality else ""
+            rows.append([name, t_direct, t_array, t_array / t_direct, t_ours, extra])
+            result[name] = {
+                "direct_s": t_direct,
+                "omnivec_on_array_s": t_array,
+                "omnivec_from_store_s": t_ours,
+                "quality": extra,
+            }
+
+        n_init = analysis.KMEANS_INITS if args.n <= analysis.KMEANS_FEW_INITS_ABOVE else 3
+
+        def ari(a: Any, b: Any) -> str:
+            ours = adjusted_rand_score(truth, [a[i] for i in ids])
+            return f"ARI {ours:.3f} vs {adjusted_rand_score(truth, b):.3f}"
+
+        compare(
+            f"k-means k={args.clusters}",
+            lambda: col.cluster(args.clusters),
+            lambda: analysis.cluster_vectors(analysis.prepare(arr, "cosine"), args.clusters),
+            lambda: KMeans(args.clusters, n_init=n_init, random_state=0).fit_predict(arr),
+            ari,
+        )
+        compare(
+            "PCA",
+            lambda: col.project("pca", limit=args.n),
+            lambda: analysis.project_vectors(analysis.prepare(arr, "cosine"), "pca"),
+            lambda: PCA(2, random_state=0).fit_transform(arr),
+        )
+        if args.hdbscan:
+            compare(
+                "HDBSCAN",
+                lambda: col.cluster(),
+                lambda: analysis.cluster_vectors(analysis.prepare(arr, "cosine")),
+                lambda: HDBSCAN(min_cluster_size=50, min_samples=5).fit_predict(arr),
+                ari,
+            )
+        if args.umap:
+            import umap
+
+            # numba compiles umap's (and, from 4,096 points, pynndescent's) kernels on first
+            # use: pay that before any timing.
+            umap.UMAP(random_state=0, n_epochs=5).fit_transform(arr[: min(len(arr), 5_000)])
+
+            compare(
+                "UMAP",
+                lambda: col.project("umap", limit=args.n),
+                lambda: analysis.project_vectors(analysis.prepare(arr, "cosine"), "umap"),
+                lambda: umap.UMAP(n_neighbors=15, random_state=0).fit_transform(arr),
+            )
+        if args.tsne:
+            from sklearn.manifold import TSNE
+
+            compare(
+                "t-SNE",
+                lambda: col.project("tsne", limit=args.n),
+                lambda: analysis.project_vectors(analysis.prepare(arr, "cosine"), "tsne"),
+                lambda: TSNE(2, perplexity=30.0, init="pca", random_state=0).fit_transform(arr),
+            )
+    if args.json:
+        print(json.dumps(result, default=float))
+        return
+    print(f"n={args.n:,} dim={args.dim}: insert {t_add:.1f} s, read back {t_read:.2f} s\n")
+    print(
+        table(
+            [
+                "task",
+                "direct s",
+                "omnivec on the array s",
+                "ratio",
+                "omnivec from the store s",
+                "quality",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

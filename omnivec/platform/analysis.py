@@ -1,0 +1,460 @@
+"""See and organise what a collection stores: cluster, classify and project its vectors.
+
+Everything here reads a collection through its public methods (``records``,
+``query_vectors``, ``add``) and runs scikit-learn (and umap-learn for ``"umap"``) on the
+vectors, which are prepared for the collection's metric first: cosine vectors are
+L2-normalised, so Euclidean k-means, logistic regression and the projections see the angles
+that cosine search sees; ``ip`` and ``l2`` vectors are used as stored.
+
+The heavy libraries are imported inside the functions, so importing omnivec stays light.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from omnivec.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from omnivec.core.queries import Record
+    from omnivec.platform.collection import Collection
+
+__all__ = [
+    "CLASSIFIER_METHODS",
+    "CLUSTER_METHODS",
+    "PROJECT_LIMIT",
+    "PROJECT_METHODS",
+    "Classifier",
+    "MapPoint",
+    "Projection",
+    "classifier",
+    "cluster",
+    "cluster_vectors",
+    "map_points",
+    "prepare",
+    "project",
+    "project_vectors",
+    "projection",
+]
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_METHODS = ("kmeans", "hdbscan")
+CLASSIFIER_METHODS = ("logistic", "knn")
+PROJECT_METHODS = ("pca", "umap", "tsne")
+#: Records projected at most; larger collections are projected on a seeded sample this big.
+PROJECT_LIMIT = 20_000
+#: k-means restarts: ten keep the result stable from seed to seed (one restart, scikit-learn's
+#: "auto", gave ARI 0.57-0.68 on the digits where ten gave 0.66-0.67); above this many
+#: records three restarts keep it fast.
+KMEANS_INITS = 10
+KMEANS_FEW_INITS_ABOVE = 20_000
+#: HDBSCAN on hundreds of dimensions is slow and finds little (distances concentrate), so
+#: it runs on the first principal components, as is usual for embeddings.
+HDBSCAN_DIMS = 32
+
+
+# -- reading -------------------------------------------------------------------------------------
+def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
+    """Vectors as the metric sees them: float32 ``(n, dim)``, unit rows for ``"cosine"``."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if metric == "cosine":
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        arr = (arr / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return arr
+
+
+def _check_method(method: Any, allowed: Sequence[str], what: str) -> str:
+    if not isinstance(method, str) or method.lower() not in allowed:
+        raise InvalidInputError(
+            f"unknown {what} method {method!r}; use one of {', '.join(map(repr, allowed))}"
+        )
+    return method.lower()
+
+
+def _read(
+    col: Collection, where: str | None, limit: int | None = None, seed: int = 0
+) -> list[Record]:
+    records = col.records(where=where, limit=limit, seed=seed)
+    if not records:
+        if where:
+            raise InvalidInputError(
+                f"where {where!r} matches no record of collection {col.name!r}; loosen the filter"
+            )
+        raise InvalidInputError(f"collection {col.name!r} is empty; add records first")
+    return records
+
+
+def _matrix(records: Sequence[Record], metric: str) -> np.ndarray:
+    return prepare(np.stack([r.vector for r in records]), metric)
+
+
+# -- clustering ---------------------------------------------------------------------------------
+def cluster_vectors(
+    vectors: np.ndarray,
+    n_clusters: int | None = None,
+    method: str | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Cluster labels (int64 ``(n,)``) of prepared vectors ``(n, dim)``.
+
+    ``n_clusters`` given: k-means. ``None``: HDBSCAN, whose noise points are labelled -1.
+    """
+    n = vectors.shape[0]
+    method = _check_method(
+        method or ("kmeans" if n_clusters is not None else "hdbscan"), CLUSTER_METHODS, "cluster"
+    )
+    if method == "kmeans":
+        if n_clusters is None:
+            raise InvalidInputError("k-means needs n_clusters (an int of at least 2)")
+        from sklearn.cluster import KMeans
+
+        n_init = KMEANS_INITS if n <= KMEANS_FEW_INITS_ABOVE else 3
+        km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+        return km.fit_predict(vectors).astype(np.int64)  # type: ignore[no-any-return]
+    if n_clusters is not None:
+        raise InvalidInputError(
+            "HDBSCAN chooses the number of clusters itself; drop n_clusters or use method='kmeans'"
+        )
+    if n < 3:
+        raise InvalidInputError(f"HDBSCAN needs at least 3 records, got {n}")
+    from sklearn.cluster import HDBSCAN
+
+    reduced = vectors
+    if vectors.shape[1] > HDBSCAN_DIMS and n > HDBSCAN_DIMS:
+        from sklearn.decomposition import PCA
+
+        reduced = PCA(n_components=HDBSCAN_DIMS, random_state=seed).fit_transform(vectors)
+    # Small collections still get clusters: the minimum size grows slowly with n.
+    min_size = int(max(2, min(50, round(np.sqrt(n) / 2))))
+    model = HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, 5), copy=True)
+    return model.fit_predict(reduced).astype(np.int64)  # type: ignore[no-any-return]
+
+
+def cluster(
+    col: Collection,
+    n_clusters: int | None = None,
+    method: str | None = None,
+    where: str | None = None,
+    seed: int = 0,
+    write_key: str | None = None,
+) -> dict[Any, int]:
+    """``{id: cluster}`` for every record (matching ``where``); see :meth:`Collection.cluster`."""
+    if method is not None:
+        _check_method(method, CLUSTER_METHODS, "cluster")
+    if n_clusters is not None and (
+        isinstance(n_clusters, bool) or not isinstance(n_clusters, int | np.integer)
+    ):
+        raise InvalidInputError(f"n_clusters must be an int or None, got {n_clusters!r}")
+    if n_clusters is not None and n_clusters < 2:
+        raise InvalidInputError(f"n_clusters must be at least 2, got {n_clusters}")
+    if write_key is not None and (not isinstance(write_key, str) or not write_key.isidentifier()):
+        raise InvalidInputError(
+            f"write_key must be a metadata key like 'topic_cluster', got {write_key!r}"
+        )
+    records = _read(col, where)
+    if n_clusters is not None and n_clusters > len(records):
+        raise InvalidInputError(
+            f"n_clusters={n_clusters} is more than the {len(records)} records to cluster"
+        )
+    k = int(n_clusters) if n_clusters is not None else None
+    labels = cluster_vectors(_matrix(records, col.metric), k, method, seed)
+    out = {r.id: int(c) for r, c in zip(records, labels, strict=True)}
+    if write_key is not None:
+        # One upsert of the same vectors with the merged metadata: all labels or none.
+        col.add(
+            vectors=np.stack([r.vector for r in records]),
+            ids=[r.id for r in records],
+            metadata=[{**r.metadata, write_key: out[r.id]} for r in records],
+            progress=False,
+        )
+    return out
+
+
+# -- classification -----------------------------------------------------------------------------
+@dataclass
+class Classifier:
+    """A classifier over a collection's space, fitted on its labelled records.
+
+    ``classes`` are the labels seen, sorted; ``predict`` / ``predict_proba`` take what
+    ``search`` takes. ``accuracy`` is stratified k-fold cross-validated accuracy on the labelled
+    records (k = min(5, smallest class count)), computed on first use.
+    """
+
+    collection: Collection
+    label_key: str
+    method: str
+    classes: list[Any]
+    n_records: int
+    _model: Any = field(repr=False)
+    _x: np.ndarray = field(repr=False)
+    _y: np.ndarray = field(repr=False)
+
+    def _vectors(self, queries: Any) -> tuple[np.ndarray, bool]:
+        from omnivec.core.queries import VectorQuery
+
+        single = not isinstance(queries, list | tuple) and not (
+            isinstance(queries, VectorQuery) and queries.is_batch
+        )
+        vecs = self.collection.query_vectors(queries)
+        return prepare(vecs, self.collection.metric), single
+
+    def predict(self, queries: Any) -> Any:
+        """The label of each query: one label for one query, a list for a list (or an
+        ``ov.vector`` of shape ``(n, dim)``)."""
+        x, single = self._vectors(queries)
+        labels = [self.classes[i] for i in self._model.predict(x)]
+        return labels[0] if single else labels
+
+    def predict_proba(self, queries: Any) -> np.ndarray:
+        """Class probabilities, float64 ``(n, len(classes))`` (``(len(classes),)`` for one
+        query), columns in the order of ``classes``."""
+        x, single = self._vectors(queries)
+        proba = np.asarray(self._model.predict_proba(x), dtype=np.float64)
+        return proba[0] if single else proba
+
+    @functools.cached_property
+    def accuracy(self) -> float:
+        """Mean accuracy over stratified folds of the labelled records."""
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+        folds = min(5, int(np.bincount(self._y).min()))
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+        scores = cross_val_score(clone(self._model), self._x, self._y, cv=cv)
+        return float(np.mean(scores))
+
+    def __repr__(self) -> str:
+        return (
+            f"Classifier({self.collection.name!r}, label_key={self.label_key!r}, "
+            f"method={self.method!r}, classes={self.classes!r}, n_records={self.n_records})"
+        )
+
+
+def _estimator(method: str, n: int) -> Any:
+    if method == "knn":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        # Prepared cosine vectors are unit length: Euclidean order is cosine order.
+        return KNeighborsClassifier(n_neighbors=min(5, n), weights="distance")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # Embedding coordinates are small (unit vectors in hundreds of dimensions); scaling them
+    # lets the default regularisation fit instead of flattening every class to the prior.
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000))
+
+
+def classifier(
+    col: Collection, label_key: str, method: str = "logistic", where: str | None = None
+) -> Classifier:
+    """Fit a classifier on the records whose metadata has ``label_key``; see
+    :meth:`Collection.classifier`."""
+    method = _check_method(method, CLASSIFIER_METHODS, "classifier")
+    if not isinstance(label_key, str) or not label_key:
+        raise InvalidInputError(f"label_key must be a metadata key (a str), got {label_key!r}")
+    records = [r for r in _read(col, where) if r.metadata.get(label_key) is not None]
+    if not records:
+        raise InvalidInputError(
+            f"no record of collection {col.name!r}"
+            + (f" matching {where!r}" if where else "")
+            + f" has metadata key {label_key!r}; label some records first"
+        )
+    raw = [r.metadata[label_key] for r in records]
+    if any(isinstance(v, dict | list) for v in raw):
+        raise InvalidInputError(f"metadata {label_key!r} must hold plain labels (str, int, bool)")
+    counts = Counter(raw)
+    if len(counts) < 2:
+        raise InvalidInputError(
+            f"metadata {label_key!r} has one class ({next(iter(counts))!r}); "
+            "a classifier needs records of at least two classes"
+        )
+    if min(counts.values()) < 2:
+        few = min(counts, key=lambda c: counts[c])
+        raise InvalidInputError(
+            f"too few labelled records: class {few!r} of {label_key!r} has {counts[few]}; "
+            "label at least two records of every class"
+        )
+    try:
+        classes = sorted(counts)
+    except TypeError:  # mixed label types (1 and "1"): order them by their text
+        classes = sorted(counts, key=repr)
+    index = {c: i for i, c in enumerate(classes)}
+    x = _matrix(records, col.metric)
+    y = np.array([index[v] for v in raw], dtype=np.int64)
+    model = _estimator(method, len(records)).fit(x, y)
+    return Classifier(col, label_key, method, classes, len(records), model, x, y)
+
+
+# -- projection ---------------------------------------------------------------------------------
+@dataclass
+class Projection:
+    """2-D coordinates of (a seeded sample of) a collection's records.
+
+    ``ids`` and ``xy`` (float64 ``(sample_size, 2)``) are in the same order; ``total`` is how
+    many records matched, ``sample_size`` how many were projected.
+    """
+
+    ids: list[Any]
+    xy: np.ndarray
+    method: str
+    sample_size: int
+    total: int
+    records: list[Record] = field(repr=False, default_factory=list)
+
+    @property
+    def points(self) -> dict[Any, tuple[float, float]]:
+        return {i: (float(x), float(y)) for i, (x, y) in zip(self.ids, self.xy, strict=True)}
+
+
+def project_vectors(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """2-D coordinates, float64 ``(n, 2)``, of prepared vectors ``(n, dim)``."""
+    method = _check_method(method, PROJECT_METHODS, "projection")
+    n, dim = vectors.shape
+    if n < 3 or (method != "pca" and n < 5):
+        # Too few points for a neighbourhood; lay them out on their first axes instead.
+        method = "pca"
+    if method == "pca":
+        if n == 1:
+            return np.zeros((1, 2))
+        from sklearn.decomposition import PCA
+
+        comps = min(2, n, dim)
+        xy = PCA(n_components=comps, random_state=seed).fit_transform(vectors)
+    elif method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, (n - 1) / 3))
+        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+        xy = xy.fit_transform(vectors)
+    else:
+        import warnings
+
+        import umap
+
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
+        with warnings.catch_warnings():
+            # A seed makes umap run on one thread, and it says so on every call.
+            warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+            xy = reducer.fit_transform(vectors)
+    xy = np.asarray(xy, dtype=np.float64)
+    if xy.shape[1] < 2:  # one-dimensional data: the second axis is flat
+        xy = np.hstack([xy, np.zeros((n, 2 - xy.shape[1]))])
+    return xy
+
+
+def projection(
+    col: Collection,
+    method: str = "pca",
+    where: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Projection:
+    """Project the records (matching ``where``) to 2-D; above ``limit`` records (default
+    :data:`PROJECT_LIMIT`) a seeded random sample of ``limit`` of them."""
+    method = _check_method(method, PROJECT_METHODS, "projection")
+    if limit is None:
+        limit = PROJECT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
+        raise InvalidInputError(f"limit must be a positive int, got {limit!r}")
+    total = col.count(where=where)
+    records = _read(col, where, limit=int(limit), seed=seed)
+    if len(records) < total:
+        logger.info(
+            "projecting a seeded sample of %d of the %d records of %r",
+            len(records),
+            total,
+            col.name,
+        )
+    xy = project_vectors(_matrix(records, col.metric), method, seed)
+    return Projection([r.id for r in records], xy, method, len(records), total, records)
+
+
+def project(
+    col: Collection,
+    method: str = "pca",
+    where: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> dict[Any, tuple[float, float]]:
+    """``{id: (x, y)}``; see :func:`projection` (which also states the sample size)."""
+    return projection(col, method, where, limit, seed).points
+
+
+# -- the map (CLI picture, HTTP route, web page) ------------------------------------------------
+@dataclass
+class MapPoint:
+    id: Any
+    x: float
+    y: float
+    cluster: int
+    label: Any
+    text: str | None = None
+    thumbnail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"id": self.id, "x": self.x, "y": self.y, "cluster": self.cluster}
+        out["label"] = self.label
+        if self.text is not None:
+            out["text"] = self.text
+        if self.thumbnail is not None:
+            out["thumbnail"] = self.thumbnail
+        return out
+
+
+def _text_of(record: Record) -> str | None:
+    text = getattr(record, "text", None) or record.metadata.get("text")
+    return text if isinstance(text, str) else None
+
+
+def map_points(
+    col: Collection,
+    method: str = "pca",
+    color_by: str = "cluster",
+    where: str | None = None,
+    limit: int | None = None,
+    n_clusters: int | None = None,
+    seed: int = 0,
+) -> tuple[Projection, list[MapPoint]]:
+    """The projection plus one point per projected record: its cluster (k-means with
+    ``n_clusters``, else HDBSCAN, over the same sample), the value of ``color_by`` (the
+    cluster, or a metadata key's value, ``None`` where absent), and text / thumbnail if
+    stored."""
+    proj = projection(col, method, where, limit, seed)
+    n = proj.sample_size
+    if n_clusters is not None and not 2 <= n_clusters <= n:
+        raise InvalidInputError(f"n_clusters must be from 2 to {n} (the records mapped)")
+    if n_clusters is None and n < 3:
+        labels = np.zeros(n, dtype=np.int64)
+    else:
+        labels = cluster_vectors(_matrix(proj.records, col.metric), n_clusters, None, seed)
+    by_cluster = color_by in ("cluster", "", None)
+    points = []
+    for rec, (x, y), c in zip(proj.records, proj.xy, labels, strict=True):
+        value = int(c) if by_cluster else rec.metadata.get(color_by)
+        thumb = rec.metadata.get("thumbnail")
+        points.append(
+            MapPoint(
+                rec.id,
+                float(x),
+                float(y),
+                int(c),
+                value,
+                _text_of(rec),
+                thumb if isinstance(thumb, str) else None,
+            )
+        )
+    if not by_cluster and all(p.label is None for p in points):
+        raise InvalidInputError(
+            f"no mapped record of {col.name!r} has metadata key {color_by!r}; "
+            "colour by 'cluster' or a key the records have"
+        )
+    return proj, points
