@@ -41,6 +41,8 @@ ENCODE_CHUNK = 1_024
 #: then mix two fits, and searches refuse until a new fit completes (docs/reliability.md).
 FITTING = "fitting"
 _QUERY_CACHE_SIZE = 2_048
+#: base64 characters per catalog chunk of a learned-state blob (a catalog doc is <= 64 KiB).
+_BLOB_CHUNK = 48_000
 
 
 class Collection:
@@ -206,6 +208,10 @@ class Collection:
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
         with self._lock:
+            feature_source = kwargs.get("features")
+            if isinstance(feature_source, str) and hasattr(enc, "feature_ids"):
+                ids = enc.feature_ids(data, None, kwargs.get("directed"))
+                kwargs["features"] = self._features_from(feature_source, ids)
             if warm_start and len(self) > 0:
                 # A half-written fit is no starting point.
                 self._check_complete("fit it again without warm_start=True (or drop it)")
@@ -221,6 +227,10 @@ class Collection:
                     raise EncoderError(
                         f"encoder {self.encoder_name!r}.fit() did not return a FitResult"
                     )
+                if isinstance(feature_source, str):
+                    self._record["feature_collection"] = feature_source
+                else:
+                    self._record.pop("feature_collection", None)
                 self._replace_all(result, enc.space)
             except BaseException:
                 if saved is not None:
@@ -279,9 +289,101 @@ class Collection:
             self._record["identity"] = _identity(enc)
             if hasattr(enc, "state_dict"):
                 self._record["state"] = enc.state_dict()
+        old_blob = self._record.get("blob")
+        data = getattr(enc, "state_bytes", lambda: None)()
+        if data:
+            self._record["blob"] = self._put_blob(data)
         self._platform._save_record(self.name, self._record)
         self._space_checked = True
         self._query_cache.clear()
+        if old_blob and old_blob != self._record.get("blob"):
+            for key in old_blob["keys"]:
+                self._store.delete_doc(key)
+
+    # -- learned state too big for the catalog record: weights of graphsage --------------
+    def _put_blob(self, data: bytes) -> dict[str, Any]:
+        """Write ``data`` as catalog chunks named by its hash (a new fit never overwrites the
+        chunks the current record points to); return the record's reference to them."""
+        import base64
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        text = base64.b64encode(data).decode("ascii")
+        keys = []
+        for i, start in enumerate(range(0, len(text), _BLOB_CHUNK)):
+            keys.append(f"blob:{self.name}:{sha[:16]}:{i}")
+            self._store.put_doc(keys[-1], {"b64": text[start : start + _BLOB_CHUNK]})
+        return {"sha256": sha, "keys": keys, "bytes": len(data)}
+
+    def _get_blob(self) -> bytes:
+        import base64
+        import hashlib
+
+        ref = self._record.get("blob")
+        docs = [self._store.get_doc(k) for k in ref["keys"]] if ref else []
+        data = base64.b64decode("".join(d["b64"] for d in docs if d)) if ref else b""
+        if not ref or hashlib.sha256(data).hexdigest() != ref["sha256"]:
+            raise StoreError(
+                f"collection {self.name!r}: its trained weights are missing or damaged in the "
+                "catalog; fit it again"
+            )
+        return data
+
+    def _features_from(self, name: str, ids: list[Any]) -> dict[Any, np.ndarray]:
+        """``{node: vector}`` for ``ids`` from collection ``name``, whose records share the node
+        ids (text, image, CF or raw vectors). Every id must be there."""
+        if name == self.name:
+            raise InvalidInputError(
+                "features= names this collection itself; name the collection of node features"
+            )
+        source = self._platform._existing_collection(name)
+        source._check_complete()
+        keys = encode_ids(ids, unique=False)
+        rows = self._store.get(source.name, keys)
+        missing = [i for i, k in zip(ids, keys, strict=True) if k not in rows]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise NotFoundError(
+                f"feature collection {name!r} has no record for node {missing[0]!r}{more}; "
+                "add one for every node of the graph"
+            )
+        return {i: rows[k].vector for i, k in zip(ids, keys, strict=True)}
+
+    def embed(
+        self, graph: Any, nodes: Sequence[Any], *, features: Any = None, **kwargs: Any
+    ) -> list[Any]:
+        """Embed ``nodes`` that are new to the trained model (graphsage), with their edges
+        (and features) in ``graph``, using the trained weights; store (upsert) only them and
+        return their ids. No training: every other row is untouched, the space is unchanged.
+
+        ``features``: ``{node: vector}``, an array in the graph's node order, or the name of a
+        collection sharing the node ids (default: the one the fit used, if it used one).
+        All or nothing: on any error nothing is written.
+        """
+        enc = self._encoder
+        if enc is None or not hasattr(enc, "embed"):
+            raise InvalidInputError(
+                f"collection {self.name!r} cannot embed new nodes; embed() works on "
+                "graphsage collections (node2vec needs a new fit)"
+            )
+        with self._lock:
+            self._check_complete()
+            if not getattr(enc, "fitted", False):
+                raise InvalidInputError(
+                    f"collection {self.name!r} has no trained model yet; fit it first"
+                )
+            if not enc.has_weights:
+                enc.load_state_bytes(self._get_blob())
+            if features is None:
+                features = self._record.get("feature_collection")
+            if isinstance(features, str):
+                ids = enc.feature_ids(graph, nodes, kwargs.get("directed"))
+                features = self._features_from(features, ids)
+            result = enc.embed(graph, nodes, features=features, **kwargs)
+            vecs = check_vectors(result.vectors, self.dim, "embedded vectors")
+            keys = encode_ids(result.ids)
+            self._store.upsert(self.name, keys, vecs, check_metadata(result.metadata, len(keys)))
+        return [decode_id(k) for k in keys]
 
     # -- encoder guards -------------------------------------------------------------------
     def _before_encoder_fit(self, encoder: Any) -> None:

@@ -275,6 +275,8 @@ class Platform:
         if self.store.has_collection(name):
             self.store.drop_collection(name)
         self.store.delete_doc(_COLLECTION + name)
+        for key in (record.get("blob") or {}).get("keys", []):  # graphsage weights
+            self.store.delete_doc(key)
         self._collections.pop(name, None)
         return True
 
