@@ -235,3 +235,32 @@ def test_bad_fit_features_are_refused(plat: ov.Platform) -> None:
     g.fit(graph, progress=False)
     with pytest.raises(ov.errors.InvalidInputError, match="warm_start"):
         g.fit(graph, warm_start=True, progress=False)
+
+
+def test_cli_fit_graph_with_graphsage_and_a_feature_collection(tmp_path: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from omnivec.cli import app
+
+    db = str(tmp_path / "cli.db")
+    graph = nx.karate_club_graph()
+    edges = tmp_path / "karate.csv"
+    edges.write_text("source,target\n" + "".join(f"{u},{v}\n" for u, v in graph.edges()))
+    with ov.connect(db) as plat:
+        feats = plat.collection("feats", dim=4, metric="cosine")
+        rng = np.random.default_rng(0)
+        feats.add(vectors=rng.normal(size=(34, 4)).astype(np.float32), ids=list(graph))
+    runner = CliRunner()
+    args = ["fit-graph", "k", str(edges), "--encoder", "graphsage", "--dim", "8", "--db", db]
+    res = runner.invoke(app, [*args, "--features", "feats", "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["nodes"] == 34
+    with ov.connect(db) as plat:
+        g = plat.collection("k")
+        assert g.encoder_name == "graphsage" and g.encoder.state_dict()["in_features"] == 4
+    res = runner.invoke(
+        app, [*args[:-2], "--db", db, "--features", "nope", "--encoder", "node2vec"]
+    )
+    assert res.exit_code != 0 and "--features needs --encoder graphsage" in res.stderr
