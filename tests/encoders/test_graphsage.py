@@ -264,3 +264,18 @@ def test_cli_fit_graph_with_graphsage_and_a_feature_collection(tmp_path: Any) ->
         app, [*args[:-2], "--db", db, "--features", "nope", "--encoder", "node2vec"]
     )
     assert res.exit_code != 0 and "--features needs --encoder graphsage" in res.stderr
+
+
+def test_pyg_data_brings_its_own_features() -> None:
+    import torch
+    from torch_geometric.data import Data
+
+    graph = nx.karate_club_graph()
+    edges = torch.tensor(list(graph.to_directed().edges())).T
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(35, 6)).astype(np.float32))
+    enc = GraphSAGEEncoder(**SMALL)
+    enc.fit(Data(x=x[:34], edge_index=edges), progress=False)
+    assert enc.state_dict()["features"] == "given" and enc.state_dict()["in_features"] == 6
+    grown = torch.cat([edges, torch.tensor([[34, 0], [0, 34]])], dim=1)
+    res = enc.embed(Data(x=x, edge_index=grown), nodes=[34])
+    assert res.ids == [34] and res.vectors.shape == (1, 16)

@@ -12,7 +12,8 @@ Graphs are read like node2vec's (:func:`omnivec.encoders.node2vec.parse_graph`).
 weights bias the walks and weigh the neighbour mean; aggregation runs over the undirected
 view of a directed graph (a new node that points at old ones learns from them).
 
-Features, per node: ``{node: vector}``, an ``(n, f)`` array in the graph's node order, or (in
+Features, per node: ``{node: vector}``, an ``(n, f)`` array in the graph's node order (a PyG
+``Data``'s own ``x`` when no features are given), or (in
 :meth:`Collection.fit <omnivec.platform.collection.Collection.fit>` and ``embed``) the name of
 a collection whose records share the node ids, resolved by the platform into a dict. Without
 features, eight structural features of each node are used
@@ -271,6 +272,8 @@ class GraphSAGEEncoder(BaseEncoder):
                 "collection.fit(graph, features='name'), or pass {node: vector} here"
             )
         parsed = parse_graph(graph, directed)
+        if features is None:
+            features = _pyg_features(graph)
         import torch
 
         with self._lock:
@@ -458,6 +461,8 @@ class GraphSAGEEncoder(BaseEncoder):
                 "features='name' is resolved by the collection: call collection.embed(...)"
             )
         parsed = parse_graph(graph, directed)
+        if features is None:
+            features = _pyg_features(graph)
         rows = self._node_rows(parsed, nodes)
         agg = aggregation_graph(parsed)
         kind = self._info.get("features")
@@ -502,3 +507,11 @@ class GraphSAGEEncoder(BaseEncoder):
                 torch.set_num_threads(before)
         meta = [parsed.metadata[i] for i in rows] if parsed.metadata else None
         return FitResult([parsed.ids[i] for i in rows], self._finish(out), meta)
+
+
+def _pyg_features(graph: Any) -> np.ndarray | None:
+    """A ``torch_geometric.data.Data``'s node features ``x`` (float ``(n, f)``), if it has them."""
+    x = getattr(graph, "x", None)
+    if x is None or not hasattr(x, "detach") or x.dim() != 2 or not hasattr(graph, "edge_index"):
+        return None
+    return np.asarray(x.detach().cpu().numpy(), dtype=np.float64)
