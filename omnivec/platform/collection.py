@@ -197,7 +197,9 @@ class Collection:
     def fit(self, data: Any, *args: Any, warm_start: bool = False, **kwargs: Any) -> Collection:
         """Train the collection's encoder on ``data`` and (re)write every vector it learned.
 
-        For node2vec, ``data`` is a graph; see the encoder's ``fit``. With ``warm_start=True``
+        For node2vec and graphsage, ``data`` is a graph; see the encoder's ``fit``. A str
+        ``features=`` (graphsage) names a collection whose records share the node ids; their
+        vectors are the node features. With ``warm_start=True``
         the stored vectors seed the training (new entities start at random). Rows of entities
         no longer in ``data`` are deleted, and the new space is recorded in the same step.
         """

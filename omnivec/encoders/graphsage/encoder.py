@@ -412,7 +412,10 @@ class GraphSAGEEncoder(BaseEncoder):
 
     # -- new nodes ---------------------------------------------------------------------
     def _node_rows(self, parsed: ParsedGraph, nodes: Sequence[Any]) -> np.ndarray:
-        if isinstance(nodes, str | bytes) or not isinstance(nodes, Sequence) or not nodes:
+        if isinstance(nodes, str | bytes | dict) or not hasattr(nodes, "__iter__"):
+            raise InvalidInputError("nodes must be a non-empty list of node ids of the graph")
+        nodes = [int(v) if isinstance(v, np.integer) else v for v in nodes]
+        if not nodes:
             raise InvalidInputError("nodes must be a non-empty list of node ids of the graph")
         index = {encode_id(v): i for i, v in enumerate(parsed.ids)}
         rows, seen = [], set()
