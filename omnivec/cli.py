@@ -414,11 +414,19 @@ def fit_graph(
     epochs: Annotated[int, typer.Option(help="Skip-gram epochs.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     directed: Annotated[bool, typer.Option(help="Treat edges as directed.")] = False,
+    encoder: Annotated[str, typer.Option(help="node2vec or graphsage.")] = "node2vec",
+    features: Annotated[
+        str | None, typer.Option(help="graphsage: collection holding each node's vector.")
+    ] = None,
     db: DbOption = "omnivec.db",
     token: TokenOption = "",
     as_json: JsonOption = False,
 ) -> None:
-    """Learn node2vec embeddings from an edge list and store every node."""
+    """Learn node2vec (or graphsage) embeddings from an edge list and store every node."""
+    if encoder not in ("node2vec", "graphsage"):
+        raise InvalidInputError(f"--encoder must be node2vec or graphsage, not {encoder!r}")
+    if features is not None and encoder != "graphsage":
+        raise InvalidInputError("--features needs --encoder graphsage")
     import time
 
     rows = _read_table(edges, 2)
@@ -446,10 +454,12 @@ def fit_graph(
                 seed=seed,
             )
         )
-        col = plat.collection(name, encoder=None if exists else "node2vec", **config)
+        if encoder == "graphsage" and not exists:
+            config = {"dim": dim, "seed": seed}
+        col = plat.collection(name, encoder=None if exists else encoder, **config)
         start = time.perf_counter()
         try:
-            col.fit(triples, directed=directed)
+            col.fit(triples, directed=directed, **({"features": features} if features else {}))
         except BaseException:
             if not exists:  # a failed first fit leaves no empty collection behind
                 plat.drop(name)

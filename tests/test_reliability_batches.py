@@ -27,7 +27,7 @@ from omnivec.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from omnivec.platform.collection import ENCODE_CHUNK
+from omnivec.platform.collection_base import ENCODE_CHUNK
 from omnivec.stores.milvus import INSERT_BATCH_ROWS, MilvusStore
 
 DIM = 8

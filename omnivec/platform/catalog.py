@@ -23,6 +23,7 @@ from omnivec.core.space import Space
 from omnivec.errors import SpaceMismatchError, StoreError
 
 __all__ = [
+    "BLOB_PREFIX",
     "COLLECTION_PREFIX",
     "NOTE_PREFIX",
     "RECOMMENDER_PREFIX",
@@ -38,6 +39,10 @@ COLLECTION_PREFIX = "collection:"
 RECOMMENDER_PREFIX = "recommender:"
 #: Free-form documents of omnivec's own tools (e.g. what the demo created in a file).
 NOTE_PREFIX = "note:"
+#: Learned state too big for a record (graphsage weights), in chunks named by its hash.
+BLOB_PREFIX = "blob:"
+#: base64 characters per blob chunk (a catalog document holds at most 64 KiB).
+BLOB_CHUNK = 48_000
 
 
 def _process_token() -> str:
@@ -231,6 +236,38 @@ class Catalog:
             for k in self._store.list_docs()
             if k.startswith(RECOMMENDER_PREFIX)
         )
+
+    # -- blobs: learned state too big for a record -----------------------------------------
+    def put_blob(self, owner: str, data: bytes) -> dict[str, Any]:
+        """Store ``data`` as chunks named by its hash, so a new fit never overwrites the chunks
+        the current record points to; returns the reference a record keeps."""
+        import base64
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        text = base64.b64encode(data).decode("ascii")
+        keys = []
+        for i, start in enumerate(range(0, len(text), BLOB_CHUNK)):
+            keys.append(f"{BLOB_PREFIX}{owner}:{sha[:16]}:{i}")
+            self._store.put_doc(keys[-1], {"b64": text[start : start + BLOB_CHUNK]})
+        return {"sha256": sha, "keys": keys, "bytes": len(data)}
+
+    def get_blob(self, ref: dict[str, Any] | None) -> bytes | None:
+        """The bytes behind ``ref``; ``None`` if any chunk is missing or the hash differs."""
+        import base64
+        import hashlib
+
+        if not ref:
+            return None
+        docs = [self._store.get_doc(k) for k in ref.get("keys", [])]
+        if any(d is None for d in docs):
+            return None
+        data = base64.b64decode("".join(str(d["b64"]) for d in docs if d))
+        return data if hashlib.sha256(data).hexdigest() == ref.get("sha256") else None
+
+    def delete_blob(self, ref: dict[str, Any] | None) -> None:
+        for key in (ref or {}).get("keys", []):
+            self._store.delete_doc(key)
 
     # -- notes ------------------------------------------------------------------------------
     def note(self, key: str) -> dict[str, Any] | None:

@@ -329,6 +329,9 @@ class Platform:
             if rec is not None:
                 for coll in (rec.users, rec.items):
                     self._drop_collection(coll)
+                seen = rec.options.get("seen")  # users' histories (no catalog record)
+                if isinstance(seen, str) and self.store.has_collection(seen):
+                    self.store.drop_collection(seen)
                 self.catalog.delete_recommender(name)
                 self._recommenders.pop(name, None)
                 return True
@@ -341,6 +344,7 @@ class Platform:
         if self.store.has_collection(name):
             self.store.drop_collection(name)
         self.catalog.delete_collection(name)
+        self.catalog.delete_blob(record.options.get("blob"))  # graphsage weights
         self._collections.pop(name, None)
         return True
 

@@ -253,3 +253,26 @@ def test_collections_with_one_config_keep_their_own_embeddings(plat: ov.Platform
     assert plat.collection("ga") is a
     with pytest.raises(ov.errors.SpaceMismatchError):
         a.search(ov.ref("x", collection="gb"))
+
+
+def test_direction_both_walks_a_digraph_like_its_undirected_graph() -> None:
+    di = nx.DiGraph([(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 0), (0, 3)])  # 3 -> 4 -> 5 -> 0
+    cfg = {"dim": 8, "walk_length": 8, "context_size": 3, "epochs": 2, "seed": 3}
+    both = Node2VecEncoder(**cfg).fit(di, progress=False)
+    undirected = Node2VecEncoder(**cfg).fit(di.to_undirected(), progress=False)
+    out = Node2VecEncoder(direction="out", **cfg).fit(di, progress=False)
+    np.testing.assert_array_equal(both.vectors, undirected.vectors)
+    assert not np.allclose(both.vectors, out.vectors)
+    with pytest.raises(ov.errors.InvalidInputError, match="direction"):
+        Node2VecEncoder(direction="in")
+
+
+def test_direction_default_stays_out_of_the_identity(plat: ov.Platform) -> None:
+    """Collections recorded before ``direction`` existed have no such key: they reopen."""
+    g = plat.collection("d", encoder="node2vec", dim=8)
+    assert "direction" not in g.encoder.identity()
+    assert g.encoder.config()["direction"] == "both"
+    out = plat.collection("o", encoder="node2vec", dim=8, direction="out")
+    assert out.encoder.identity()["direction"] == "out"
+    with pytest.raises(ov.errors.SpaceMismatchError):
+        plat.collection("o", encoder="node2vec", dim=8, direction="both")

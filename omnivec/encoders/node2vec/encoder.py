@@ -23,8 +23,13 @@ Graph conventions:
 * an iterable of ``(u, v)`` or ``(u, v, w)`` with str or int node ids: undirected unless
   ``directed=True``; a repeated edge keeps its last weight (as ``networkx.Graph`` does).
 
+Direction (``direction=``): by default (``"both"``) walks use each edge of a directed graph
+either way, the weights of ``u -> v`` and ``v -> u`` added up; ``"out"`` follows edges only as
+given. On a directed, weighted connectome proxy, walks that follow direction stop at sink
+nodes and lose most of the community signal (docs/graphs.md has the measurement).
+
 Self-loops are edges like any other (a walk may stay on the node). A walk that reaches a node
-without out-edges (an isolated node, or a dangling node of a directed graph) stops there; an
+without out-edges (an isolated node, or with ``direction="out"`` a dangling node) stops there; an
 isolated node takes part only as a negative and keeps a vector near its random start. Weights
 must be finite and non-negative; zero-weight edges are never walked.
 """
@@ -49,9 +54,14 @@ from omnivec.core.threads import use_torch_threads
 from omnivec.encoders.node2vec.graph import ParsedGraph, parse_graph
 from omnivec.errors import DimensionMismatchError, EncoderError, InvalidInputError, NotFoundError
 
-__all__ = ["FitParams", "Node2VecConfig", "Node2VecEncoder"]
+__all__ = ["DIRECTIONS", "FitParams", "Node2VecConfig", "Node2VecEncoder"]
 
 logger = logging.getLogger(__name__)
+
+#: How walks treat a directed graph's edges: "both" walks each edge either way (the weights of
+#: u -> v and v -> u add up), "out" follows edges as given (a walk stops at a node without
+#: out-edges). Undirected graphs walk the same either way. See docs/graphs.md for the measurement.
+DIRECTIONS = ("both", "out")
 
 #: Walkers generated per call of the walker during training (bounds the memory of walks).
 _WALK_CHUNK = 1 << 16
@@ -64,7 +74,8 @@ class Node2VecConfig:
     ``1/p`` for going back, ``1`` for staying at distance one, ``1/q`` for moving outward).
     Skip-gram: windows of ``context_size`` nodes, ``num_negative_samples`` negatives per
     positive pair, ``epochs`` passes with ``SparseAdam(lr)`` over batches of ``batch_size``
-    walks. ``seed`` fixes walks and initialisation. Every field takes part in the space's
+    walks. ``seed`` fixes walks and initialisation. ``direction``: ``"both"`` walks a directed
+    graph's edges either way, ``"out"`` only as given. Every field takes part in the space's
     identity; ``epochs``, ``lr``, ``batch_size``, ``walks_per_node`` and
     ``num_negative_samples`` can also be overridden for one ``fit``."""
 
@@ -80,8 +91,13 @@ class Node2VecConfig:
     batch_size: int = 128
     seed: int = 0
     metric: str = "cosine"
+    direction: str = "both"
 
     def validate(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise InvalidInputError(
+                f"direction must be one of {DIRECTIONS}, got {self.direction!r}"
+            )
         for name in ("dim", "walk_length", "walks_per_node", "num_negative_samples", "epochs"):
             _positive_int(name, getattr(self, name))
         _positive_int("batch_size", self.batch_size)
@@ -155,6 +171,14 @@ class Node2VecEncoder(BaseEncoder):
         self.timings: dict[str, float] = {}
 
     # -- identity ----------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """The configuration, without ``direction`` at its default: collections made before
+        that option existed recorded no such key and must reopen with the same identity."""
+        ident = super().identity()
+        if ident.get("direction") == "both":
+            del ident["direction"]
+        return ident
+
     @property
     def dim(self) -> int:
         return self.cfg.dim
@@ -274,8 +298,11 @@ class Node2VecEncoder(BaseEncoder):
         parsed = parse_graph(graph, directed)
         # Once per process, not per fit (core/threads.py): the count is process-global.
         use_torch_threads(threads)
+        walked = parsed.undirected() if self.cfg.direction == "both" else parsed
         with self._lock:
-            return self._fit(parsed, params, init, progress)
+            trained = self._fit(walked, params, init, progress)
+        trained.learned["fit_info"]["directed"] = parsed.directed
+        return trained
 
     def _initial(self, parsed: ParsedGraph, init: dict[Any, Any] | None) -> tuple[np.ndarray, int]:
         """float32 ``(n, dim)`` starting rows from ``init`` (NaN rows where unknown), and how

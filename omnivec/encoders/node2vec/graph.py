@@ -43,6 +43,17 @@ class ParsedGraph:
     def num_nodes(self) -> int:
         return len(self.ids)
 
+    def undirected(self) -> ParsedGraph:
+        """This graph with every edge usable both ways: ``u -> v`` and ``v -> u`` become one
+        undirected edge whose weight is the sum of both (the graph itself if undirected)."""
+        if not self.directed:
+            return self
+        n = self.num_nodes
+        w = self.weights if self.weights is not None else np.ones(self.src.shape[0])
+        src, dst, w = _dedupe(self.src, self.dst, w, n, False, "sum")
+        weights = None if np.all(w == w[0]) else w
+        return ParsedGraph(self.ids, src, dst, weights, self.metadata, False)
+
 
 # -- graph input --------------------------------------------------------------------------------
 

@@ -1,0 +1,286 @@
+"""The query layer of a collection: planning a search (text, image, vector and ref queries,
+encoded per modality in one batch), dense, keyword and hybrid modes, and the query cache.
+
+Layered on :class:`omnivec.platform.collection_base.CollectionBase`; the public
+:class:`omnivec.platform.collection.Collection` builds on this.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, overload
+
+import numpy as np
+
+from omnivec.core.ids import decode_id, encode_ids
+from omnivec.core.queries import Hit, ImageQuery, RefQuery, VectorQuery
+from omnivec.core.validation import (
+    MAX_K,
+    check_batch,
+    check_k,
+    check_where,
+)
+from omnivec.errors import (
+    DimensionMismatchError,
+    InvalidInputError,
+    NotFoundError,
+    SpaceMismatchError,
+)
+from omnivec.platform import hybrid, windows
+from omnivec.platform.collection_base import CollectionBase
+
+__all__ = ["SearchableCollection"]
+
+_QUERY_CACHE_SIZE = 2_048
+
+logger = logging.getLogger(__name__)
+
+
+class SearchableCollection(CollectionBase):
+    """A collection that answers searches (see the module docstring)."""
+
+    def query_vectors(self, queries: Any) -> np.ndarray:
+        """What :meth:`search` would search with: float32 ``(n, dim)`` for one query or a list
+        (str, ``ov.image``, ``ov.vector``, ``ov.ref``); an ``(n, dim)`` ``ov.vector`` gives n rows."""
+        if isinstance(queries, list | tuple):
+            batch = check_batch(queries, "query list")
+        elif isinstance(queries, VectorQuery) and queries.is_batch:
+            batch = [VectorQuery(row) for row in queries.array]
+        else:
+            batch = [queries]
+        self.check_complete()
+        return self._query_vectors(batch)[0]
+
+    # -- search ------------------------------------------------------------------------------
+    @overload
+    def search(
+        self,
+        query: list[Any] | tuple[Any, ...],
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
+        search_params: dict[str, int] | None = ...,
+    ) -> list[list[Hit]]: ...
+
+    @overload
+    def search(
+        self,
+        query: str | ImageQuery | RefQuery,
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
+        search_params: dict[str, int] | None = ...,
+    ) -> list[Hit]: ...
+
+    @overload
+    def search(
+        self,
+        query: VectorQuery,
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
+        search_params: dict[str, int] | None = ...,
+    ) -> list[Hit] | list[list[Hit]]: ...
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        where: str | None = None,
+        min_score: float | None = None,
+        mode: str | None = None,
+        weights: Any = None,
+        search_params: dict[str, int] | None = None,
+    ) -> list[Hit] | list[list[Hit]]:
+        """Nearest neighbours of ``query``, best first.
+
+        ``query`` is a str (text), ``ov.image(...)``, ``ov.vector(v)``, ``ov.ref(id[, collection])``
+        or a list of these. One query gives ``list[Hit]``; a list of queries or an
+        ``ov.vector`` of shape ``(n, dim)`` gives ``list[list[Hit]]`` from one store call.
+        ``where`` is a Milvus filter over metadata; ``min_score`` drops weaker hits.
+        ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"`` (the default for collections
+        created with ``keywords=True``; see :mod:`omnivec.platform.hybrid` for the scores);
+        ``weights=(dense, keyword)`` asks hybrid mode for weighted instead of RRF fusion.
+        ``search_params`` trades recall for speed on an ANN index: ``{"nprobe": n}`` (IVF,
+        in-process on a Lite file), ``{"ef": n}`` (HNSW on a server).
+        """
+        k = check_k(k)
+        where = check_where(where)
+        mode = hybrid.resolve_mode(mode, self.keywords is not None, self.name)
+        if weights is not None:
+            if mode != "hybrid":
+                raise InvalidInputError('weights= fuse the legs of mode="hybrid" search')
+            hybrid.check_hybrid_weights(weights)
+        self.check_complete()
+        if min_score is not None and (
+            isinstance(min_score, bool)
+            or not isinstance(min_score, int | float)
+            or not np.isfinite(min_score)
+        ):
+            raise InvalidInputError(f"min_score must be a finite number, got {min_score!r}")
+        if isinstance(query, list | tuple):
+            queries = check_batch(query, "query list")
+            batched = True
+        elif isinstance(query, VectorQuery) and query.is_batch:
+            queries = [VectorQuery(row) for row in query.array]
+            batched = True
+        else:
+            queries = [query]
+            batched = False
+        if mode != "dense":
+            found = self._search_keywords(queries, k, where, mode, weights, search_params)
+            results = [
+                [h for h in row if min_score is None or h.score >= min_score] for row in found
+            ]
+            return results if batched else results[0]
+        vectors, exclude = self._query_vectors(queries)
+        if self.text_options:
+            found = windows.search_records(
+                self._store,
+                self.name,
+                vectors,
+                k,
+                where,
+                exclude,
+                self.metric,
+                params=search_params,
+            )
+        else:
+            raw = self._store.search(
+                self.name,
+                vectors,
+                k,
+                where=where,
+                exclude=exclude,
+                metric=self.metric,
+                params=search_params,
+            )
+            found = [[Hit(decode_id(h.key), h.score, h.metadata) for h in row] for row in raw]
+        results = [[h for h in row if min_score is None or h.score >= min_score] for row in found]
+        return results if batched else results[0]
+
+    def _search_keywords(
+        self,
+        queries: list[Any],
+        k: int,
+        where: str | None,
+        mode: str,
+        weights: Any,
+        search_params: dict[str, int] | None = None,
+    ) -> list[list[Hit]]:
+        texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
+        if mode == "keyword" and len(texts) < len(queries):
+            raise InvalidInputError(
+                'mode="keyword" searches with text; search ov.vector/ov.ref/ov.image queries '
+                'with mode="dense" or "hybrid"'
+            )
+        # BM25 over an empty collection aborts Milvus Lite (a NaN assertion): answer here.
+        if self._store.count(self.name) == 0:
+            return [[] for _ in queries]
+        depth = k if mode == "keyword" else min(MAX_K, max(3 * k, 30))
+        found = hybrid.search_keywords(
+            self._store, self.name, [queries[i] for i in texts], depth, where
+        )
+        if mode == "keyword":
+            return found
+        keyword: list[list[Hit] | None] = [None] * len(queries)
+        for i, row in zip(texts, found, strict=True):
+            keyword[i] = row
+        dense = self.search(
+            queries, k=depth, where=where, mode="dense", search_params=search_params
+        )
+        return hybrid.fuse_hybrid(dense, keyword, k, weights)
+
+    def _query_vectors(self, queries: list[Any]) -> tuple[np.ndarray, list[str | None]]:
+        """Turn queries into one float32 ``(n, dim)`` array, encoding each modality in one batch."""
+        n = len(queries)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        exclude: list[str | None] = [None] * n
+        texts: list[int] = []
+        images: list[int] = []
+        refs: dict[str | None, list[int]] = {}
+        for i, q in enumerate(queries):
+            if isinstance(q, str):
+                texts.append(i)
+            elif isinstance(q, ImageQuery):
+                images.append(i)
+            elif isinstance(q, VectorQuery):
+                if q.is_batch:
+                    raise InvalidInputError(
+                        "put (n, dim) vector batches in one ov.vector(), not a list"
+                    )
+                if q.array.shape[0] != self.dim:
+                    raise DimensionMismatchError(
+                        f"query vector has dim {q.array.shape[0]}, collection {self.name!r} "
+                        f"has dim {self.dim}"
+                    )
+                out[i] = q.array
+            elif isinstance(q, RefQuery):
+                refs.setdefault(q.collection, []).append(i)
+            elif q is None:
+                raise InvalidInputError("query is None; pass text, ov.image, ov.vector or ov.ref")
+            else:
+                raise InvalidInputError(
+                    f"cannot search with a {type(q).__name__}: pass a str (text), ov.image(...), "
+                    "ov.vector(...) or ov.ref(id)"
+                )
+        if texts:
+            out[texts] = self._encode_queries([queries[i] for i in texts], "text")
+        if images:
+            out[images] = self._encode([queries[i].source for i in images], "image")
+        for coll_name, idx in refs.items():
+            own = coll_name is None or coll_name == self.name
+            source = self if own or coll_name is None else self._resolve(coll_name)
+            if not own:
+                source.check_complete()
+            if not own and source.space != self.space:
+                raise SpaceMismatchError(
+                    f"ref into collection {coll_name!r} ({source.space.describe()}) cannot query "
+                    f"collection {self.name!r} ({self.space.describe()}): different vector spaces"
+                )
+            ids = [queries[i].id for i in idx]
+            keys = encode_ids(ids, unique=False)
+            rows = self._store.get(source.name, keys)
+            vecs = {k: r.vector for k, r in rows.items()}
+            if source.text_options:
+                vecs = windows.record_vectors(self._store, source.name, rows, source.metric)
+            for i, id_, key in zip(idx, ids, keys, strict=True):
+                if key not in vecs:
+                    raise NotFoundError(f"ref id {id_!r} is not in collection {source.name!r}")
+                out[i] = vecs[key]
+                if own:
+                    exclude[i] = key
+        return out, exclude
+
+    def _encode_queries(self, texts: list[str], modality: str) -> np.ndarray:
+        """Encode query strings through a small LRU cache keyed by the space fingerprint."""
+        fp = self._record.space.fingerprint
+        result = np.empty((len(texts), self.dim), dtype=np.float32)
+        todo: list[int] = []
+        with self._lock:
+            for i, t in enumerate(texts):
+                hit = self._query_cache.get((fp, modality, t))
+                if hit is None:
+                    todo.append(i)
+                else:
+                    self._query_cache.move_to_end((fp, modality, t))
+                    result[i] = hit
+        if todo:
+            fresh = self._encode([texts[i] for i in todo], modality, "query")
+            with self._lock:
+                for row, i in zip(fresh, todo, strict=True):
+                    result[i] = row
+                    self._query_cache[(fp, modality, texts[i])] = row
+                while len(self._query_cache) > _QUERY_CACHE_SIZE:
+                    self._query_cache.popitem(last=False)
+        return result
