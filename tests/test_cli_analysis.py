@@ -116,12 +116,16 @@ def test_classify_texts(db: str) -> None:
 
 # -- HTTP -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    tmp = tmp_path_factory.mktemp("http-map")
-    db = str(tmp / "http.db")
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("http-map") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def client(server_log: Path) -> Iterator[httpx.Client]:
+    db = str(server_log.parent / "http.db")
     populate_all(db)
     with (
-        running_server(db, tmp / "server.log") as base,
+        running_server(db, server_log) as base,
         httpx.Client(base_url=base, timeout=120) as c,
     ):
         yield c
