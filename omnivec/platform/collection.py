@@ -33,6 +33,8 @@ from omnivec.errors import (
     StoreError,
 )
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
+from omnivec.platform.reembed import Reembed, ReembedReport, SwitchGate
+from omnivec.platform.reembed import run as run_reembed
 
 if TYPE_CHECKING:
     from omnivec.stores.base import VectorStore
@@ -74,6 +76,8 @@ class Collection:
         self._space_checked = False
         self._lock = threading.RLock()
         self._fit_lock = threading.Lock()
+        #: Held shared by every store call, exclusively by a re-embed's switch.
+        self._gate = SwitchGate()
         self._query_cache: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
         if encoder is not None and hasattr(encoder, "add_fit_listeners"):
             encoder.add_fit_listeners(
@@ -104,6 +108,12 @@ class Collection:
         return self._record.encoder
 
     @property
+    def physical(self) -> str:
+        """The Milvus collection that holds this collection's rows (``name`` unless a
+        re-embed switched it to its shadow)."""
+        return self._record.milvus_name(self.name)
+
+    @property
     def record(self) -> CollectionRecord:
         """This collection's catalog record (read-only view; change it through methods)."""
         return self._record
@@ -121,11 +131,14 @@ class Collection:
         }
 
     def __len__(self) -> int:
-        return self._store.count(self.name)
+        with self._gate.shared():
+            return self._store.count(self.physical)
 
     def count(self, where: str | None = None) -> int:
         """Rows matching ``where`` (all rows without it)."""
-        return self._store.count(self.name, where=check_where(where))
+        where = check_where(where)
+        with self._gate.shared():
+            return self._store.count(self.physical, where=where)
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.space.describe()})"
@@ -173,7 +186,8 @@ class Collection:
         if vectors is None:
             arr = self._encode_many(batch, modality, progress)
             meta = self._with_encoder_metadata(batch, modality, meta)
-        self._store.upsert(self.name, keys, arr, meta)
+        with self._gate.shared():
+            self._store.upsert(self.physical, keys, arr, meta)
         return [decode_id(k) for k in keys]
 
     def _with_encoder_metadata(
@@ -194,14 +208,16 @@ class Collection:
     def delete(self, ids: Sequence[Any]) -> int:
         """Delete rows by id; returns how many existed. Unknown ids are not an error."""
         keys = encode_ids(check_batch(ids, "ids"), unique=False)
-        return self._store.delete(self.name, keys)
+        with self._gate.shared():
+            return self._store.delete(self.physical, keys)
 
     def get(self, ids: Sequence[Any]) -> list[Record]:
         """Stored records in the order asked; an unknown id raises :class:`NotFoundError`."""
         ids = check_batch(ids, "ids")
         keys = encode_ids(ids, unique=False)
         self.check_complete()
-        rows = self._store.get(self.name, keys)
+        with self._gate.shared():
+            rows = self._store.get(self.physical, keys)
         missing = [i for i, k in zip(ids, keys, strict=True) if k not in rows]
         if missing:
             raise NotFoundError(
@@ -212,7 +228,9 @@ class Collection:
 
     def ids(self, where: str | None = None) -> list[Any]:
         """Every stored id (matching ``where`` if given)."""
-        return [decode_id(k) for k in self._store.keys(self.name, where=check_where(where))]
+        where = check_where(where)
+        with self._gate.shared():
+            return [decode_id(k) for k in self._store.keys(self.physical, where=where)]
 
     def fit(self, data: Any, *args: Any, warm_start: bool = False, **kwargs: Any) -> Collection:
         """Train the collection's encoder on ``data`` and (re)write every vector it learned.
@@ -233,8 +251,8 @@ class Collection:
             if warm_start and len(self) > 0:
                 # A half-written fit is no starting point.
                 self.check_complete("fit it again without warm_start=True (or drop it)")
-                keys = self._store.keys(self.name)
-                rows = self._store.get(self.name, keys)
+                keys = self._store.keys(self.physical)
+                rows = self._store.get(self.physical, keys)
                 kwargs["init"] = {decode_id(k): r.vector for k, r in rows.items()}
             trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
             try:
@@ -264,17 +282,17 @@ class Collection:
         vecs = check_vectors(result.vectors, space.dim, "learned vectors")
         keys = encode_ids(result.ids)
         meta = check_metadata(result.metadata, len(keys))
-        old = set(self._store.keys(self.name))
+        old = set(self._store.keys(self.physical))
         self.begin_fit()
         try:
             # All or nothing: if it raises, the store rolled back what it wrote.
-            self._store.upsert(self.name, keys, vecs, meta)
+            self._store.upsert(self.physical, keys, vecs, meta)
         except BaseException:
             self.end_fit()  # the previous fit's rows stand, unchanged
             raise
         stale = sorted(old - set(keys))
         if stale:
-            self._store.delete(self.name, stale)
+            self._store.delete(self.physical, stale)
         adopt()
         self.record_space(space)
 
@@ -335,9 +353,39 @@ class Collection:
         """The encoder is known to give this collection's space (it was just created)."""
         self._space_checked = True
 
+    # -- re-embedding ----------------------------------------------------------------------
+    def reembed(self, *, progress: bool | None = None, **encoder_options: Any) -> ReembedReport:
+        """Re-encode every record from its stored source into a new space, without downtime.
+
+        ``encoder_options`` change the encoder's configuration (``model="ckpt/"`` for text,
+        ``pretrained="new.pt"`` for clip). The records are encoded into a shadow Milvus
+        collection while searches keep answering from the old vectors; then the collection
+        switches to the new space in one catalog step (same name, ids and metadata) and the
+        old rows are dropped. A re-embed that was killed leaves the old collection whole;
+        running it again resumes. Refused up front (``InvalidInputError``) if a record has no
+        stored source (naming it) or the options give the current space.
+        """
+        with self._fit_lock:  # one fit or re-embed at a time per collection
+            self.check_complete()
+            job = Reembed(self.name, self._record, self._store, self._catalog, progress)
+            return run_reembed(job, encoder_options, self._gate, self._adopt_reembed)
+
+    def _adopt_reembed(self, record: CollectionRecord, encoder: Any) -> None:
+        """Install a re-embed's switch in memory (the catalog already has it)."""
+        self._record = record
+        if encoder is self._encoder:
+            return
+        self._encoder = encoder
+        if hasattr(encoder, "add_fit_listeners"):
+            encoder.add_fit_listeners(
+                before=self._before_encoder_fit, after=self._after_encoder_fit
+            )
+        self._space_checked = True
+        self.forget_cached_queries()
+
     # -- encoder guards -------------------------------------------------------------------
     def _before_encoder_fit(self, encoder: Any) -> None:
-        n = len(self) if self._store.has_collection(self.name) else 0
+        n = len(self) if self._store.has_collection(self.physical) else 0
         if n > 0:
             raise SpaceMismatchError(
                 f"collection {self.name!r} holds {n} vectors of the current weights; "
@@ -485,10 +533,11 @@ class Collection:
         else:
             queries = [query]
             batched = False
-        vectors, exclude = self._query_vectors(queries)
-        raw = self._store.search(
-            self.name, vectors, k, where=where, exclude=exclude, metric=self.metric
-        )
+        with self._gate.shared():  # one space and one Milvus collection for the whole call
+            vectors, exclude = self._query_vectors(queries)
+            raw = self._store.search(
+                self.physical, vectors, k, where=where, exclude=exclude, metric=self.metric
+            )
         results = [
             [
                 Hit(decode_id(h.key), h.score, h.metadata)
@@ -548,7 +597,7 @@ class Collection:
                 )
             ids = [queries[i].id for i in idx]
             keys = encode_ids(ids, unique=False)
-            rows = self._store.get(source.name, keys)
+            rows = self._store.get(source.physical, keys)
             for i, id_, key in zip(idx, ids, keys, strict=True):
                 if key not in rows:
                     raise NotFoundError(f"ref id {id_!r} is not in collection {source.name!r}")
