@@ -33,6 +33,7 @@ from omnivec.errors import (
     StoreError,
 )
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
+from omnivec.platform.evaluation import check_judgements, retrieval_metrics
 from omnivec.platform.reembed import Reembed, ReembedReport, SwitchGate
 from omnivec.platform.reembed import run as run_reembed
 
@@ -352,6 +353,30 @@ class Collection:
     def mark_space_checked(self) -> None:
         """The encoder is known to give this collection's space (it was just created)."""
         self._space_checked = True
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(
+        self,
+        queries: dict[Any, Any],
+        relevant: dict[Any, Sequence[Any]],
+        k: int = 10,
+        **search_kwargs: Any,
+    ) -> dict[str, float]:
+        """Retrieval quality of this collection's own :meth:`search` on judged queries.
+
+        ``queries`` maps a query id to anything ``search`` takes (text, ``ov.image``, ...);
+        ``relevant`` maps the same ids to the ids that should come back. ``search_kwargs``
+        (``where=``, ...) pass through to ``search``. Returns the means over queries of
+        ``recall@k``, ``mrr`` and ``ndcg@k`` (see :mod:`omnivec.platform.evaluation`).
+        """
+        qids = check_judgements(queries, relevant)
+        k = check_k(k)
+        try:
+            hits = self.search([queries[q] for q in qids], k=k, **search_kwargs)
+        except TypeError as exc:
+            raise InvalidInputError(f"evaluate(): {exc}") from exc
+        ranked = [[h.id for h in row] for row in hits]
+        return retrieval_metrics(ranked, [list(relevant[q]) for q in qids], k)
 
     # -- re-embedding ----------------------------------------------------------------------
     def reembed(self, *, progress: bool | None = None, **encoder_options: Any) -> ReembedReport:
