@@ -534,6 +534,93 @@ def similar_items(
         _print_hits(rec.similar_items(_resolve_id(rec.items, item), k=k), as_json)
 
 
+# -- better embeddings -------------------------------------------------------------------------
+@app.command()
+@handle_errors
+def reembed(
+    name: str,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Text model name or folder (e.g. a fine-tuned one)."),
+    ] = None,
+    pretrained: Annotated[
+        str | None, typer.Option("--pretrained", help="CLIP checkpoint path or open_clip tag.")
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Another encoder option as KEY=VALUE (JSON value)."),
+    ] = None,
+    db: DbOption = "omnivec.db",
+    token: TokenOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Re-encode every record of a collection with a new model, without downtime.
+
+    Searches answer from the old vectors until the switch; run it again to resume one that
+    was interrupted."""
+    options: dict[str, Any] = {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--option takes KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    if model is not None:
+        options["model"] = model
+    if pretrained is not None:
+        options["pretrained"] = pretrained
+    if not options:
+        raise InvalidInputError("give the new model: --model DIR (text), --pretrained PATH (clip)")
+    with _platform(db, token) as plat:
+        report = plat.get_collection(name).reembed(**options)
+    if as_json:
+        _print_json({"name": name, **report.to_dict()})
+        return
+    resumed = f" ({report.resumed} resumed)" if report.resumed else ""
+    typer.echo(
+        f"re-embedded {name}: {report.total} records{resumed} into {report.space.describe()} "
+        f"in {report.seconds:.1f} s ({report.rows_per_s:.0f} records/s)"
+    )
+
+
+@app.command("eval")
+@handle_errors
+def evaluate(
+    name: str,
+    file: Annotated[Path, typer.Argument(help='.jsonl: {"query": ..., "relevant": [ids]} a line.')],
+    k: KOption = 10,
+    against: Annotated[
+        str | None, typer.Option("--against", help="Another collection, side by side.")
+    ] = None,
+    where: WhereOption = None,
+    db: DbOption = "omnivec.db",
+    token: TokenOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Retrieval quality (recall@k, MRR, nDCG@k) of a collection on judged queries."""
+    from omnivec.platform.evaluation import read_judgements
+
+    queries, relevant = read_judgements(file)
+    names = [name] if against is None else [name, against]
+    with _platform(db, token) as plat:
+        results = {
+            n: plat.get_collection(n).evaluate(queries, relevant, k=k, where=where) for n in names
+        }
+    if as_json:
+        _print_json(results[name] if against is None else results)
+        return
+    metrics = list(results[name])
+    width = max(12, *(len(n) + 2 for n in names))
+    typer.echo(f"{len(queries)} queries, k={k}")
+    typer.echo("metric".ljust(12) + "".join(n.rjust(width) for n in names))
+    for metric in metrics:
+        typer.echo(
+            metric.ljust(12) + "".join(f"{results[n][metric]:.4f}".rjust(width) for n in names)
+        )
+
+
 # -- faces -----------------------------------------------------------------------------------------
 @app.command()
 @handle_errors

@@ -10,13 +10,15 @@ Definitions (per query, then the mean over queries):
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from omnivec.errors import InvalidInputError
 
-__all__ = ["check_judgements", "metric_names", "retrieval_metrics"]
+__all__ = ["check_judgements", "metric_names", "read_judgements", "retrieval_metrics"]
 
 
 def metric_names(k: int) -> tuple[str, str, str]:
@@ -68,3 +70,33 @@ def retrieval_metrics(
     n = len(ranked)
     names = metric_names(k)
     return {names[0]: recall / n, names[1]: mrr / n, names[2]: ndcg / n}
+
+
+def read_judgements(path: str | Path) -> tuple[dict[Any, str], dict[Any, list[Any]]]:
+    """``(queries, relevant)`` from a .jsonl file with ``{"query": "...", "relevant": [ids]}``
+    (and optionally ``"id"``; else the line number) on each line. Ids keep their JSON type."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist")
+    queries: dict[Any, str] = {}
+    relevant: dict[Any, list[Any]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{path}:{n} is not JSON: {exc}") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("query"), str):
+                raise InvalidInputError(f'{path}:{n} needs {{"query": "...", "relevant": [...]}}')
+            rel = row.get("relevant")
+            if not isinstance(rel, list) or not rel:
+                raise InvalidInputError(f"{path}:{n}: relevant must be a non-empty list of ids")
+            qid = row.get("id", n)
+            if qid in queries:
+                raise InvalidInputError(f"{path}:{n}: query id {qid!r} appears twice")
+            queries[qid], relevant[qid] = row["query"], rel
+    if not queries:
+        raise InvalidInputError(f"{path} holds no queries")
+    return queries, relevant

@@ -82,6 +82,16 @@ class ReembedReport:
     def rows_per_s(self) -> float:
         return self.encoded / self.seconds if self.seconds > 0 else math.inf
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.total,
+            "encoded": self.encoded,
+            "resumed": self.resumed,
+            "seconds": round(self.seconds, 3),
+            "old_space": self.old_space.to_dict(),
+            "space": self.space.to_dict(),
+        }
+
 
 class SwitchGate:
     """Readers and writers of a collection hold it shared; a re-embed's switch holds it

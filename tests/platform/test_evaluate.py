@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,3 +116,40 @@ def test_bad_k_and_search_options(docs: ov.Collection) -> None:
         docs.evaluate(QUERIES, RELEVANT, k=0)
     with pytest.raises(ov.errors.InvalidInputError, match="no_such"):
         docs.evaluate(QUERIES, RELEVANT, no_such=1)
+
+
+def test_cli_eval_one_collection_and_side_by_side(
+    plat: ov.Platform, docs: ov.Collection, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from omnivec.cli import app
+
+    other = plat.collection("other", encoder="text", max_seq_length=4)
+    other.add(list(DOCS.values()), ids=list(DOCS))
+    want = docs.evaluate(QUERIES, RELEVANT, k=3)
+    want_other = other.evaluate(QUERIES, RELEVANT, k=3)
+    judged = tmp_path / "judged.jsonl"
+    judged.write_text(
+        "\n".join(
+            json.dumps({"id": q, "query": QUERIES[q], "relevant": RELEVANT[q]}) for q in QUERIES
+        )
+        + "\n"
+    )
+    plat.close()
+    runner = CliRunner()
+    res = runner.invoke(app, ["eval", "docs", str(judged), "--k", "3", "--json", "--db", plat.uri])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == pytest.approx(want)
+    args = ["eval", "docs", str(judged), "--k", "3", "--against", "other", "--db", plat.uri]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "5 queries, k=3" and lines[1].split() == ["metric", "docs", "other"]
+    row = lines[2].split()
+    assert row[0] == "recall@3"
+    assert float(row[1]) == pytest.approx(want["recall@3"], abs=1e-4)
+    assert float(row[2]) == pytest.approx(want_other["recall@3"], abs=1e-4)
+    judged.write_text('{"query": "x"}\n')
+    res = runner.invoke(app, ["eval", "docs", str(judged), "--db", plat.uri])
+    assert res.exit_code == 1 and "relevant must be a non-empty list" in res.output
