@@ -6,6 +6,7 @@ Real parts throughout: Milvus Lite files in tmp_path, the bundled MiniLM, a tiny
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import subprocess
@@ -408,3 +409,31 @@ def test_reembed_clip_from_stored_image_paths(plat: ov.Platform, tmp_path: Path)
     assert photos.search(ov.image(paths[2]), k=1)[0].id == 2
     hits = photos.search(ov.ref(2), k=1)
     assert hits and hits[0].id != 2
+
+
+def test_cli_reembed(plat: ov.Platform) -> None:
+    from typer.testing import CliRunner
+
+    from omnivec.cli import app
+
+    col = plat.collection("docs", encoder="text")
+    add_texts(col, long_texts(6), list(range(6)))
+    old = col.space
+    plat.close()
+    runner = CliRunner()
+    res = runner.invoke(app, ["reembed", "docs", "--db", plat.uri])
+    assert res.exit_code == 1 and "--model" in res.output
+    res = runner.invoke(
+        app, ["reembed", "docs", "--option", "max_seq_length=8", "--json", "--db", plat.uri]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (
+        out["records"] == 6
+        and out["old_space"] == old.to_dict()
+        and out["space"] != out["old_space"]
+    )
+    res = runner.invoke(app, ["reembed", "docs", "-o", "max_seq_length=8", "--db", plat.uri])
+    assert res.exit_code == 1 and "already in space" in res.output
+    with ov.connect(plat.uri) as again:
+        assert again.collection("docs").space.to_dict() == out["space"]
