@@ -184,10 +184,11 @@ class Collection:
                 raise InvalidInputError(f"got {len(ids)} ids for {n} items; pass one id per item")
         keys = encode_ids(ids)
         meta = check_metadata(metadata, n)
-        if vectors is None:
-            arr = self._encode_many(batch, modality, progress)
-            meta = self._with_encoder_metadata(batch, modality, meta)
+        # Encode and write in one space: a re-embed's switch waits for both.
         with self._gate.shared():
+            if vectors is None:
+                arr = self._encode_many(batch, modality, progress)
+                meta = self._with_encoder_metadata(batch, modality, meta)
             self._store.upsert(self.physical, keys, arr, meta)
         return [decode_id(k) for k in keys]
 
