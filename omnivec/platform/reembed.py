@@ -220,17 +220,13 @@ class Reembed:
 
     def _item(self, row: StoredRow, modalities: list[str]) -> _Item:
         source = source_of(row)
-        if source is None:
+        modality = "image" if isinstance(source, Path) else "text"
+        if source is None or modality not in modalities:
+            # (A text collection's metadata "source"/"path" is the user's, not an image.)
             raise InvalidInputError(
                 f"record {decode_id(row.key)!r} of collection {self.name!r} has no stored "
-                "source (text or image path), so it cannot be re-encoded; delete it or add it "
-                "again with its text, then re-embed"
-            )
-        modality = "image" if isinstance(source, Path) else "text"
-        if modality not in modalities:
-            raise InvalidInputError(
-                f"record {decode_id(row.key)!r} of collection {self.name!r} has a {modality} "
-                f"source, which encoder {self.record.encoder!r} does not encode"
+                f"source ({' or '.join(modalities)}) to re-encode; delete it or add it again "
+                "with its source, then re-embed"
             )
         return _Item(row.key, source, modality, dict(row.metadata))
 
