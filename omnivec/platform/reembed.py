@@ -248,6 +248,9 @@ class Reembed:
                     self.store.drop_collection(old_shadow)
         self.shadow = shadow
         options = dict(rec.options)
+        for retired in options.pop("retired", []):  # a switch cut off before its drop
+            if retired not in (self.old_physical, shadow) and self.store.has_collection(retired):
+                self.store.drop_collection(retired)
         options["reembed"] = {
             "shadow": shadow,
             "space": self.space.to_dict(),
