@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import threading
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+
+#: Every collection gets its own encoder object (``fit`` must change only its own space), but
+#: encoders of the same weights share the loaded model while any of them holds it.
+_LOADED: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_LOADED_LOCK = threading.Lock()
 
 
 @dataclass
@@ -127,6 +134,9 @@ class TextEncoder(LazyModelEncoder):
     modalities = ("text",)
     config_class = TextConfig
     runtime_fields = frozenset({"batch_size", "device"})
+    # One encoder per collection, so that fit() changes only its own collection's space;
+    # the loaded model itself is shared through _LOADED.
+    shareable = False
     cfg: TextConfig
     #: Window size (content tokens) for long texts when a collection does not choose one;
     #: measured on needle-in-a-long-document retrieval (docs/benchmarks.md).
@@ -160,34 +170,26 @@ class TextEncoder(LazyModelEncoder):
         with self._load_lock:
             if self._model is None:
                 target, local = _resolve(self.cfg.model)
-                try:
-                    from sentence_transformers import SentenceTransformer
-
-                    with _quiet_weight_loading():
-                        model = SentenceTransformer(target, device=self.cfg.device)
-                except Exception as exc:
-                    hint = "" if local else " (no internet here? pass a local model directory)"
-                    raise EncoderError(
-                        f"could not load text model {self.cfg.model!r}: {exc}{hint}"
-                    ) from exc
-                if self.cfg.max_seq_length is not None:
-                    model.max_seq_length = self.cfg.max_seq_length
+                weights = model_fingerprint(local) if local is not None else f"hub:{self.cfg.model}"
+                key = f"{target}|{weights}|{self.cfg.device}|{self.cfg.max_seq_length}"
+                with _LOADED_LOCK:
+                    model = _LOADED.get(key)
+                if model is None:
+                    model = self._load_model(target, local)
+                    with _LOADED_LOCK:
+                        _LOADED[key] = model
                 prompts = self._resolve_prompts(model)
                 dim = model.get_embedding_dimension()
                 if dim is None:
                     raise EncoderError(
                         f"text model {self.cfg.model!r} does not report its dimension"
                     )
-                fingerprint = (
-                    model_fingerprint(local) if local is not None else f"hub:{self.cfg.model}"
-                )
-                ident = f"{fingerprint}|{self.cfg.normalize}|{self.cfg.max_seq_length}"
-                if any(prompts.values()):
-                    # Prompts change every vector; without any the identity stays as before.
-                    ident += f"|q={prompts['query']!r}|d={prompts['document']!r}"
-                fingerprint = hashlib.sha256(ident.encode()).hexdigest()
                 self._space = Space(
-                    self.name, self.cfg.model, fingerprint, int(dim), self.cfg.metric
+                    self.name,
+                    self.cfg.model,
+                    self.space_fingerprint(weights, prompts),
+                    int(dim),
+                    self.cfg.metric,
                 )
                 self._prompts = prompts
                 self._prompt_tokens = max(
@@ -244,6 +246,32 @@ class TextEncoder(LazyModelEncoder):
         """``(start, end)`` character offsets of each of the model's tokens in ``text``."""
         return self._token_offsets(self.load(), text)
 
+    def _load_model(self, target: str, local: Path | None) -> Any:
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            with _quiet_weight_loading():
+                model = SentenceTransformer(target, device=self.cfg.device)
+        except Exception as exc:
+            hint = "" if local else " (no internet here? pass a local model directory)"
+            raise EncoderError(
+                f"could not load text model {self.cfg.model!r}: {exc}{hint}"
+            ) from exc
+        if self.cfg.max_seq_length is not None:
+            model.max_seq_length = self.cfg.max_seq_length
+        return model
+
+    def space_fingerprint(self, weights: str, prompts: dict[str, str] | None = None) -> str:
+        """The space fingerprint: the weights' fingerprint with the options that change vectors
+        (the prompts of each role, when there are any)."""
+        ident = f"{weights}|{self.cfg.normalize}|{self.cfg.max_seq_length}"
+        if prompts is None and self._model is not None:
+            prompts = self._prompts
+        if prompts and any(prompts.values()):
+            # Prompts change every vector; without any the identity stays as before.
+            ident += f"|q={prompts['query']!r}|d={prompts['document']!r}"
+        return hashlib.sha256(ident.encode()).hexdigest()
+
     @property
     def model(self) -> Any:
         return self.load()
@@ -280,3 +308,83 @@ class TextEncoder(LazyModelEncoder):
             prompt=self._prompts[role],
         )
         return np.ascontiguousarray(np.asarray(vecs, dtype=np.float32)[inverse])
+
+    # -- training ----------------------------------------------------------------------
+    def fit(
+        self,
+        pairs: Iterable[Any],
+        epochs: int = 1,
+        batch_size: int = 32,
+        lr: float = 2e-5,
+        output: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        progress: bool | None = None,
+    ) -> list[float]:
+        """Fine-tune the model contrastively; returns the mean loss of each epoch.
+
+        ``pairs``: (anchor, positive) or (anchor, positive, negative) texts train with
+        in-batch negatives (sentence-transformers' ``MultipleNegativesRankingLoss``); (a, b,
+        score) with ``score`` in [0, 1] trains the pair's cosine towards the score
+        (``CosineSimilarityLoss``). The loop is plain torch over the model (no ``datasets`` or
+        ``accelerate``; see :mod:`omnivec.encoders.text_training`), seeded with ``seed``.
+
+        The trained weights are saved as a sentence-transformers folder at ``output``
+        (default ``~/.cache/omnivec/text/<model>-<fingerprint>``), loadable as ``model=DIR``;
+        this encoder then uses them (``model`` points at the folder) and its space gets a new
+        fingerprint. A copy is trained and swapped in only once saved: a failure leaves the
+        encoder as it was. An owning collection refuses while it holds vectors
+        (``SpaceMismatchError``: train into a new collection, or ``reembed``) and records the
+        new space afterwards.
+        """
+        from omnivec.encoders.text_training import (
+            check_hyperparameters,
+            check_output,
+            check_pairs,
+            default_output,
+            save_checkpoint,
+            train_copy,
+        )
+
+        data = check_pairs(pairs)
+        check_hyperparameters(epochs, batch_size, lr, seed)
+        target = check_output(output)
+        self._notify_before_fit()
+        base = self.load()
+        trained, history = train_copy(
+            base,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=self.cfg.device,
+            progress=progress,
+        )
+        with _quiet_weight_loading():  # transformers' shard-writing bar
+            if target is None:
+                # Named after the weights, which are known only once saved.
+                final = default_output(self.cfg.model)
+                staging = final.with_name(f"{final.name}-training-{os.getpid()}")
+                save_checkpoint(trained, staging)
+                weights = model_fingerprint(staging)
+                target = final.with_name(f"{final.name}-{weights[:16]}")
+                if target.exists():
+                    shutil.rmtree(staging, ignore_errors=True)  # the same weights, saved before
+                else:
+                    os.replace(staging, target)
+            else:
+                save_checkpoint(trained, target)
+                weights = model_fingerprint(target)
+        with self._load_lock:
+            self.cfg.model = str(target)
+            self._model = trained
+            self._space = Space(
+                self.name,
+                self.cfg.model,
+                self.space_fingerprint(weights),
+                self._space.dim if self._space else int(trained.get_embedding_dimension()),
+                self.cfg.metric,
+            )
+        logger.info("fine-tuned text model saved to %s", target)
+        self._notify_after_fit()
+        return history

@@ -130,6 +130,23 @@ class CollectionRecord:
     fitting: FitMarker | None = None
     #: "creating" until the Milvus collection exists, then "ready".
     status: str = "ready"
+    #: The Milvus collection that holds the rows when it is not ``name`` (after a re-embed
+    #: switched the collection to its shadow: Milvus Lite has no aliases).
+    physical: str | None = None
+
+    def milvus_name(self, name: str) -> str:
+        """The Milvus collection that holds the rows of collection ``name``."""
+        return self.physical or name
+
+    def owned_milvus_names(self, name: str) -> list[str]:
+        """Every Milvus collection this record owns: its rows, a re-embed's shadow, and old
+        rows a switch retired but did not drop yet."""
+        names = [self.milvus_name(name)]
+        job = self.options.get("reembed")
+        if isinstance(job, dict) and isinstance(job.get("shadow"), str):
+            names.append(job["shadow"])
+        names += [n for n in self.options.get("retired", []) if isinstance(n, str)]
+        return list(dict.fromkeys(names))
 
     def to_doc(self) -> dict[str, Any]:
         doc = dataclasses.asdict(self)
@@ -153,6 +170,7 @@ class CollectionRecord:
             role=doc.get("role"),
             fitting=FitMarker.from_doc(doc.get("fitting")),
             status=str(doc.get("status", "ready")),
+            physical=doc.get("physical") or None,
         )
 
 

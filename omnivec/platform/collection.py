@@ -7,7 +7,7 @@ writing, reading, encoding), :mod:`~omnivec.platform.query` (search), :mod:`~omn
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,8 +15,14 @@ import numpy as np
 from omnivec.core.ids import decode_id
 from omnivec.core.queries import Record
 from omnivec.core.validation import (
+    check_k,
     check_where,
 )
+from omnivec.errors import InvalidInputError
+from omnivec.platform.catalog import CollectionRecord
+from omnivec.platform.evaluation import check_judgements, retrieval_metrics
+from omnivec.platform.reembed import Reembed, ReembedReport
+from omnivec.platform.reembed import run as run_reembed
 from omnivec.platform.training import TrainableCollection
 
 if TYPE_CHECKING:
@@ -40,7 +46,8 @@ class Collection(TrainableCollection):
         """Every stored record (matching ``where``) in id order; above ``limit`` records, a
         random sample of ``limit`` of them drawn with ``seed`` (the same seed, the same sample)."""
         where = self._records_where(check_where(where))
-        keys = sorted(self._store.keys(self.name, where=where))
+        with self._gate.shared():
+            keys = sorted(self._store.keys(self.physical, where=where))
         if limit is not None and len(keys) > limit:
             rng = np.random.default_rng(seed)
             keys = [keys[i] for i in sorted(rng.choice(len(keys), size=limit, replace=False))]
@@ -96,3 +103,57 @@ class Collection(TrainableCollection):
         from omnivec.platform import analysis
 
         return analysis.project(self, method, where, limit, seed)
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(
+        self,
+        queries: dict[Any, Any],
+        relevant: dict[Any, Sequence[Any]],
+        k: int = 10,
+        **search_kwargs: Any,
+    ) -> dict[str, float]:
+        """Retrieval quality of this collection's own :meth:`search` on judged queries.
+
+        ``queries`` maps a query id to anything ``search`` takes (text, ``ov.image``, ...);
+        ``relevant`` maps the same ids to the ids that should come back. ``search_kwargs``
+        (``where=``, ...) pass through to ``search``. Returns the means over queries of
+        ``recall@k``, ``mrr`` and ``ndcg@k`` (see :mod:`omnivec.platform.evaluation`).
+        """
+        qids = check_judgements(queries, relevant)
+        k = check_k(k)
+        try:
+            hits = self.search([queries[q] for q in qids], k=k, **search_kwargs)
+        except TypeError as exc:
+            raise InvalidInputError(f"evaluate(): {exc}") from exc
+        ranked = [[h.id for h in row] for row in hits]
+        return retrieval_metrics(ranked, [list(relevant[q]) for q in qids], k)
+
+    # -- re-embedding ----------------------------------------------------------------------
+    def reembed(self, *, progress: bool | None = None, **encoder_options: Any) -> ReembedReport:
+        """Re-encode every record from its stored source into a new space, without downtime.
+
+        ``encoder_options`` change the encoder's configuration (``model="ckpt/"`` for text,
+        ``pretrained="new.pt"`` for clip). The records are encoded into a shadow Milvus
+        collection while searches keep answering from the old vectors; then the collection
+        switches to the new space in one catalog step (same name, ids and metadata) and the
+        old rows are dropped. A re-embed that was killed leaves the old collection whole;
+        running it again resumes. Refused up front (``InvalidInputError``) if a record has no
+        stored source (naming it) or the options give the current space.
+        """
+        with self._fit_lock:  # one fit or re-embed at a time per collection
+            self.check_complete()
+            job = Reembed(self.name, self._record, self._store, self._catalog, progress)
+            return run_reembed(job, encoder_options, self._gate, self._adopt_reembed)
+
+    def _adopt_reembed(self, record: CollectionRecord, encoder: Any) -> None:
+        """Install a re-embed's switch in memory (the catalog already has it)."""
+        self._record = record
+        if encoder is self._encoder:
+            return
+        self._encoder = encoder
+        if hasattr(encoder, "add_fit_listeners"):
+            encoder.add_fit_listeners(
+                before=self._before_encoder_fit, after=self._after_encoder_fit
+            )
+        self._space_checked = True
+        self.forget_cached_queries()

@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from omnivec.errors import (
 )
 from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
+from omnivec.platform.reembed import SwitchGate
 
 if TYPE_CHECKING:
     from omnivec.stores.base import VectorStore
@@ -43,7 +45,22 @@ if TYPE_CHECKING:
 #: Looks up another collection by name (for cross-collection refs); NotFoundError if absent.
 Resolver = Callable[[str], Any]
 
-__all__ = ["CollectionBase", "Resolver"]
+__all__ = ["CollectionBase", "Resolver", "gated"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def gated(fn: _F) -> _F:
+    """Run a method holding its collection's switch gate shared (see reembed.SwitchGate): a
+    re-embed switches the rows under it only between calls, never during one."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._gate.shared():
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +94,8 @@ class CollectionBase:
         self._space_checked = False
         self._lock = threading.RLock()
         self._fit_lock = threading.Lock()
+        #: Held shared by every call that touches the rows, exclusively by a re-embed's switch.
+        self._gate = SwitchGate()
         #: Record options a fit under way will record with its space (features= by name).
         self._pending_options: dict[str, Any] = {}
         self._query_cache: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
@@ -107,6 +126,12 @@ class CollectionBase:
     @property
     def encoder_name(self) -> str | None:
         return self._record.encoder
+
+    @property
+    def physical(self) -> str:
+        """The Milvus collection that holds this collection's rows (``name`` unless a
+        re-embed switched it to its shadow)."""
+        return self._record.milvus_name(self.name)
 
     @property
     def record(self) -> CollectionRecord:
@@ -143,14 +168,16 @@ class CollectionBase:
     def __len__(self) -> int:
         return self.count()
 
+    @gated
     def count(self, where: str | None = None) -> int:
         """Records matching ``where`` (all records without it)."""
-        return self._store.count(self.name, where=self._records_where(check_where(where)))
+        return self._store.count(self.physical, where=self._records_where(check_where(where)))
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.space.describe()})"
 
     # -- writing -------------------------------------------------------------------------
+    @gated
     def add(
         self,
         items: Sequence[Any] | None = None,
@@ -195,7 +222,7 @@ class CollectionBase:
             if vectors is None:
                 arr = self._encode_many(batch, modality, progress)
                 meta = self._with_encoder_metadata(batch, modality, meta)
-            self._store.upsert(self.name, keys, arr, meta)
+            self._store.upsert(self.physical, keys, arr, meta)
             return [decode_id(k) for k in keys]
         windows.check_user_keys(meta)
         if vectors is None and (modality or self._encoder.modalities[0]) == "text":
@@ -210,8 +237,8 @@ class CollectionBase:
         if self.keywords is not None:
             hybrid.keyword_rows(plan)
         # A replaced record's old windows are deleted in the same guarded write.
-        stale = windows.stale_windows(self._store, self.name, keys)
-        self._store.upsert(self.name, plan.keys, arr[plan.source], plan.metadata, delete=stale)
+        stale = windows.stale_windows(self._store, self.physical, keys)
+        self._store.upsert(self.physical, plan.keys, arr[plan.source], plan.metadata, delete=stale)
         return [decode_id(k) for k in keys]
 
     def _with_encoder_metadata(
@@ -229,19 +256,21 @@ class CollectionBase:
         """Same as :meth:`add` (which already replaces existing ids)."""
         return self.add(items, **kwargs)
 
+    @gated
     def delete(self, ids: Sequence[Any]) -> int:
         """Delete rows by id; returns how many existed. Unknown ids are not an error."""
         keys = encode_ids(check_batch(ids, "ids"), unique=False)
         if not self.text_options:
-            return self._store.delete(self.name, keys)
-        return windows.delete_records(self._store, self.name, keys)
+            return self._store.delete(self.physical, keys)
+        return windows.delete_records(self._store, self.physical, keys)
 
+    @gated
     def get(self, ids: Sequence[Any]) -> list[Record]:
         """Stored records in the order asked; an unknown id raises :class:`NotFoundError`."""
         ids = check_batch(ids, "ids")
         keys = encode_ids(ids, unique=False)
         self.check_complete()
-        rows = self._store.get(self.name, keys)
+        rows = self._store.get(self.physical, keys)
         missing = [i for i, k in zip(ids, keys, strict=True) if k not in rows]
         if missing:
             raise NotFoundError(
@@ -250,12 +279,13 @@ class CollectionBase:
             )
         if not self.text_options:
             return [Record(decode_id(k), rows[k].vector, rows[k].metadata) for k in keys]
-        return windows.to_records(self._store, self.name, keys, rows, self.metric)
+        return windows.to_records(self._store, self.physical, keys, rows, self.metric)
 
+    @gated
     def ids(self, where: str | None = None) -> list[Any]:
         """Every stored id (matching ``where`` if given)."""
         where = self._records_where(check_where(where))
-        return [decode_id(k) for k in self._store.keys(self.name, where=where)]
+        return [decode_id(k) for k in self._store.keys(self.physical, where=where)]
 
     def begin_fit(self) -> None:
         """Record in the catalog, before a fit writes its first vector, that one is under way;
@@ -331,7 +361,7 @@ class CollectionBase:
 
     # -- encoder guards -------------------------------------------------------------------
     def _before_encoder_fit(self, encoder: Any) -> None:
-        n = len(self) if self._store.has_collection(self.name) else 0
+        n = len(self) if self._store.has_collection(self.physical) else 0
         if n > 0:
             raise SpaceMismatchError(
                 f"collection {self.name!r} holds {n} vectors of the current weights; "

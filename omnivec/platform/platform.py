@@ -341,8 +341,9 @@ class Platform:
         record = self.catalog.collection(name)
         if record is None:
             return False
-        if self.store.has_collection(name):
-            self.store.drop_collection(name)
+        for milvus_name in record.owned_milvus_names(name):  # rows, re-embed shadow
+            if self.store.has_collection(milvus_name):
+                self.store.drop_collection(milvus_name)
         self.catalog.delete_collection(name)
         self.catalog.delete_blob(record.options.get("blob"))  # graphsage weights
         self._collections.pop(name, None)

@@ -27,7 +27,7 @@ from omnivec.errors import (
     SpaceMismatchError,
 )
 from omnivec.platform import hybrid, windows
-from omnivec.platform.collection_base import CollectionBase
+from omnivec.platform.collection_base import CollectionBase, gated
 
 __all__ = ["SearchableCollection"]
 
@@ -91,6 +91,7 @@ class SearchableCollection(CollectionBase):
         search_params: dict[str, int] | None = ...,
     ) -> list[Hit] | list[list[Hit]]: ...
 
+    @gated
     def search(
         self,
         query: Any,
@@ -147,7 +148,7 @@ class SearchableCollection(CollectionBase):
         if self.text_options:
             found = windows.search_records(
                 self._store,
-                self.name,
+                self.physical,
                 vectors,
                 k,
                 where,
@@ -157,7 +158,7 @@ class SearchableCollection(CollectionBase):
             )
         else:
             raw = self._store.search(
-                self.name,
+                self.physical,
                 vectors,
                 k,
                 where=where,
@@ -185,11 +186,11 @@ class SearchableCollection(CollectionBase):
                 'with mode="dense" or "hybrid"'
             )
         # BM25 over an empty collection aborts Milvus Lite (a NaN assertion): answer here.
-        if self._store.count(self.name) == 0:
+        if self._store.count(self.physical) == 0:
             return [[] for _ in queries]
         depth = k if mode == "keyword" else min(MAX_K, max(3 * k, 30))
         found = hybrid.search_keywords(
-            self._store, self.name, [queries[i] for i in texts], depth, where
+            self._store, self.physical, [queries[i] for i in texts], depth, where
         )
         if mode == "keyword":
             return found
@@ -250,10 +251,10 @@ class SearchableCollection(CollectionBase):
                 )
             ids = [queries[i].id for i in idx]
             keys = encode_ids(ids, unique=False)
-            rows = self._store.get(source.name, keys)
+            rows = self._store.get(source.physical, keys)
             vecs = {k: r.vector for k, r in rows.items()}
             if source.text_options:
-                vecs = windows.record_vectors(self._store, source.name, rows, source.metric)
+                vecs = windows.record_vectors(self._store, source.physical, rows, source.metric)
             for i, id_, key in zip(idx, ids, keys, strict=True):
                 if key not in vecs:
                     raise NotFoundError(f"ref id {id_!r} is not in collection {source.name!r}")

@@ -67,8 +67,8 @@ class TrainableCollection(SearchableCollection):
             if warm_start and len(self) > 0:
                 # A half-written fit is no starting point.
                 self.check_complete("fit it again without warm_start=True (or drop it)")
-                keys = self._store.keys(self.name)
-                rows = self._store.get(self.name, keys)
+                keys = self._store.keys(self.physical)
+                rows = self._store.get(self.physical, keys)
                 kwargs["init"] = {decode_id(k): r.vector for k, r in rows.items()}
             trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
             try:
@@ -98,19 +98,19 @@ class TrainableCollection(SearchableCollection):
         vecs = check_vectors(result.vectors, space.dim, "learned vectors")
         keys = encode_ids(result.ids)
         meta = check_metadata(result.metadata, len(keys))
-        old = set(self._store.keys(self.name))
+        old = set(self._store.keys(self.physical))
         self.begin_fit()
         marker = self._record.fitting
         try:
             try:
                 # All or nothing: if it raises, the store rolled back what it wrote.
-                self._store.upsert(self.name, keys, vecs, meta)
+                self._store.upsert(self.physical, keys, vecs, meta)
             except BaseException:
                 self.end_fit()  # the previous fit's rows stand, unchanged
                 raise
             stale = sorted(old - set(keys))
             if stale:
-                self._store.delete(self.name, stale)
+                self._store.delete(self.physical, stale)
             adopt()
             self.record_space(space)
         finally:
@@ -139,7 +139,7 @@ class TrainableCollection(SearchableCollection):
     def get_present(self, ids: Sequence[Any]) -> list[Record]:
         """The stored records among ``ids`` (unknown ids are left out), in the order asked."""
         keys = encode_ids(check_batch(ids, "ids"), unique=False)
-        present = self._store.existing(self.name, keys)
+        present = self._store.existing(self.physical, keys)
         wanted = [i for i, k in zip(ids, keys, strict=True) if k in present]
         return self.get(wanted) if wanted else []
 
@@ -182,5 +182,7 @@ class TrainableCollection(SearchableCollection):
             result = enc.embed(graph, nodes, features=features, **kwargs)
             vecs = check_vectors(result.vectors, self.dim, "embedded vectors")
             keys = encode_ids(result.ids)
-            self._store.upsert(self.name, keys, vecs, check_metadata(result.metadata, len(keys)))
+            self._store.upsert(
+                self.physical, keys, vecs, check_metadata(result.metadata, len(keys))
+            )
         return [decode_id(k) for k in keys]

@@ -1,127 +1,32 @@
-"""The ``omnivec`` command: build, inspect and query collections; serve them; run the demo.
-
-Every command takes ``--db`` (a Milvus Lite file or a server URI; default ``./omnivec.db`` or
-``$OMNIVEC_URI``). Errors print one line on stderr and exit with status 1; ``--json`` prints
-exactly what the HTTP API answers.
-"""
+"""Commands: inspect, add, search, train graphs and recommenders, serve, demo."""
 
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from omnivec.errors import InvalidInputError, NotFoundError, OmnivecError
-
-app = typer.Typer(
-    name="omnivec",
-    help="Text, images, graph nodes and users/items as vectors, in one store, behind one query API.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from omnivec.cli.app import (
+    IMAGE_SUFFIXES,
+    TEXT_SUFFIXES,
+    DbOption,
+    JsonOption,
+    KOption,
+    TokenOption,
+    WhereOption,
+    app,
+    handle_errors,
+    open_platform,
+    parse_scalar,
+    print_hits,
+    print_json,
+    resolve_id,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-DbOption = Annotated[
-    str,
-    typer.Option(
-        "--db", envvar="OMNIVEC_URI", help="Milvus Lite file (*.db) or Milvus server URI."
-    ),
-]
-TokenOption = Annotated[
-    str, typer.Option("--token", envvar="OMNIVEC_TOKEN", help="Token for a Milvus server.")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (what the HTTP API answers).")]
-KOption = Annotated[int, typer.Option("-k", "--k", help="Number of hits (1 to 16384).")]
-WhereOption = Annotated[
-    str | None,
-    typer.Option("--where", help="Milvus filter over metadata, e.g. 'lang == \"en\"'."),
-]
-
-TEXT_SUFFIXES = {".txt", ".md"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def handle_errors(fn: F) -> F:
-    """Turn omnivec errors (and unreadable files) into one line on stderr and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except OmnivecError as exc:
-            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        except (OSError, UnicodeDecodeError, csv.Error, json.JSONDecodeError) as exc:
-            _fail(f"{exc}")
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def _platform(db: str, token: str = "") -> Iterator[Any]:
-    import omnivec as ov
-
-    with ov.connect(db, token=token) as plat:
-        yield plat
-
-
-def _print_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, ensure_ascii=False, default=str))
-
-
-def _print_hits(hits: list[Any], as_json: bool) -> None:
-    from omnivec.core.queries import hits_payload
-
-    if as_json:
-        _print_json(hits_payload(hits))
-        return
-    if not hits:
-        typer.echo("(no hits)")
-    for rank, hit in enumerate(hits, 1):
-        meta = {k: v for k, v in hit.metadata.items() if k != "thumbnail"}
-        extra = "  " + json.dumps(meta, ensure_ascii=False, default=str)[:120] if meta else ""
-        typer.echo(f"{rank:>3}. {hit.score:8.4f}  {hit.id}{extra}")
-        shown = hit.passage or hit.text
-        if shown:
-            # The matched passage of a long record, on one line.
-            line = " ".join(shown.split())
-            typer.echo(f"     {line[:200]}{'…' if len(line) > 200 else ''}")
-
-
-def _parse_scalar(text: str) -> Any:
-    """Node and user ids from files and the command line: integers become int."""
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _resolve_id(collection: Any, text: str) -> Any:
-    """The stored id the user means: ``7`` may be the int 7 or the str "7"."""
-    parsed = _parse_scalar(text)
-    candidates = [parsed, text] if parsed != text else [text]
-    for cand in candidates:
-        try:
-            collection.get([cand])
-            return cand
-        except NotFoundError:
-            continue
-    raise NotFoundError(f"id {text!r} is not in collection {collection.name!r}")
+from omnivec.errors import InvalidInputError, NotFoundError
 
 
 # -- inspection --------------------------------------------------------------------------------
@@ -136,7 +41,7 @@ def encoders(
     del db, token  # taken like every command's; the encoders do not depend on the store
     names = available_encoders()
     if as_json:
-        _print_json({"encoders": names})
+        print_json({"encoders": names})
     else:
         for name in names:
             typer.echo(name)
@@ -148,10 +53,10 @@ def collections(
     db: DbOption = "omnivec.db", token: TokenOption = "", as_json: JsonOption = False
 ) -> None:
     """List collections with their encoder, space and size."""
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         infos = [plat.info(name) for name in plat.collections()]
         if as_json:
-            _print_json({"collections": infos})
+            print_json({"collections": infos})
             return
         if not infos:
             typer.echo("(no collections)")
@@ -169,10 +74,10 @@ def info(
     name: str, db: DbOption = "omnivec.db", token: TokenOption = "", as_json: JsonOption = False
 ) -> None:
     """Show one collection: encoder, configuration, vector space, row count."""
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         data = plat.info(name)
         if as_json:
-            _print_json(data)
+            print_json(data)
         else:
             for key, value in data.items():
                 typer.echo(f"{key:<12} {json.dumps(value, default=str)}")
@@ -182,7 +87,7 @@ def info(
 @handle_errors
 def drop(name: str, db: DbOption = "omnivec.db", token: TokenOption = "") -> None:
     """Delete a collection (or a recommender and its two collections)."""
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         if not plat.drop(name):
             raise NotFoundError(f"no collection or recommender named {name!r}")
         typer.echo(f"dropped {name}")
@@ -249,7 +154,7 @@ def _read_texts(path: Path) -> tuple[list[str], list[Any], list[dict[str, Any]]]
                     continue
                 texts.append(text)
                 raw_id = row.pop("id", None)
-                ids.append(_parse_scalar(raw_id) if raw_id else f"{path.name}:{rowno}")
+                ids.append(parse_scalar(raw_id) if raw_id else f"{path.name}:{rowno}")
                 metas.append({k: v for k, v in row.items() if k and v is not None})
     else:
         with io.StringIO(_read_utf8(path)) as fh:
@@ -294,7 +199,7 @@ def add(
         config["model"] = model
     if pretrained is not None:
         config["pretrained"] = pretrained
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         as_texts = path.is_file()
         files: list[Path] = []
         if path.is_dir():
@@ -320,7 +225,7 @@ def add(
                 images=[str(f) for f in files], ids=[str(f.relative_to(path)) for f in files]
             )
         if as_json:
-            _print_json({"added": len(ids), "collection": name, "count": len(col)})
+            print_json({"added": len(ids), "collection": name, "count": len(col)})
         else:
             typer.echo(f"added {len(ids)} records to {name} ({len(col)} in all)")
 
@@ -353,7 +258,7 @@ def search(
     given = [x is not None for x in (query, image, ref)]
     if sum(given) != 1:
         raise InvalidInputError("give exactly one of a text QUERY, --image PATH or --ref ID")
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         col = plat.get_collection(name)
         q: Any
         if image is not None:
@@ -362,11 +267,11 @@ def search(
             q = ov.image(str(image))
         elif ref is not None:
             source = plat.get_collection(ref_collection) if ref_collection else col
-            q = ov.ref(_resolve_id(source, ref), collection=ref_collection)
+            q = ov.ref(resolve_id(source, ref), collection=ref_collection)
         else:
             q = query
         hits = col.search(q, k=k, where=where, min_score=min_score)
-        _print_hits(hits, as_json)  # type: ignore[arg-type]
+        print_hits(hits, as_json)  # type: ignore[arg-type]
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -432,14 +337,14 @@ def fit_graph(
     rows = _read_table(edges, 2)
     triples: list[tuple[Any, ...]] = []
     for row in rows:
-        u, v = _parse_scalar(row[0]), _parse_scalar(row[1])
+        u, v = parse_scalar(row[0]), parse_scalar(row[1])
         if len(row) >= 3 and row[2].strip():
             if not _is_number(row[2]):
                 raise InvalidInputError(f"{edges}: edge weight {row[2]!r} is not a number")
             triples.append((u, v, float(row[2])))
         else:
             triples.append((u, v))
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         exists = plat.has_collection(name)
         config: dict[str, Any] = (
             {}
@@ -466,7 +371,7 @@ def fit_graph(
             raise
         seconds = time.perf_counter() - start
         if as_json:
-            _print_json(
+            print_json(
                 {"collection": name, "nodes": len(col), "edges": len(triples), "seconds": seconds}
             )
         else:
@@ -508,7 +413,7 @@ def fit_recs(
             f"{interactions} has no column {missing[0]!r} (columns: {', '.join(map(str, df.columns))}); "
             "use --user-col/--item-col"
         )
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         exists = name in plat.recommenders()
         config: dict[str, Any] = (
             {}
@@ -537,7 +442,7 @@ def fit_recs(
             "seconds": seconds,
         }
         if as_json:
-            _print_json(summary)
+            print_json(summary)
         else:
             typer.echo(
                 f"fitted {name}: {summary['users']} users x {summary['items']} items "
@@ -566,12 +471,12 @@ def recommend(
     as_json: JsonOption = False,
 ) -> None:
     """Recommend items for USER."""
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         rec = _existing_recommender(plat, name)
         hits = rec.recommend(
-            _resolve_id(rec.users, user), k=k, exclude_seen=exclude_seen, where=where
+            resolve_id(rec.users, user), k=k, exclude_seen=exclude_seen, where=where
         )
-        _print_hits(hits, as_json)
+        print_hits(hits, as_json)
 
 
 @app.command("similar-items")
@@ -585,79 +490,9 @@ def similar_items(
     as_json: JsonOption = False,
 ) -> None:
     """Items most similar to ITEM in a recommender's space."""
-    with _platform(db, token) as plat:
+    with open_platform(db, token) as plat:
         rec = _existing_recommender(plat, name)
-        _print_hits(rec.similar_items(_resolve_id(rec.items, item), k=k), as_json)
-
-
-# -- see and organise ---------------------------------------------------------------------------
-ClustersOption = Annotated[
-    int | None, typer.Option("-n", "--clusters", help="k-means clusters (default: HDBSCAN).")
-]
-
-
-@app.command("map")
-@handle_errors
-def map_(
-    name: str,
-    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("map.png"),
-    color_by: Annotated[str, typer.Option(help="'cluster' or a metadata key.")] = "cluster",
-    method: Annotated[str, typer.Option(help="Projection: pca, umap or tsne.")] = "pca",
-    n_clusters: ClustersOption = None,
-    limit: Annotated[int, typer.Option(help="Most records drawn (a seeded sample).")] = 20_000,
-    where: WhereOption = None,
-    db: DbOption = "omnivec.db",
-    token: TokenOption = "",
-) -> None:
-    """Draw a collection as a 2-D map (PNG), coloured by cluster or a metadata key."""
-    from omnivec.platform.plots import draw_collection_map
-
-    with _platform(db, token) as plat:
-        col = plat.get_collection(name)
-        typer.echo(draw_collection_map(col, out, method, color_by, where, limit, n_clusters))
-
-
-@app.command()
-@handle_errors
-def cluster(
-    name: str,
-    n_clusters: ClustersOption = None,
-    write_key: Annotated[str | None, typer.Option(help="Store each label under this key.")] = None,
-    where: WhereOption = None,
-    db: DbOption = "omnivec.db",
-    token: TokenOption = "",
-    as_json: JsonOption = False,
-) -> None:
-    """Cluster a collection's records (k-means with -n, else HDBSCAN; -1 is noise)."""
-    from omnivec.platform.plots import cluster_lines
-
-    with _platform(db, token) as plat:
-        labels = plat.get_collection(name).cluster(n_clusters, where=where, write_key=write_key)
-        if as_json:
-            _print_json({"clusters": [{"id": i, "cluster": c} for i, c in labels.items()]})
-        else:
-            typer.echo("\n".join(cluster_lines(labels)))
-
-
-@app.command()
-@handle_errors
-def classify(
-    name: str,
-    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
-    label: Annotated[str, typer.Option(help="Metadata key holding the labels.")],
-    method: Annotated[str, typer.Option(help="logistic or knn.")] = "logistic",
-    where: WhereOption = None,
-    db: DbOption = "omnivec.db",
-    token: TokenOption = "",
-    as_json: JsonOption = False,
-) -> None:
-    """Label TEXTS with a classifier fitted on the records whose metadata has --label."""
-    from omnivec.platform.plots import classify_report
-
-    with _platform(db, token) as plat:
-        clf = plat.get_collection(name).classifier(label, method, where=where)
-        report, lines = classify_report(clf, list(texts))
-        _print_json(report) if as_json else typer.echo("\n".join(lines))
+        print_hits(rec.similar_items(resolve_id(rec.items, item), k=k), as_json)
 
 
 # -- faces -----------------------------------------------------------------------------------------
@@ -704,28 +539,4 @@ def demo(
 
     summary = run_demo(db, parts=only, quiet=as_json)
     if as_json:
-        _print_json(summary)
-
-
-def main() -> None:
-    """Console-script entry point: usage mistakes, like every other error, are one line on
-    stderr and exit status 1."""
-    # typer vendors click; its UsageError is the base class of the public typer.BadParameter.
-    usage_error: type[Exception] = typer.BadParameter.__mro__[1]  # type: ignore[assignment]
-    try:
-        code = app(standalone_mode=False)
-    except usage_error as exc:
-        if not exc.format_message():  # type: ignore[attr-defined]
-            raise SystemExit(0) from None  # bare `omnivec`: help was printed
-        ctx = getattr(exc, "ctx", None)
-        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        typer.echo(f"error: {exc.format_message()}{hint}", err=True)  # type: ignore[attr-defined]
-        raise SystemExit(1) from None
-    except typer.Abort:
-        typer.echo("error: aborted", err=True)
-        raise SystemExit(1) from None
-    raise SystemExit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+        print_json(summary)

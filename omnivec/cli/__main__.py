@@ -1,0 +1,5 @@
+"""``python -m omnivec.cli``."""
+
+from omnivec.cli import main
+
+main()
