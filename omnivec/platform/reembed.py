@@ -297,8 +297,12 @@ class Reembed:
     def _write(self, chunk: list[_Item]) -> None:
         assert self.space is not None
         if self._text:
-            self._write_texts(chunk)
-            return
+            texts = [item for item in chunk if item.modality == "text"]
+            if texts:
+                self._write_texts(texts)
+            chunk = [item for item in chunk if item.modality != "text"]
+            if not chunk:
+                return
         vectors = np.empty((len(chunk), self.space.dim), dtype=np.float32)
         for modality in ("text", "image"):
             idx = [i for i, item in enumerate(chunk) if item.modality == modality]
@@ -317,9 +321,14 @@ class Reembed:
                     f"(or non-finite values), expected {(len(idx), self.space.dim)}"
                 )
             vectors[idx] = out
-        self.store.upsert(
-            self.shadow, [item.key for item in chunk], vectors, [item.metadata for item in chunk]
-        )
+        keys = [item.key for item in chunk]
+        meta = [dict(item.metadata) for item in chunk]
+        if self._text:  # rows of a text collection that carry no text (images)
+            plan = windows.plan_untexted(keys, meta)
+            if self.record.options.get("keywords"):
+                hybrid.keyword_rows(plan)
+            keys, meta = plan.keys, plan.metadata
+        self.store.upsert(self.shadow, keys, vectors, meta)
         self.encoded += len(chunk)
 
     def _write_texts(self, chunk: list[_Item]) -> None:

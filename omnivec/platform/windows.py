@@ -97,7 +97,9 @@ def text_options(
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise InvalidInputError(f"{name} must be an int, got {value!r}")
     tokens = min(int(tokens), limit) if chunk_tokens is None else int(tokens)
-    if not 8 <= tokens <= limit:
+    # A model that reads fewer than 8 tokens (a max_seq_length set very low) gets windows of
+    # what it reads; a size the user asks for must be from 8 to what the model reads.
+    if not (8 <= tokens <= limit or (chunk_tokens is None and 1 <= tokens == limit)):
         raise InvalidInputError(
             f"chunk_tokens must be from 8 to {limit} (what encoder {encoder.name!r} reads in "
             f"one pass), got {tokens}"
