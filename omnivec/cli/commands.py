@@ -248,6 +248,10 @@ def search(
     min_score: Annotated[
         float | None, typer.Option("--min-score", help="Drop weaker hits.")
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="dense, keyword (BM25) or hybrid (default with keywords)."),
+    ] = None,
     db: DbOption = "omnivec.db",
     token: TokenOption = "",
     as_json: JsonOption = False,
@@ -270,8 +274,49 @@ def search(
             q = ov.ref(resolve_id(source, ref), collection=ref_collection)
         else:
             q = query
-        hits = col.search(q, k=k, where=where, min_score=min_score)
+        hits = col.search(q, k=k, where=where, min_score=min_score, mode=mode)
         print_hits(hits, as_json)  # type: ignore[arg-type]
+
+
+@app.command("search-all")
+@handle_errors
+def search_all(
+    queries: Annotated[
+        list[str], typer.Argument(help="COLLECTION=TEXT pairs; records share ids across them.")
+    ],
+    k: KOption = 10,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option("--weight", help="COLLECTION=WEIGHT for weighted fusion (default: RRF)."),
+    ] = None,
+    db: DbOption = "omnivec.db",
+    token: TokenOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """One ranked list over several collections whose records share ids, fused per id."""
+    legs: dict[str, str] = {}
+    for pair in queries:
+        name, sep, text = pair.partition("=")
+        if not sep or not name or not text:
+            raise InvalidInputError(f"give queries as COLLECTION=TEXT, got {pair!r}")
+        legs[name] = text
+    weights: dict[str, float] | None = None
+    for pair in weight or []:
+        name, sep, value = pair.partition("=")
+        try:
+            (weights := weights or {})[name] = float(value)
+        except ValueError:
+            raise InvalidInputError(f"give weights as COLLECTION=NUMBER, got {pair!r}") from None
+        if not sep:
+            raise InvalidInputError(f"give weights as COLLECTION=NUMBER, got {pair!r}")
+    with open_platform(db, token) as plat:
+        hits = plat.search(legs, k=k, weights=weights)
+    if as_json:
+        print_json({"hits": [h.to_dict() for h in hits]})
+        return
+    for h in hits:
+        legs_text = ", ".join(f"{n} {s:.3f}" for n, s in (h.scores or {}).items())
+        typer.echo(f"{h.score:.4f}  {h.id}  ({legs_text})")
 
 
 # -- training ------------------------------------------------------------------------------------

@@ -33,7 +33,9 @@ from omnivec.server.responses import ERROR_RESPONSES, LimitBody, install_error_h
 from omnivec.server.schemas import (
     AddIn,
     DeleteIn,
+    FusedSearchIn,
     HitsOut,
+    LegIn,
     RecommendIn,
     SearchIn,
     SimilarIn,
@@ -120,6 +122,18 @@ def _query_of(body: SearchIn) -> Any:
     return [ov.ref(r.id, collection=r.collection) for r in body.refs or []]
 
 
+def _leg_query(name: str, leg: LegIn) -> Any:
+    field = _one_of(leg, ("query", "image", "vector", "ref"), f"the query for {name!r}")
+    if field == "query":
+        return leg.query
+    if field == "image":
+        return ov.image(_decode_image(leg.image or "", f"queries.{name}.image"))
+    if field == "vector":
+        return ov.vector(leg.vector)
+    assert leg.ref is not None
+    return ov.ref(leg.ref.id, collection=leg.ref.collection)
+
+
 def _modalities(col: Collection) -> list[str]:
     enc = col.encoder
     return list(getattr(enc, "modalities", ())) if enc is not None else []
@@ -147,7 +161,12 @@ def search_options(body: SearchIn) -> dict[str, Any]:
     """The keyword arguments of ``Collection.search`` a search body gives besides its query.
 
     Searches are batched together only when these are equal; a new search option goes here."""
-    return {"k": body.k, "where": body.where, "min_score": body.min_score}
+    options: dict[str, Any] = {"k": body.k, "where": body.where, "min_score": body.min_score}
+    if body.mode is not None:
+        options["mode"] = body.mode
+    if body.weights is not None:
+        options["weights"] = tuple(body.weights)
+    return options
 
 
 def _batchable(query: Any) -> bool:
@@ -342,6 +361,15 @@ def create_app(
         ``color_by`` (the cluster, or a metadata key's value); ``keys``: the metadata keys seen."""
         col = _platform(request).get_collection(name)
         return JSONResponse(_map_payload(col, method, color_by, limit, n_clusters, where))
+
+    @app.post("/search", tags=["collections"], response_model=HitsOut, response_class=JSONResponse)
+    def fused_search(body: FusedSearchIn, request: Request) -> JSONResponse:
+        """One ranked list over several collections whose records share ids (a product's text,
+        photo, CF item, graph node): hits fused per id, ``score`` fused and ``scores`` per
+        collection (reciprocal-rank fusion, or weighted with ``weights``)."""
+        queries = {name: _leg_query(name, leg) for name, leg in body.queries.items()}
+        hits = _platform(request).search(queries, k=body.k, weights=body.weights, where=body.where)
+        return JSONResponse(ov.hits_payload(hits))
 
     @app.get("/recommenders", tags=["recommenders"])
     def list_recommenders(request: Request) -> dict[str, Any]:

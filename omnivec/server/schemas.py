@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -55,6 +55,44 @@ class SearchIn(StrictBody):
     k: StrictInt = Field(10, description="number of hits, 1 to 16384")
     where: StrictStr | None = Field(None, description='Milvus filter, e.g. lang == "en"')
     min_score: StrictFloat | None = Field(None, description="drop hits scoring below this")
+    mode: Literal["dense", "keyword", "hybrid"] | None = Field(
+        None, description="dense, keyword (BM25) or hybrid; default: hybrid with keywords on"
+    )
+    weights: list[StrictFloat | StrictInt] | None = Field(
+        None, description="hybrid fusion weights (dense, keyword); default: RRF"
+    )
+
+
+class LegIn(StrictBody):
+    """One collection's query in a fused search: exactly one of query, image, vector, ref."""
+
+    query: StrictStr | None = None
+    image: StrictStr | None = None
+    vector: list[StrictFloat] | None = None
+    ref: RefIn | None = None
+
+
+class FusedSearchIn(StrictBody):
+    """``{"queries": {collection: {"query"|"image"|"vector"|"ref": ...}}, "k", "weights"}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "queries": {"shoe_texts": {"query": "red running shoes"}},
+                    "k": 10,
+                    "weights": {"shoe_texts": 1.0},
+                }
+            ]
+        },
+    )
+    queries: dict[StrictStr, LegIn] = Field(description="collection name -> its query")
+    k: StrictInt = Field(10, description="number of hits, 1 to 16384")
+    weights: dict[StrictStr, StrictFloat | StrictInt] | None = Field(
+        None, description="weighted fusion by collection; default: reciprocal-rank fusion"
+    )
+    where: StrictStr | None = Field(None, description="one filter for every collection")
 
 
 class AddIn(StrictBody):
