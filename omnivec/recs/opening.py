@@ -47,6 +47,16 @@ def open_parts(plat: Platform, name: str, algorithm: str | None, config: dict[st
     Reopening with another algorithm or other hyper-parameters raises
     :class:`SpaceMismatchError`; runtime options (``num_threads``) may change."""
     check_name(name, "recommender")
+    config = dict(config)
+    content = config.pop("item_content", None)
+    if content is not None:
+        # The content collection must exist and be searchable (its vectors are the inputs).
+        check_name(content, "item_content collection")
+        if not plat.has_collection(content):
+            raise InvalidInputError(
+                f"item_content names {content!r}, which is not a collection; create it and add "
+                "the items' texts or images under the item ids first"
+            )
     if len(name) > 255 - len("__users"):
         raise InvalidInputError(
             f"recommender names have at most {255 - len('__users')} characters "
@@ -54,7 +64,15 @@ def open_parts(plat: Platform, name: str, algorithm: str | None, config: dict[st
         )
     doc = plat.catalog.recommender(name)
     if doc is None:
-        return _create(plat, name, algorithm or "als", config)
+        parts = _create(plat, name, algorithm or "als", config)
+        if content is not None:
+            parts.doc.options["item_content"] = content
+            plat.catalog.save_recommender(name, parts.doc)
+        return parts
+    if content is not None and doc.options.get("item_content") != content:
+        # A link, not part of the space: the next fit places cold items from it.
+        doc.options["item_content"] = content
+        plat.catalog.save_recommender(name, doc)
     stored = doc.algorithm
     if algorithm is not None and algorithm != stored:
         raise SpaceMismatchError(

@@ -43,6 +43,7 @@ from omnivec.core.space import Space
 from omnivec.core.validation import MAX_K, check_batch, check_k, check_where
 from omnivec.errors import InvalidInputError, NotFoundError, StoreError
 from omnivec.platform.catalog import RecommenderRecord
+from omnivec.recs.coldstart import place_cold_items
 from omnivec.recs.collection import RecommenderCollection
 from omnivec.recs.commit import UndoFailed, write_fit, write_users
 from omnivec.recs.interactions import (
@@ -215,6 +216,9 @@ class Recommender:
             t0 = time.perf_counter()
             # Compute first: the encoder is unchanged until the commit below succeeded.
             trained = self._encoder.train(inter, progress=progress)
+            content = self._doc.options.get("item_content")
+            if content:
+                trained, imeta = self._place_cold(trained, imeta, str(content))
             t1 = time.perf_counter()
             self._commit_fit(trained, umeta, imeta)
             #: Seconds spent training (implicit) and writing the vectors (store) in the last fit.
@@ -228,6 +232,25 @@ class Recommender:
                 time.perf_counter() - t1,
             )
         return self
+
+    def _place_cold(
+        self, trained: TrainedFactors, imeta: list[dict[str, Any]], content: str
+    ) -> tuple[TrainedFactors, list[dict[str, Any]]]:
+        """Items of the linked content collection that nobody interacted with, placed in
+        this recommender's space through a map learned on the items that have both."""
+        col = self._platform.existing_collection(content)
+        ids, vectors = col.vectors()
+        trained, imeta, report = place_cold_items(trained, ids, vectors, imeta, content)
+        self.cold_start = report
+        logger.info(
+            "recommender %r: %d cold items placed from %r (map learned on %d items, alpha %g)",
+            self.name,
+            len(report.cold),
+            content,
+            report.warm,
+            report.alpha,
+        )
+        return trained, imeta
 
     def _commit_fit(
         self, trained: TrainedFactors, umeta: list[dict[str, Any]], imeta: list[dict[str, Any]]
