@@ -170,14 +170,14 @@ def test_settings_are_part_of_what_a_reopen_checks(plat: ov.Platform, tmp_path: 
         plat.collection("plain", encoder="text", document_prompt="passage: ")
     with pytest.raises(SpaceMismatchError, match="chunk_tokens"):
         plat.collection("plain", chunk_tokens=32)
-    assert plat.collection("plain").text_options["chunk_tokens"] == 96
+    assert plat.collection("plain").text_options["chunk_tokens"] == 32
     with pytest.raises(InvalidInputError, match="chunk_tokens"):
         plat.collection("toobig", encoder="text", chunk_tokens=10_000)
     with pytest.raises(InvalidInputError, match="chunk_overlap"):
         plat.collection("overlap", encoder="text", chunk_tokens=32, chunk_overlap=30)
     # The settings are in the catalog: a fresh look-up reads them from there.
     stored = plat.catalog.collection("plain")
-    assert stored is not None and stored.options["text"]["chunk_overlap"] == 24
+    assert stored is not None and stored.options["text"]["chunk_overlap"] == 8
 
 
 def test_collection_without_stored_text_keeps_working(plat: ov.Platform) -> None:
@@ -257,3 +257,20 @@ def test_cli_adds_a_folder_and_prints_text(tmp_path: Path) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
     with ov.connect(db) as again:
         assert len(again.collection("notes")) == 2  # nothing of the bad file was written
+
+
+def test_long_documents_are_found_by_their_last_line(plat: ov.Platform) -> None:
+    """~1,200-word documents of real prose, one distinctive sentence at the very end, and a
+    paraphrased question about it: with the default windows its document comes first."""
+    from tests.platform.needles import hit_at_1, needle_documents
+
+    docs = needle_documents()
+    col = plat.collection("needles", encoder="text")  # default chunk settings
+    col.add([d for d, _ in docs], ids=[f"d{i}" for i in range(len(docs))])
+    assert len(col) == len(docs)
+    assert hit_at_1(col, docs) >= 0.8
+    # A truncating encoder (one window of the model's 254 tokens) cannot see the end.
+    truncated = plat.collection("needles_cut", encoder="text", chunk_tokens=254, chunk_overlap=0)
+    ends = [d[:200] for d, _ in docs]  # what the model read before: the beginning only
+    truncated.add(ends, ids=[f"d{i}" for i in range(len(docs))])
+    assert hit_at_1(truncated, docs) < 0.3
