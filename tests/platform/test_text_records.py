@@ -169,7 +169,7 @@ def test_settings_are_part_of_what_a_reopen_checks(plat: ov.Platform, tmp_path: 
     with pytest.raises(SpaceMismatchError, match="document_prompt"):
         plat.collection("plain", encoder="text", document_prompt="passage: ")
     with pytest.raises(SpaceMismatchError, match="chunk_tokens"):
-        plat.collection("plain", chunk_tokens=32)
+        plat.collection("plain", chunk_tokens=64)
     assert plat.collection("plain").text_options["chunk_tokens"] == 32
     with pytest.raises(InvalidInputError, match="chunk_tokens"):
         plat.collection("toobig", encoder="text", chunk_tokens=10_000)
