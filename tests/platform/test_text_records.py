@@ -274,3 +274,58 @@ def test_long_documents_are_found_by_their_last_line(plat: ov.Platform) -> None:
     ends = [d[:200] for d, _ in docs]  # what the model read before: the beginning only
     truncated.add(ends, ids=[f"d{i}" for i in range(len(docs))])
     assert hit_at_1(truncated, docs) < 0.3
+
+
+_CHILD = """
+import sys
+import omnivec as ov
+texts = [sys.argv[2], sys.argv[3]]
+with ov.connect(sys.argv[1]) as plat:
+    col = plat.collection("crash", encoder="text", chunk_tokens=16, chunk_overlap=4)
+    i = 0
+    while True:
+        col.add([texts[i % 2]], ids=["r"], metadata=[{"version": i % 2}])
+        print("acked", i, flush=True)
+        i += 1
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.15])
+def test_sigkill_while_replacing_leaves_one_whole_record(tmp_path: Path, delay: float) -> None:
+    """A process killed at any point while it replaces a long record back and forth leaves
+    the record whole, in one version: its text, metadata and every hit's passage agree."""
+    import subprocess
+    import sys
+    import time
+
+    a = BODY * 3 + NEEDLE
+    b = "Shorter version. " + BODY * 2 + "The bakery sells sourdough only on Thursdays."
+    db = str(tmp_path / "crash.db")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, db, a, b],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("acked 2"):
+                break
+        time.sleep(delay)
+    finally:
+        proc.kill()
+        proc.wait()
+    with ov.connect(db) as plat:
+        col = plat.collection("crash")
+        assert len(col) == 1 and col.ids() == ["r"]
+        rec = col.get(["r"])[0]
+        assert rec.text in (a, b) and rec.metadata == {"version": [a, b].index(rec.text)}
+        for query in ("lighthouse door painted orange", "sourdough bread on Thursdays"):
+            for hit in col.search(query, k=3):
+                assert hit.id == "r" and hit.text == rec.text and hit.passage in rec.text
+        col.add(["after the crash"], ids=["r"])  # replacing it removes every window
+        assert plat.store.count("crash") == 1
+        assert col.delete(["r"]) == 1 and plat.store.count("crash") == 0
