@@ -62,6 +62,7 @@ def test_text_workflow(runner: CliRunner, tmp_path: Path) -> None:
     assert set(payload) == {"hits"} and len(payload["hits"]) == 2
     assert payload["hits"][0]["id"] in {"notes.txt:1", "notes.txt:4"}
     assert set(payload["hits"][0]) == {"id", "score", "metadata", "text"}
+    assert payload["hits"][0]["text"] in {"I love cats", "The kitten purrs"}
 
     code, out, _ = run(
         runner, "search", "docs", "space", "--where", 'topic == "space"', "--json", "--db", db

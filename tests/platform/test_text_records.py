@@ -169,15 +169,15 @@ def test_settings_are_part_of_what_a_reopen_checks(plat: ov.Platform, tmp_path: 
     with pytest.raises(SpaceMismatchError, match="document_prompt"):
         plat.collection("plain", encoder="text", document_prompt="passage: ")
     with pytest.raises(SpaceMismatchError, match="chunk_tokens"):
-        plat.collection("plain", chunk_tokens=32)
-    assert plat.collection("plain").text_options["chunk_tokens"] == 96
+        plat.collection("plain", chunk_tokens=64)
+    assert plat.collection("plain").text_options["chunk_tokens"] == 32
     with pytest.raises(InvalidInputError, match="chunk_tokens"):
         plat.collection("toobig", encoder="text", chunk_tokens=10_000)
     with pytest.raises(InvalidInputError, match="chunk_overlap"):
         plat.collection("overlap", encoder="text", chunk_tokens=32, chunk_overlap=30)
     # The settings are in the catalog: a fresh look-up reads them from there.
     stored = plat.catalog.collection("plain")
-    assert stored is not None and stored.options["text"]["chunk_overlap"] == 24
+    assert stored is not None and stored.options["text"]["chunk_overlap"] == 8
 
 
 def test_collection_without_stored_text_keeps_working(plat: ov.Platform) -> None:
@@ -257,3 +257,75 @@ def test_cli_adds_a_folder_and_prints_text(tmp_path: Path) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
     with ov.connect(db) as again:
         assert len(again.collection("notes")) == 2  # nothing of the bad file was written
+
+
+def test_long_documents_are_found_by_their_last_line(plat: ov.Platform) -> None:
+    """~1,200-word documents of real prose, one distinctive sentence at the very end, and a
+    paraphrased question about it: with the default windows its document comes first."""
+    from tests.platform.needles import hit_at_1, needle_documents
+
+    docs = needle_documents()
+    col = plat.collection("needles", encoder="text")  # default chunk settings
+    col.add([d for d, _ in docs], ids=[f"d{i}" for i in range(len(docs))])
+    assert len(col) == len(docs)
+    assert hit_at_1(col, docs) >= 0.8
+    # A truncating encoder (one window of the model's 254 tokens) cannot see the end.
+    truncated = plat.collection("needles_cut", encoder="text", chunk_tokens=254, chunk_overlap=0)
+    ends = [d[:200] for d, _ in docs]  # what the model read before: the beginning only
+    truncated.add(ends, ids=[f"d{i}" for i in range(len(docs))])
+    assert hit_at_1(truncated, docs) < 0.3
+
+
+_CHILD = """
+import sys
+import omnivec as ov
+texts = [sys.argv[2], sys.argv[3]]
+with ov.connect(sys.argv[1]) as plat:
+    col = plat.collection("crash", encoder="text", chunk_tokens=16, chunk_overlap=4)
+    i = 0
+    while True:
+        col.add([texts[i % 2]], ids=["r"], metadata=[{"version": i % 2}])
+        print("acked", i, flush=True)
+        i += 1
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.15])
+def test_sigkill_while_replacing_leaves_one_whole_record(tmp_path: Path, delay: float) -> None:
+    """A process killed at any point while it replaces a long record back and forth leaves
+    the record whole, in one version: its text, metadata and every hit's passage agree."""
+    import subprocess
+    import sys
+    import time
+
+    a = BODY * 3 + NEEDLE
+    b = "Shorter version. " + BODY * 2 + "The bakery sells sourdough only on Thursdays."
+    db = str(tmp_path / "crash.db")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, db, a, b],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("acked 2"):
+                break
+        time.sleep(delay)
+    finally:
+        proc.kill()
+        proc.wait()
+    with ov.connect(db) as plat:
+        col = plat.collection("crash")
+        assert len(col) == 1 and col.ids() == ["r"]
+        rec = col.get(["r"])[0]
+        assert rec.text in (a, b) and rec.metadata == {"version": [a, b].index(rec.text)}
+        for query in ("lighthouse door painted orange", "sourdough bread on Thursdays"):
+            for hit in col.search(query, k=3):
+                assert hit.id == "r" and hit.text == rec.text and hit.passage in rec.text
+        col.add(["after the crash"], ids=["r"])  # replacing it removes every window
+        assert plat.store.count("crash") == 1
+        assert col.delete(["r"]) == 1 and plat.store.count("crash") == 0
