@@ -136,8 +136,10 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
         f"  a new viewer who liked 4 westerns (folded in, {fold_ms:.1f} ms): "
         + ", ".join(f"{h.id} [{h.metadata['genre']}]" for h in cold)
     )
+    new_movie = _brand_new_movie(plat, say, log, titles, meta)
     total = time.perf_counter() - t0
     return {
+        "new_movie": new_movie,
         "recommender": NAME,
         "algorithm": "als",
         "interactions": len(log),
@@ -157,3 +159,46 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
         },
         "seconds": round(total, 2),
     }
+
+
+NEW_MOVIE = ("Quantum Signal Returns", "sci-fi")
+
+
+def _brand_new_movie(
+    plat: ov.Platform,
+    say: Callable[[str], None],
+    log: list[tuple[str, str, float]],
+    titles: list[str],
+    meta: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """A movie nobody has watched yet, recommended from its description (item_content)."""
+    blurbs = plat.collection(f"{NAME}_texts", encoder="text")
+    new_title, new_genre = NEW_MOVIE
+    catalogue = [*titles, new_title]
+    genres = [*(meta[t]["genre"] for t in titles), new_genre]
+    blurbs.add([f"{t}: a {g} movie" for t, g in zip(catalogue, genres, strict=True)], ids=catalogue)
+    rec = plat.recommender(
+        f"{NAME}_cold",
+        algorithm="als",
+        factors=24,
+        iterations=12,
+        regularization=0.05,
+        random_state=0,
+        item_content=blurbs.name,
+    )
+    rec.fit(log, item_metadata=meta, progress=False)
+    fans = sorted(
+        {u for u, item, _ in log if meta[item]["genre"] == new_genre},
+        key=lambda u: -sum(meta[i]["genre"] == new_genre for uu, i, _ in log if uu == u),
+    )
+    fan = fans[0]
+    picks = [h.id for h in rec.recommend(fan, k=10)]
+    rank = picks.index(new_title) + 1 if new_title in picks else None
+    near = [h.id for h in rec.similar_items(new_title, k=3)]
+    where = f"#{rank} of their top 10" if rank else "not in their top 10"
+    say(
+        f"  a brand-new {new_genre} movie nobody watched, {new_title!r}, placed from its "
+        f"description (item_content): for {new_genre} fan {fan} it is {where}; "
+        f"nearest titles: {', '.join(near)}"
+    )
+    return {"title": new_title, "fan": fan, "rank_in_top10": rank, "similar": near}

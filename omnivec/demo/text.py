@@ -160,6 +160,7 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
         "top1_topic_correct": f"{correct}/{len(QUERIES)}",
         "filtered_top": german[0].id,
         "multilingual_top1": _multilingual(plat, say),
+        "part_number": _part_number(plat, say),
         "long_document_top1": _long_documents(plat, say),
     }
 
@@ -231,3 +232,26 @@ def _map_and_classify(
         "sentiment_predictions": dict(zip(NEW_REVIEWS, predictions, strict=True)),
         "sentiment_accuracy": round(clf.accuracy, 3),
     }
+
+
+MANUALS = {
+    "m1": "Valve XK-4471-B: replace the gasket every spring.",
+    "m2": "Pump XK-4417-D: the impeller seal fails when the pump runs dry.",
+    "m3": "Pump ZR-1200: prime the pump before its first start.",
+    "m4": "Compressor XR-4471-A: drain the condensate weekly.",
+    "m5": "A failing bearing makes the pump vibrate and whine at high speed.",
+}
+
+
+def _part_number(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, str]:
+    """A part-code query: meaning alone misses it, keywords (BM25) in hybrid mode find it."""
+    col = plat.collection("demo_manuals", encoder="text", keywords=True, analyzer="english")
+    col.add(list(MANUALS.values()), ids=list(MANUALS))
+    query = "XK-4471-B"
+    dense = col.search(query, k=1, mode="dense")[0]
+    hybrid = col.search(query, k=1)[0]
+    say(
+        f"  part code {query!r}: dense -> {dense.id}, hybrid (dense + BM25) -> {hybrid.id} "
+        f"({hybrid.text})"
+    )
+    return {"dense": str(dense.id), "hybrid": str(hybrid.id)}
