@@ -20,6 +20,7 @@ __all__ = [
     "check_k",
     "check_metadata",
     "check_name",
+    "check_text_item",
     "check_vectors",
     "check_where",
 ]
@@ -187,3 +188,16 @@ def check_where(where: Any) -> str | None:
             f"where must be a str filter expression, got {type(where).__name__}"
         )
     return where
+
+
+def check_text_item(item: Any, index: int) -> int:
+    """The UTF-8 size in bytes of text item ``index`` of a batch; refuses anything but a str
+    of valid Unicode (lone surrogates) with a one-line :class:`InvalidInputError`."""
+    if not isinstance(item, str):
+        raise InvalidInputError(f"text item {index} is a {type(item).__name__}, not a str")
+    try:
+        return len(item.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"text item {index} is not valid Unicode ({exc.reason}); decode your input first"
+        ) from exc

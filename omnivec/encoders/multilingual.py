@@ -22,6 +22,7 @@ import numpy as np
 from omnivec.core.encoder import LazyModelEncoder, check_role, unit_token_spans
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
+from omnivec.core.validation import check_text_item
 from omnivec.errors import EncoderError, InvalidInputError
 
 __all__ = [
@@ -199,14 +200,7 @@ class MultilingualEncoder(LazyModelEncoder):
         is_query = check_role(role) == "query"
         texts = list(batch)
         for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InvalidInputError(f"text item {i} is a {type(t).__name__}, not a str")
-            try:
-                t.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise InvalidInputError(
-                    f"text item {i} is not valid Unicode ({exc.reason}); decode your input first"
-                ) from exc
+            check_text_item(t, i)
             if "\x00" in t:
                 # The engine takes C strings: everything after a NUL would be dropped.
                 raise InvalidInputError(f"text item {i} contains a NUL character; remove it")

@@ -18,6 +18,7 @@ import numpy as np
 
 from omnivec.core.encoder import LazyModelEncoder, check_role
 from omnivec.core.space import METRICS, Space
+from omnivec.core.validation import check_text_item
 from omnivec.errors import EncoderError, InvalidInputError
 
 __all__ = ["DEFAULT_MODEL", "TextConfig", "TextEncoder", "model_fingerprint"]
@@ -289,14 +290,7 @@ class TextEncoder(LazyModelEncoder):
         role = check_role(role)
         texts = list(batch)
         for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InvalidInputError(f"text item {i} is a {type(t).__name__}, not a str")
-            try:
-                t.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise InvalidInputError(
-                    f"text item {i} is not valid Unicode ({exc.reason}); decode your input first"
-                ) from exc
+            check_text_item(t, i)
         model = self.load()
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)

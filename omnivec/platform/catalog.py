@@ -149,10 +149,7 @@ class CollectionRecord:
         return list(dict.fromkeys(names))
 
     def to_doc(self) -> dict[str, Any]:
-        doc = dataclasses.asdict(self)
-        doc["space"] = self.space.to_dict()
-        doc["fitting"] = dataclasses.asdict(self.fitting) if self.fitting else None
-        return doc
+        return _record_doc(self)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> CollectionRecord:
@@ -191,10 +188,7 @@ class RecommenderRecord:
     fitting: FitMarker | None = None
 
     def to_doc(self) -> dict[str, Any]:
-        doc = dataclasses.asdict(self)
-        doc["space"] = self.space.to_dict()
-        doc["fitting"] = dataclasses.asdict(self.fitting) if self.fitting else None
-        return doc
+        return _record_doc(self)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> RecommenderRecord:
@@ -231,11 +225,7 @@ class Catalog:
         self._store.delete_doc(COLLECTION_PREFIX + name)
 
     def collection_names(self) -> list[str]:
-        return sorted(
-            k[len(COLLECTION_PREFIX) :]
-            for k in self._store.list_docs()
-            if k.startswith(COLLECTION_PREFIX)
-        )
+        return self._names(COLLECTION_PREFIX)
 
     # -- recommenders --------------------------------------------------------------------
     def recommender(self, name: str) -> RecommenderRecord | None:
@@ -249,11 +239,10 @@ class Catalog:
         self._store.delete_doc(RECOMMENDER_PREFIX + name)
 
     def recommender_names(self) -> list[str]:
-        return sorted(
-            k[len(RECOMMENDER_PREFIX) :]
-            for k in self._store.list_docs()
-            if k.startswith(RECOMMENDER_PREFIX)
-        )
+        return self._names(RECOMMENDER_PREFIX)
+
+    def _names(self, prefix: str) -> list[str]:
+        return sorted(k[len(prefix) :] for k in self._store.list_docs() if k.startswith(prefix))
 
     # -- blobs: learned state too big for a record -----------------------------------------
     def put_blob(self, owner: str, data: bytes) -> dict[str, Any]:
@@ -294,6 +283,14 @@ class Catalog:
 
     def save_note(self, key: str, doc: dict[str, Any]) -> None:
         self._store.put_doc(NOTE_PREFIX + key, doc)
+
+
+def _record_doc(record: CollectionRecord | RecommenderRecord) -> dict[str, Any]:
+    """A record as its JSON document (the space and fit marker as plain dicts)."""
+    doc = dataclasses.asdict(record)
+    doc["space"] = record.space.to_dict()
+    doc["fitting"] = dataclasses.asdict(record.fitting) if record.fitting else None
+    return doc
 
 
 def _parse(kind: Any, doc: dict[str, Any], name: str) -> Any:

@@ -28,6 +28,7 @@ import numpy as np
 
 from omnivec.core.ids import MAX_KEY_LENGTH, decode_id
 from omnivec.core.queries import Hit, Record
+from omnivec.core.validation import check_text_item
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 
 __all__ = [
@@ -132,16 +133,9 @@ def check_texts(texts: Sequence[Any]) -> list[str]:
     """Texts to store: non-empty str, valid Unicode, at most ``MAX_TEXT_BYTES`` each."""
     out = []
     for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise InvalidInputError(f"text item {i} is a {type(t).__name__}, not a str")
+        size = check_text_item(t, i)
         if not t.strip():
             raise InvalidInputError(f"text item {i} is empty; pass text, or leave the item out")
-        try:
-            size = len(t.encode("utf-8"))
-        except UnicodeEncodeError as exc:
-            raise InvalidInputError(
-                f"text item {i} is not valid Unicode ({exc.reason}); decode your input first"
-            ) from exc
         if size > MAX_TEXT_BYTES:
             raise InvalidInputError(
                 f"text item {i} has {size:,} bytes, more than the {MAX_TEXT_BYTES:,} one record "
