@@ -1127,9 +1127,21 @@ def test_where_filters_and_errors_are_wrapped(P: ov.Platform) -> None:
     hits = col.search(ov.vector([1.0, 1.0]), k=10, where='lang == "en" and year > 2000')
     assert sorted(hit_ids(single(hits))) == ["w1", "w3"]
     assert hits[0].metadata["lang"] == "en"  # type: ignore[union-attr]
-    for bad in ('lang == "en" and', "year >>> 3", "(((", 'lang = "en"'):
+    # `like 1` and `in []` used to abort the Lite process (losing the whole file's connection)
+    # or surface as a store error; both are the user's mistake.
+    for bad in (
+        'lang == "en" and',
+        "year >>> 3",
+        "(((",
+        'lang = "en"',
+        "lang like 1",
+        "lang in []",
+    ):
         with pytest.raises(InvalidInputError):
             col.search(ov.vector([1.0, 1.0]), k=3, where=bad)
+    # the store is still alive, and a quoted pattern (either quote) still filters
+    assert hit_ids(single(col.search(ov.vector([1.0, 1.0]), k=9, where="lang like 'f%'"))) == ["w2"]
+    assert col.count(where='lang like "e%" and year < 2000') == 1
     with pytest.raises(InvalidInputError):
         col.search(ov.vector([1.0, 1.0]), k=3, where=5)  # type: ignore[call-overload]
 

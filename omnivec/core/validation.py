@@ -187,7 +187,18 @@ def check_where(where: Any) -> str | None:
         raise InvalidInputError(
             f"where must be a str filter expression, got {type(where).__name__}"
         )
+    # Milvus Lite 2.5.1 aborts its whole process (every collection in the file goes with it)
+    # on `like` with an unquoted operand, e.g. `code like 1`; refuse it before it gets there.
+    if _BARE_LIKE.search(_STRING_LITERAL.sub('""', where)):
+        raise InvalidInputError(
+            f'invalid filter {where!r}: like takes a quoted pattern, e.g. code like "XK%"'
+        )
     return where
+
+
+# A double- or single-quoted literal with backslash escapes, as Milvus' expression grammar has.
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_BARE_LIKE = re.compile(r'(?i)\blike\b(?!\s*")')
 
 
 def check_text_item(item: Any, index: int) -> int:
