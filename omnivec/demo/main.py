@@ -18,7 +18,7 @@ PARTS = ("text", "images", "graph", "recs")
 DEMO_NOTE = "demo"
 TITLES = {
     "text": "Text: semantic search with the bundled all-MiniLM-L6-v2",
-    "images": "Images: a tiny CLIP trained from scratch, text -> image retrieval",
+    "images": "Images: a tiny CLIP trained from scratch, text -> image, then fused text+image",
     "graph": "Graph: node2vec on the karate club",
     "recs": "Users/items: ALS recommendations, then items similar to them",
 }
