@@ -25,9 +25,9 @@ from omnivec.core.ids import decode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
 from omnivec.errors import InvalidInputError
-from omnivec.platform import windows
+from omnivec.platform import reembed, windows
 from omnivec.platform.catalog import CollectionRecord
-from omnivec.platform.reembed import REEMBED_CHUNK, Reembed, ReembedReport
+from omnivec.platform.reembed import Reembed, ReembedReport
 from omnivec.stores.fulltext import KEYWORD_FIELD, check_analyzer, keyword_text
 
 __all__ = ["Reindex", "ReindexReport", "describe_keywords"]
@@ -134,17 +134,17 @@ class Reindex(Reembed):
         self.total = len(keys)
         with progress_bar(len(keys), f"re-indexing {self.name}", self.progress, "rec") as bar:
             bar.update(len(keys) - len(todo))
-            for start in range(0, len(todo), REEMBED_CHUNK):
-                chunk = todo[start : start + REEMBED_CHUNK]
+            for start in range(0, len(todo), reembed.REEMBED_CHUNK):
+                chunk = todo[start : start + reembed.REEMBED_CHUNK]
                 self.copy_records(chunk)
                 bar.update(len(chunk))
 
     def copy_records(self, keys: list[str]) -> None:
         """Write records ``keys`` (all their current rows) into the shadow: vectors and
         metadata as stored, the keyword field set from each row's text (or left out)."""
-        for start in range(0, len(keys), REEMBED_CHUNK):
+        for start in range(0, len(keys), reembed.REEMBED_CHUNK):
             rows = windows.current_rows(
-                self.store, self.old_physical, keys[start : start + REEMBED_CHUNK]
+                self.store, self.old_physical, keys[start : start + reembed.REEMBED_CHUNK]
             )
             if not rows:
                 continue
