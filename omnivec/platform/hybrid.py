@@ -100,8 +100,9 @@ def resolve_mode(mode: Any, keywords_on: bool, name: str) -> str:
         raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode != "dense" and not keywords_on:
         raise InvalidInputError(
-            f'collection {name!r} has no keyword index; search it with mode="dense" or '
-            "create a collection with keywords=True"
+            f'collection {name!r} has no keyword index; search it with mode="dense", or turn '
+            f"keywords on with col.reindex(keywords=True) (CLI: omnivec reindex {name} "
+            "--keywords)"
         )
     return str(mode)
 
