@@ -68,6 +68,14 @@ def base(db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_http_modes_and_fused_search(base: str) -> None:
     with httpx.Client(base_url=base, timeout=60) as c:
+        cols = {x["name"]: x for x in c.get("/collections").json()["collections"]}
+        assert (cols["shop_texts"]["keywords"], cols["shop_texts"]["analyzer"]) == (
+            True,
+            "standard",
+        )
+        assert (cols["shop_style"]["keywords"], cols["shop_style"]["analyzer"]) == (False, None)
+        info = c.get("/collections/shop_texts").json()
+        assert (info["keywords"], info["analyzer"]) == (True, "standard")
         r = c.post("/collections/shop_texts/search", json={"query": "XK-4471-B", "mode": "keyword"})
         assert r.status_code == 200, r.text
         assert r.json()["hits"][0]["id"] == "p1"

@@ -244,6 +244,8 @@ def test_collections_list_names_encoders_and_modalities(client: httpx.Client) ->
         "metric": "cosine",
         "count": len(DOCS),
         "recommender": None,
+        "keywords": False,
+        "analyzer": None,
     }
     assert cols["raw"]["encoder"] is None
     assert cols["raw"]["modalities"] == []

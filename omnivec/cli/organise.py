@@ -1,4 +1,5 @@
-"""Commands that look at and improve what is stored: map, cluster, classify, reembed, eval."""
+"""Commands that look at and improve what is stored: map, cluster, classify, reembed, reindex,
+eval."""
 
 from __future__ import annotations
 
@@ -139,6 +140,47 @@ def reembed(
     typer.echo(
         f"re-embedded {name}: {report.total} records{resumed} into {report.space.describe()} "
         f"in {report.seconds:.1f} s ({report.rows_per_s:.0f} records/s)"
+    )
+
+
+@app.command()
+@handle_errors
+def reindex(
+    name: str,
+    keywords: Annotated[
+        bool,
+        typer.Option(
+            "--keywords/--no-keywords",
+            help="Turn the keyword (BM25) index on (hybrid search by default) or off.",
+        ),
+    ] = True,
+    analyzer: Annotated[
+        str | None,
+        typer.Option(
+            "--analyzer",
+            help="standard, english or chinese (default: the current one, else standard).",
+        ),
+    ] = None,
+    db: DbOption = "omnivec.db",
+    token: TokenOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild a text collection's keyword index from its stored text, without re-encoding.
+
+    Searches answer from the old rows until the switch; run it again to resume one that was
+    interrupted."""
+    from omnivec.platform.reindex import describe_keywords
+
+    with open_platform(db, token) as plat:
+        report = plat.get_collection(name).reindex(keywords=keywords, analyzer=analyzer)
+    if as_json:
+        print_json({"name": name, **report.to_dict()})
+        return
+    resumed = f" ({report.resumed} resumed)" if report.resumed else ""
+    typer.echo(
+        f"re-indexed {name}: {report.total} records{resumed}, "
+        f"{describe_keywords(report.old_keywords)} -> {describe_keywords(report.keywords)} "
+        f"in {report.seconds:.1f} s"
     )
 
 

@@ -23,6 +23,7 @@ from omnivec.platform.catalog import CollectionRecord
 from omnivec.platform.evaluation import check_judgements, retrieval_metrics
 from omnivec.platform.reembed import Reembed, ReembedReport
 from omnivec.platform.reembed import run as run_reembed
+from omnivec.platform.reindex import Reindex, ReindexReport
 from omnivec.platform.training import TrainableCollection
 
 if TYPE_CHECKING:
@@ -144,6 +145,35 @@ class Collection(TrainableCollection):
             self.check_complete()
             job = Reembed(self.name, self._record, self._store, self._catalog, progress)
             return run_reembed(job, encoder_options, self._gate, self._adopt_reembed)
+
+    def reindex(
+        self,
+        *,
+        keywords: bool = True,
+        analyzer: str | None = None,
+        progress: bool | None = None,
+    ) -> ReindexReport:
+        """Turn the keyword (BM25) index on or off, or change its analyzer, without downtime.
+
+        The rows are copied from their stored text into a shadow Milvus collection with the
+        new keyword schema -- vectors, ids, metadata and texts exactly as stored, nothing
+        re-encoded -- while searches keep answering from the old rows; then the collection
+        switches in one catalog step and the old rows are dropped. With keywords on, searches
+        default to ``mode="hybrid"``. ``analyzer`` is ``"standard"``, ``"english"`` or
+        ``"chinese"`` (without it: the current analyzer, else ``"standard"``). A re-index that
+        was killed leaves the old collection whole; running it again resumes. Refused up front
+        (``InvalidInputError``, nothing changed) for a collection that stores no text, an
+        unknown analyzer, or settings it already has.
+        """
+        with self._fit_lock:  # one fit, re-embed or re-index at a time per collection
+            self.check_complete()
+            job = Reindex(
+                self.name, self._record, self._store, self._catalog, self._encoder, progress
+            )
+            options = {"keywords": keywords, "analyzer": analyzer}
+            report = run_reembed(job, options, self._gate, self._adopt_reembed)
+            assert isinstance(report, ReindexReport)
+            return report
 
     def _adopt_reembed(self, record: CollectionRecord, encoder: Any) -> None:
         """Install a re-embed's switch in memory (the catalog already has it)."""

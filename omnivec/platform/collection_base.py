@@ -139,7 +139,9 @@ class CollectionBase:
         return self._record
 
     def info(self) -> dict[str, Any]:
-        """Name, encoder, configuration, space and row count, as plain JSON-able data."""
+        """Name, encoder, configuration, space, row count and keyword index (``keywords``:
+        on or off; ``analyzer``: its analyzer, ``None`` when off), as plain JSON-able data."""
+        keywords = self.keywords
         return {
             "name": self.name,
             "encoder": self._record.encoder,
@@ -148,6 +150,8 @@ class CollectionBase:
             "index": self._record.index,
             "count": len(self),
             "recommender": self._record.recommender,
+            "keywords": keywords is not None,
+            "analyzer": (keywords or {}).get("analyzer"),
         }
 
     @property

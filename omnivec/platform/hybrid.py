@@ -60,23 +60,27 @@ def keyword_options(
 
 
 def check_reopen(name: str, options: dict[str, Any], keywords: Any, analyzer: Any) -> None:
-    """Keywords are set when a collection is created; turning them on later is a re-index."""
+    """Keywords are set when a collection is created; changing them later is an explicit
+    re-index (``col.reindex(...)``), never a side effect of opening it."""
     stored = options.get("keywords")
     if keywords is True and stored is None:
         raise SpaceMismatchError(
             f"collection {name!r} was created without keywords; turning them on re-indexes "
-            "every record: create a new collection with keywords=True and add the texts "
-            "(or col.reembed(...) into it)"
+            f"every record: open it without keywords= and call col.reindex(keywords=True) "
+            f"(CLI: omnivec reindex {name} --keywords)"
         )
     if keywords is False and stored is not None:
         raise SpaceMismatchError(
-            f"collection {name!r} has keywords on; open it without keywords=, or search "
-            'it with mode="dense"'
+            f"collection {name!r} has keywords on; open it without keywords= and search it "
+            f'with mode="dense", or turn them off with col.reindex(keywords=False) '
+            f"(CLI: omnivec reindex {name} --no-keywords)"
         )
     if analyzer is not None and (stored or {}).get("analyzer") != analyzer:
         raise SpaceMismatchError(
             f"collection {name!r} was built with analyzer {(stored or {}).get('analyzer')!r}, "
-            f"not {analyzer!r}; open it without analyzer= or use another collection name"
+            f"not {analyzer!r}; open it without analyzer=, or change it with "
+            f"col.reindex(analyzer={analyzer!r}) (CLI: omnivec reindex {name} --analyzer "
+            f"{analyzer})"
         )
 
 
@@ -96,8 +100,9 @@ def resolve_mode(mode: Any, keywords_on: bool, name: str) -> str:
         raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode != "dense" and not keywords_on:
         raise InvalidInputError(
-            f'collection {name!r} has no keyword index; search it with mode="dense" or '
-            "create a collection with keywords=True"
+            f'collection {name!r} has no keyword index; search it with mode="dense", or turn '
+            f"keywords on with col.reindex(keywords=True) (CLI: omnivec reindex {name} "
+            "--keywords)"
         )
     return str(mode)
 

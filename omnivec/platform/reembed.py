@@ -175,6 +175,8 @@ class Reembed:
         self.catalog = catalog
         self.progress = progress
         self.old_physical = record.milvus_name(name)
+        #: The keyword-index settings of the shadow (a re-index changes them).
+        self.keywords: dict[str, Any] | None = record.options.get("keywords")
         self.encoder: Any = None
         self.space: Space | None = None
         self.shadow = ""
@@ -245,16 +247,29 @@ class Reembed:
         meta = windows.split_metadata(row.metadata) if self._text else dict(row.metadata)
         return _Item(row.key, source, modality, meta)
 
+    def shadow_name(self, job: Any) -> str:
+        """The shadow's Milvus name; ``job`` is the unfinished job the catalog names, if any."""
+        assert self.space is not None
+        return _shadow_name(self.name, self.space)
+
+    def same_target(self, job: Any) -> bool:
+        """Whether the unfinished ``job`` was heading where this one is (then it resumes)."""
+        assert self.space is not None
+        if not isinstance(job, dict) or job.get("space") != self.space.to_dict():
+            return False
+        # Jobs recorded before re-indexing existed kept the collection's keyword settings.
+        return job.get("keywords", self.record.options.get("keywords")) == self.keywords
+
     def _record_shadow(self) -> None:
         """Name the shadow in the catalog before creating it (resume it if it is the same
-        target; drop the shadow of an earlier re-embed to another space)."""
+        target; drop the shadow of an earlier re-embed to another target)."""
         assert self.space is not None
         rec = self.record
         job = rec.options.get("reembed")
-        shadow = _shadow_name(self.name, self.space)
+        shadow = self.shadow_name(job)
         if isinstance(job, dict):
             old_shadow = str(job.get("shadow", ""))
-            if job.get("space") == self.space.to_dict() and old_shadow == shadow:
+            if self.same_target(job) and old_shadow == shadow:
                 if self.store.has_collection(shadow):
                     self.resumed = len(self.store.keys(shadow, where=self._main_rows))
             elif old_shadow and old_shadow != self.old_physical:
@@ -270,12 +285,13 @@ class Reembed:
             "shadow": shadow,
             "space": self.space.to_dict(),
             "config": self.encoder.config(),
+            "keywords": self.keywords,
             "started": time.time(),
         }
         self.record = dataclasses.replace(rec, options=options)
         self.catalog.save_collection(self.name, self.record)
         if not self.store.has_collection(shadow):
-            analyzer = (rec.options.get("keywords") or {}).get("analyzer")
+            analyzer = (self.keywords or {}).get("analyzer")
             self.store.create_collection(
                 shadow, self.space.dim, self.space.metric, index=rec.index, keywords=analyzer
             )
@@ -325,7 +341,7 @@ class Reembed:
         meta = [dict(item.metadata) for item in chunk]
         if self._text:  # rows of a text collection that carry no text (images)
             plan = windows.plan_untexted(keys, meta)
-            if self.record.options.get("keywords"):
+            if self.keywords:
                 hybrid.keyword_rows(plan)
             keys, meta = plan.keys, plan.metadata
         self.store.upsert(self.shadow, keys, vectors, meta)
@@ -353,7 +369,7 @@ class Reembed:
                 f"re-embedding {self.name!r}: the encoder returned shape {out.shape} "
                 f"(or non-finite values), expected {(len(plan.pieces), self.space.dim)}"
             )
-        if self.record.options.get("keywords"):
+        if self.keywords:
             hybrid.keyword_rows(plan)
         stale = windows.stale_windows(self.store, self.shadow, keys)
         self.store.upsert(self.shadow, plan.keys, out[plan.source], plan.metadata, delete=stale)
@@ -363,15 +379,9 @@ class Reembed:
     def catch_up(self) -> None:
         """Encode records added to the old collection during the copy; remove from the
         shadow those deleted meanwhile."""
-        modalities: list[str] = [m for m in ("text", "image") if m in self.encoder.modalities]
         current = set(self.store.keys(self.old_physical, where=self._main_rows))
         in_shadow = set(self.store.keys(self.shadow, where=self._main_rows))
-        new = sorted(current - in_shadow)
-        for start in range(0, len(new), _READ_CHUNK):
-            rows = self.store.get(self.old_physical, new[start : start + _READ_CHUNK])
-            items = [self._item(row, modalities) for row in rows.values()]
-            for lo in range(0, len(items), REEMBED_CHUNK):
-                self._write(items[lo : lo + REEMBED_CHUNK])
+        self.copy_records(sorted(current - in_shadow))
         gone = sorted(in_shadow - current)
         if gone and self._text:
             windows.delete_records(self.store, self.shadow, gone)
@@ -379,13 +389,27 @@ class Reembed:
             self.store.delete(self.shadow, gone)
         self.total = len(current)
 
+    def copy_records(self, keys: list[str]) -> None:
+        """Write records ``keys`` of the old collection into the shadow, re-encoded."""
+        modalities: list[str] = [m for m in ("text", "image") if m in self.encoder.modalities]
+        for start in range(0, len(keys), _READ_CHUNK):
+            rows = self.store.get(self.old_physical, keys[start : start + _READ_CHUNK])
+            items = [self._item(row, modalities) for row in rows.values()]
+            for lo in range(0, len(items), REEMBED_CHUNK):
+                self._write(items[lo : lo + REEMBED_CHUNK])
+
+    def switch_options(self) -> dict[str, Any]:
+        """The record's options after the switch: no job, the old rows named as retired."""
+        options = {k: v for k, v in self.record.options.items() if k != "reembed"}
+        retired = [n for n in options.get("retired", []) if n != self.shadow]
+        options["retired"] = [*retired, self.old_physical]
+        return options
+
     def switch(self) -> CollectionRecord:
         """Make the shadow the collection's rows and the new space its space, in one catalog
         write; returns the new record."""
         assert self.space is not None
-        options = {k: v for k, v in self.record.options.items() if k != "reembed"}
-        retired = [n for n in options.get("retired", []) if n != self.shadow]
-        options["retired"] = [*retired, self.old_physical]
+        options = self.switch_options()
         record = dataclasses.replace(
             self.record,
             space=self.space,
@@ -403,13 +427,7 @@ class Reembed:
     # -- 4. drop the old rows --------------------------------------------------------------
     def finish(self, old_space: Space) -> ReembedReport:
         """Drop the retired Milvus collections and forget them; returns the report."""
-        record = self.record
-        for name in record.options.get("retired", []):
-            if name != record.milvus_name(self.name) and self.store.has_collection(name):
-                self.store.drop_collection(name)
-        options = {k: v for k, v in record.options.items() if k != "retired"}
-        self.record = dataclasses.replace(record, options=options)
-        self.catalog.save_collection(self.name, self.record)
+        self.drop_retired()
         assert self.space is not None
         report = ReembedReport(
             self.total,
@@ -417,7 +435,7 @@ class Reembed:
             self.resumed,
             old_space,
             self.space,
-            time.perf_counter() - self._start,
+            self.elapsed(),
         )
         logger.info(
             "re-embedded %r: %d records (%d resumed) into %s in %.1f s",
@@ -428,6 +446,20 @@ class Reembed:
             report.seconds,
         )
         return report
+
+    def elapsed(self) -> float:
+        """Seconds since this job began."""
+        return time.perf_counter() - self._start
+
+    def drop_retired(self) -> None:
+        """Drop the Milvus collections the switch retired, then forget their names."""
+        record = self.record
+        for name in record.options.get("retired", []):
+            if name != record.milvus_name(self.name) and self.store.has_collection(name):
+                self.store.drop_collection(name)
+        options = {k: v for k, v in record.options.items() if k != "retired"}
+        self.record = dataclasses.replace(record, options=options)
+        self.catalog.save_collection(self.name, self.record)
 
 
 def run(

@@ -40,6 +40,7 @@ __all__ = [
     "check_texts",
     "check_user_keys",
     "combine_where",
+    "current_rows",
     "delete_records",
     "plan_texts",
     "plan_untexted",
@@ -305,6 +306,22 @@ def delete_records(store: Any, name: str, keys: Sequence[str]) -> int:
     if stale:
         store.delete(name, stale)
     return len(present)
+
+
+def current_rows(store: Any, name: str, keys: Sequence[str]) -> list[tuple[Any, str | None]]:
+    """The stored rows (``StoredRow``) of records ``keys`` that exist, each with the text it
+    covers (a window's part of the text, a short record's whole text, ``None`` for a row
+    without text): every record's windows of its current generation first, its main row
+    last, as :class:`Plan` orders them. Windows a killed write left behind are left out."""
+    mains = store.get(name, keys)
+    win_keys = windows_of(store, name, sorted(mains))
+    out: list[tuple[Any, str | None]] = []
+    for row in (store.get(name, win_keys) if win_keys else {}).values():
+        main = mains.get(str(row.metadata.get(_OF)))
+        if main is not None and main.metadata.get(_GEN) == row.metadata.get(_GEN):
+            out.append((row, _passage(record_text(main.metadata), row.metadata)))
+    out.extend((row, _passage(record_text(row.metadata), row.metadata)) for row in mains.values())
+    return out
 
 
 def combine_where(where: str | None) -> str:

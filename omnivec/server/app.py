@@ -150,6 +150,9 @@ def _summary(col: Collection) -> dict[str, Any]:
         "metric": space.get("metric"),
         "count": info.get("count"),
         "recommender": info.get("recommender"),
+        # Whether BM25 keyword / hybrid search modes apply (the page shows its mode switch).
+        "keywords": info.get("keywords", False),
+        "analyzer": info.get("analyzer"),
     }
 
 
@@ -271,7 +274,8 @@ def create_app(
 
     @app.get("/collections", tags=["collections"])
     def list_collections(request: Request) -> dict[str, Any]:
-        """Every collection with its encoder, modalities, dim, metric and row count."""
+        """Every collection with its encoder, modalities, dim, metric, row count and keyword
+        index (``keywords``, ``analyzer``)."""
         plat = _platform(request)
         out = []
         for name in plat.collections():

@@ -161,6 +161,19 @@
       li.querySelector(".hit-id").textContent = typeof hit.id === "string" ? hit.id : JSON.stringify(hit.id);
       li.querySelector(".score-value").textContent = fmtScore(hit.score);
       li.querySelector(".bar > span").style.width = `${(widths[i] * 100).toFixed(1)}%`;
+      // A fused hit (hybrid search, several collections) also shows each leg's own score;
+      // a leg that did not find the record is left out.
+      if (hit.scores && typeof hit.scores === "object") {
+        const legs = li.querySelector(".score-legs");
+        legs.replaceChildren(...Object.entries(hit.scores).map(([leg, score]) => {
+          const line = document.createElement("span");
+          line.textContent = `${leg} ${fmtScore(score)}`;
+          line.title = line.textContent;
+          return line;
+        }));
+        legs.hidden = !legs.childElementCount;
+        li.querySelector(".score").title = "fused score; below it, each leg's own score";
+      }
 
       const meta = Object.assign({}, hit.metadata || {});
       const thumb = meta.thumbnail;
@@ -253,6 +266,13 @@
     return state.collections.find((c) => c.name === $("collection").value) || null;
   }
 
+  // dense / keyword / hybrid: only collections with a keyword (BM25) index have a choice.
+  function currentSearchMode(col) {
+    if (!col || !col.keywords) return null;
+    const checked = document.querySelector('input[name="search-mode"]:checked');
+    return checked ? checked.value : "hybrid";
+  }
+
   function currentMode() {
     const checked = document.querySelector('input[name="mode"]:checked');
     return checked ? checked.value : "text";
@@ -276,7 +296,8 @@
     const mods = col.modalities && col.modalities.length ? ` · queries: ${col.modalities.join(", ")}` : "";
     const count = typeof col.count === "number" ? col.count.toLocaleString() : "?";
     const rec = col.recommender ? ` · part of recommender ${col.recommender}` : "";
-    return `${enc}${mods} · dim ${col.dim} · ${col.metric} · ${count} records${rec}`;
+    const kw = col.keywords ? ` · keywords (${col.analyzer || "standard"} analyzer)` : "";
+    return `${enc}${mods} · dim ${col.dim} · ${col.metric} · ${count} records${kw}${rec}`;
   }
 
   function applyMode() {
@@ -285,6 +306,8 @@
     $("query-field").hidden = mode === "image" || mode === "vector";
     $("vector-field").hidden = mode !== "vector";
     $("image-field").hidden = mode !== "image";
+    // Keywords match text queries only (images, ids and vectors are searched by meaning).
+    $("search-modes").hidden = !(col && col.keywords && mode === "text");
     const q = $("query");
     if (mode === "ref") {
       const node = col && (col.modalities || []).includes("node");
@@ -345,7 +368,9 @@
         showError($("search-error"), null);
         return;
       }
-      call = () => api(`/collections/${encodeURIComponent(col.name)}/search`, { ...base, query });
+      const searchMode = currentSearchMode(col);
+      const body = searchMode ? { ...base, query, mode: searchMode } : { ...base, query };
+      call = () => api(`/collections/${encodeURIComponent(col.name)}/search`, body);
     } else if (mode === "image") {
       if (!state.image) {
         showError($("search-error"), { error: "no image", message: "drop or choose an image first" });
@@ -368,6 +393,9 @@
       call = () => api(`/collections/${encodeURIComponent(col.name)}/search`, { ...base, vector });
     }
 
+    // Keyword (BM25) and fused scores are not on the metric's scale: bars are relative.
+    const fused = override === undefined && mode === "text" && currentSearchMode(col);
+    const barMetric = fused && fused !== "dense" ? "relative" : col.metric;
     const seq = ++state.searchSeq;
     const started = performance.now();
     $("search-results").setAttribute("aria-busy", "true");
@@ -377,10 +405,12 @@
       showError($("search-error"), null);
       const hits = data.hits || [];
       renderHits($("search-results"), hits, {
-        metric: col.metric,
+        metric: barMetric,
         onMore: (id) => runSearch({ id }),
       });
-      const extra = override !== undefined ? `more like ${JSON.stringify(override.id)}` : "";
+      const extra = override !== undefined
+        ? `more like ${JSON.stringify(override.id)}`
+        : fused ? `${fused} search` : "";
       $("search-status").textContent = statusText(hits.length, performance.now() - started, extra);
     } catch (err) {
       if (seq !== state.searchSeq) return;
@@ -462,6 +492,9 @@
         $("search-results").replaceChildren();
         $("search-status").textContent = "";
       });
+    }
+    for (const radio of document.querySelectorAll('input[name="search-mode"]')) {
+      radio.addEventListener("change", () => runSearch());
     }
     $("search-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
