@@ -166,6 +166,9 @@ def test_cold_recall_beats_the_content_profile_and_chance(plat: ov.Platform) -> 
     )  # fmt: skip
     rec.fit(train)
     assert rec.cold_start is not None and sorted(rec.cold_start.cold) == sorted(cold)
+    # 144 warm titles: enough for the 5-fold check, which scored both maps.
+    assert set(rec.cold_start.checked) == {"ridge", "knn"}
+    assert rec.cold_start.method == max(rec.cold_start.checked, key=rec.cold_start.checked.get)
     relevant = relevant_items(test)
     users = sorted(relevant)
     ours = dict(zip(users, rec.recommend(users, k=20, where="cold == true"), strict=True))
@@ -176,3 +179,35 @@ def test_cold_recall_beats_the_content_profile_and_chance(plat: ov.Platform) -> 
     r_ours, r_hand, r_random = (recall_at_k(r, relevant, 20) for r in (ours, by_hand, chance))
     assert r_ours >= 0.9 * r_hand, (r_ours, r_hand)
     assert r_ours >= 2 * r_random, (r_ours, r_random)
+
+
+def test_the_check_picks_the_map_that_fits() -> None:
+    """``choose_map`` on factors that are a linear function of the content (ridge recovers
+    it exactly) and on factors that follow many small content clusters (no linear map can;
+    the nearest neighbours share the factors)."""
+    import scipy.sparse as sp
+
+    from omnivec.recs.coldstart import choose_map
+
+    rng = np.random.default_rng(0)
+    users = rng.normal(size=(300, 8))
+
+    def truth(factors: np.ndarray) -> sp.csr_matrix:
+        # Each user interacted with their 10 best-scoring items.
+        top = np.argsort(-(users @ factors.T), axis=1)[:, :10]
+        return sp.csr_matrix((np.ones(top.size), (np.repeat(np.arange(300), 10), top.ravel())),
+                             shape=(300, len(factors)))  # fmt: skip
+
+    x = rng.normal(size=(1000, 128))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    linear = x @ rng.normal(size=(128, 8))
+    got = choose_map(x, linear, users, truth(linear))
+    assert got["ridge"] > 0.99 and got["ridge"] > got["knn"] + 0.05, got
+
+    # 60 clusters in 8 content dimensions: more clusters than dimensions.
+    cluster = rng.integers(0, 60, size=1200)
+    xc = rng.normal(size=(60, 8))[cluster] + 0.05 * rng.normal(size=(1200, 8))
+    xc /= np.linalg.norm(xc, axis=1, keepdims=True)
+    clustered = rng.normal(size=(60, 8))[cluster]
+    got = choose_map(xc, clustered, users, truth(clustered))
+    assert got["knn"] > got["ridge"] + 0.2, got
