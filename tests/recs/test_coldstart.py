@@ -201,7 +201,7 @@ def test_the_check_picks_the_map_that_fits() -> None:
     x = rng.normal(size=(1000, 128))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     linear = x @ rng.normal(size=(128, 8))
-    got = choose_map(x, linear, users, truth(linear))
+    got = choose_map(x, linear, users, truth(linear), alpha=1e-3)
     assert got["ridge"] > 0.99 and got["ridge"] > got["knn"] + 0.05, got
 
     # 60 clusters in 8 content dimensions: more clusters than dimensions.
@@ -209,5 +209,5 @@ def test_the_check_picks_the_map_that_fits() -> None:
     xc = rng.normal(size=(60, 8))[cluster] + 0.05 * rng.normal(size=(1200, 8))
     xc /= np.linalg.norm(xc, axis=1, keepdims=True)
     clustered = rng.normal(size=(60, 8))[cluster]
-    got = choose_map(xc, clustered, users, truth(clustered))
+    got = choose_map(xc, clustered, users, truth(clustered), alpha=1.0)
     assert got["knn"] > got["ridge"] + 0.2, got
