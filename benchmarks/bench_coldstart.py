@@ -178,6 +178,8 @@ def one_split(
     out["_fit_s"], out["_rec_s"], out["_users"], out["_cold"] = fit_s, rec_s, len(users), len(cold)
     out["_alpha"] = rec.cold_start.alpha
     out["_knn"] = float(rec.cold_start.method == "knn")
+    out["_check_ridge"] = rec.cold_start.checked.get("ridge", float("nan"))
+    out["_check_knn"] = rec.cold_start.checked.get("knn", float("nan"))
     plat.drop(rec.users.name)
     plat.drop(rec.items.name)
     return out
