@@ -12,6 +12,10 @@ recommendations scoring 0):
 Note implicit's own ``precision_at_k`` divides by ``min(k, |T_u|)`` instead of ``k``; the
 figures here always use the definitions above, for omnivec and raw implicit alike.
 
+For cold start (items nobody interacted with, placed from their content), ``split_by_item``
+holds out whole items, and ``content_profile`` / ``random_ranking`` are the baselines a
+content map must beat (``benchmarks/bench_coldstart.py``).
+
 Interactions are a pandas DataFrame (``user``, ``item``, optional ``weight`` columns) or a
 list of ``(user, item[, weight])`` tuples, as ``Recommender.fit`` takes them.
 """
@@ -27,11 +31,14 @@ import numpy as np
 from omnivec.errors import InvalidInputError
 
 __all__ = [
+    "content_profile",
     "most_popular",
     "ndcg_at_k",
     "precision_at_k",
+    "random_ranking",
     "recall_at_k",
     "relevant_items",
+    "split_by_item",
     "synthetic_interactions",
     "train_test_split_by_user",
 ]
@@ -82,13 +89,113 @@ def train_test_split_by_user(
     n_test = np.where(
         sizes >= 2, np.minimum(np.maximum(1, np.rint(test_fraction * sizes)), sizes - 1), 0
     ).astype(np.int64)
-    test_mask = position < n_test[codes]
-    if frame:
+    return _split(interactions, rows, position < n_test[codes])
+
+
+def _split(interactions: Any, rows: list[Any] | None, test_mask: np.ndarray) -> tuple[Any, Any]:
+    """``(train, test)`` of the input's type: a DataFrame by the mask, else the tuple list
+    ``rows``, each part in the input's row order."""
+    if rows is None:
         return interactions[~test_mask], interactions[test_mask]
-    assert rows is not None
     train = [r for r, t in zip(rows, test_mask, strict=True) if not t]
     test = [r for r, t in zip(rows, test_mask, strict=True) if t]
     return train, test
+
+
+def split_by_item(
+    interactions: Any,
+    cold_fraction: float = 0.2,
+    seed: int = 0,
+    *,
+    item_col: str = "item",
+) -> tuple[Any, Any, list[Any]]:
+    """Hold out whole items: ``cold_fraction`` of the distinct items (at random, seeded) lose
+    every interaction to the test part, as items new to the catalogue would.
+
+    Returns ``(train, test, cold_items)``: ``train`` and ``test`` of the input's type
+    (DataFrames, or lists of tuples) in the input's row order, ``cold_items`` the held-out ids
+    in first-appearance order.
+    """
+    if not isinstance(cold_fraction, int | float) or not 0 < cold_fraction < 1:
+        raise InvalidInputError(f"cold_fraction must be between 0 and 1, got {cold_fraction!r}")
+    frame = _is_frame(interactions)
+    rows = None if frame else list(interactions)
+    items = interactions[item_col].tolist() if frame else [r[1] for r in rows or []]
+    if not items:
+        raise InvalidInputError("interactions are empty")
+    distinct = list(dict.fromkeys(items))
+    n_cold = max(1, round(cold_fraction * len(distinct)))
+    if n_cold >= len(distinct):
+        raise InvalidInputError(
+            f"cold_fraction={cold_fraction} leaves no item to train on; lower it"
+        )
+    picked = np.random.default_rng(seed).choice(len(distinct), size=n_cold, replace=False)
+    cold = set(picked.tolist())
+    cold_items = [i for n, i in enumerate(distinct) if n in cold]
+    held = set(cold_items)
+    test_mask = np.fromiter((i in held for i in items), dtype=bool, count=len(items))
+    train, test = _split(interactions, rows, test_mask)
+    return train, test, cold_items
+
+
+def content_profile(
+    train: Any,
+    content_ids: Sequence[Any],
+    content: np.ndarray,
+    users: Iterable[Any],
+    candidates: Sequence[Any],
+    k: int = 10,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+) -> dict[Any, list[Any]]:
+    """The by-hand cold-start baseline: each user's profile is the mean content vector of
+    their training items; candidates rank by cosine with it.
+
+    ``content`` is float ``(len(content_ids), d)``, one row per id of ``content_ids``; every
+    candidate needs a row. Training items without content are skipped; a user with none left
+    gets an empty list. Interaction weights are ignored (each item counts once).
+    """
+    k = _check_k(k)
+    row_of = {i: n for n, i in enumerate(content_ids)}
+    missing = [c for c in candidates if c not in row_of]
+    if missing:
+        raise InvalidInputError(
+            f"{len(missing)} candidates have no content row (first: {missing[0]!r}); "
+            "pass content for every candidate"
+        )
+    x = np.asarray(content, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    cand = x[[row_of[c] for c in candidates]]
+    history: dict[Any, set[int]] = {}
+    for u, i in zip(*_columns(train, user_col, item_col), strict=True):
+        if i in row_of:
+            history.setdefault(u, set()).add(row_of[i])
+    out: dict[Any, list[Any]] = {}
+    for u in users:
+        rows = sorted(history.get(u, ()))
+        if not rows:
+            out[u] = []
+            continue
+        profile = x[rows].mean(axis=0)
+        # Cosine: the candidates are unit rows, so dividing by the profile's norm would
+        # not change the order.
+        scores = cand @ profile
+        top = np.argsort(-scores, kind="stable")[:k]
+        out[u] = [candidates[n] for n in top]
+    return out
+
+
+def random_ranking(
+    users: Iterable[Any], candidates: Sequence[Any], k: int = 10, seed: int = 0
+) -> dict[Any, list[Any]]:
+    """The chance baseline: ``k`` candidates drawn at random (seeded) for each user."""
+    k = _check_k(k)
+    rng = np.random.default_rng(seed)
+    n = min(k, len(candidates))
+    return {
+        u: [candidates[j] for j in rng.choice(len(candidates), n, replace=False)] for u in users
+    }
 
 
 def relevant_items(

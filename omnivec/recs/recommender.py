@@ -243,12 +243,15 @@ class Recommender:
         trained, imeta, report = place_cold_items(trained, ids, vectors, imeta, content)
         self.cold_start = report
         logger.info(
-            "recommender %r: %d cold items placed from %r (map learned on %d items, alpha %g)",
+            "recommender %r: %d cold items placed from %r (%s map learned on %d items, "
+            "ridge alpha %g, 5-fold check %s)",
             self.name,
             len(report.cold),
             content,
+            report.method,
             report.warm,
             report.alpha,
+            report.checked,
         )
         return trained, imeta
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import omnivec as ov
+from omnivec.errors import InvalidInputError
 from omnivec.recs.evaluation import (
+    content_profile,
     most_popular,
     ndcg_at_k,
     precision_at_k,
+    random_ranking,
     recall_at_k,
     relevant_items,
+    split_by_item,
     synthetic_interactions,
     train_test_split_by_user,
 )
@@ -95,3 +100,39 @@ def test_synthetic_data_is_deterministic_and_has_structure() -> None:
     # popularity has a long tail: the top tenth of items gets far more than a tenth of plays
     counts = a["item"].value_counts()
     assert counts.iloc[: len(counts) // 10].sum() > 0.2 * len(a)
+
+
+def test_split_by_item_holds_out_whole_items() -> None:
+    df = synthetic_interactions(200, 100, per_user=10, seed=3)
+    train, test, cold = split_by_item(df, cold_fraction=0.25, seed=1)
+    assert len(cold) == round(0.25 * df["item"].nunique())
+    # Every row of a cold item is in test, none in train; together they are the input.
+    assert set(test["item"]) == set(cold)
+    assert not set(train["item"]) & set(cold)
+    assert len(train) + len(test) == len(df)
+    again = split_by_item(df, cold_fraction=0.25, seed=1)
+    assert again[2] == cold  # same seed, same items
+    rows = list(df[["user", "item"]].itertuples(index=False, name=None))
+    ltrain, ltest, lcold = split_by_item(rows, cold_fraction=0.25, seed=1)
+    assert lcold == cold and len(ltest) == len(test) and isinstance(ltrain, list)
+    with pytest.raises(InvalidInputError, match="cold_fraction"):
+        split_by_item(df, cold_fraction=1.0)
+
+
+def test_content_profile_ranks_by_the_users_mean_content() -> None:
+    ids = ["a", "b", "c", "x", "y"]
+    content = np.array([[1, 0], [0.8, 0.6], [0, 1], [0.9, 0.1], [0.1, 0.9]], dtype=np.float32)
+    train = [("u", "a", 1.0), ("u", "b", 1.0), ("v", "c", 1.0), ("w", "zzz", 1.0)]
+    ranked = content_profile(train, ids, content, ["u", "v", "w"], ["x", "y"], k=2)
+    # u's profile leans to the first axis -> x first; v's is the second axis -> y first;
+    # w has no training item with content -> nothing.
+    assert ranked == {"u": ["x", "y"], "v": ["y", "x"], "w": []}
+    with pytest.raises(InvalidInputError, match="no content row"):
+        content_profile(train, ids, content, ["u"], ["x", "q"])
+
+
+def test_random_ranking_is_seeded_and_distinct() -> None:
+    one = random_ranking(["u", "v"], list(range(50)), k=20, seed=4)
+    assert one == random_ranking(["u", "v"], list(range(50)), k=20, seed=4)
+    assert all(len(set(r)) == 20 and set(r) <= set(range(50)) for r in one.values())
+    assert one["u"] != one["v"]
