@@ -17,7 +17,10 @@ they are searched densely; in keyword mode they are refused.
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from omnivec.core.queries import Hit
@@ -35,6 +38,7 @@ __all__ = [
     "keyword_rows",
     "resolve_mode",
     "search_keywords",
+    "submit_keywords",
 ]
 
 MODES = ("dense", "keyword", "hybrid")
@@ -113,6 +117,39 @@ def search_keywords(
 
     exclude: list[str | None] = [None] * len(texts)
     return windows.search_records(store, name, None, k, where, exclude, "bm25", fetch=fetch)
+
+
+#: Keyword legs of hybrid searches run at once in worker threads (across collections; more
+#: wait for a free worker). The dense leg runs in the searching thread meanwhile. 0: no
+#: workers, the legs run one after the other (benchmarks/bench_hybrid.py compares both).
+KEYWORD_WORKERS = 8
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def submit_keywords(
+    store: Any, name: str, texts: Sequence[str], k: int, where: str | None
+) -> Future[list[list[Hit]]]:
+    """:func:`search_keywords` in a worker thread (pymilvus' client is shared across threads,
+    as the HTTP server's concurrent searches already do); its result or error comes back
+    through the future."""
+    global _pool
+    if KEYWORD_WORKERS <= 0:
+        done: Future[list[list[Hit]]] = Future()
+        try:
+            done.set_result(search_keywords(store, name, texts, k, where))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            done.set_exception(exc)
+        return done
+    with _pool_lock:
+        # A pool made before a fork has no threads in the child: make the child its own.
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (
+                os.getpid(),
+                ThreadPoolExecutor(KEYWORD_WORKERS, thread_name_prefix="omnivec-keywords"),
+            )
+        pool = _pool[1]
+    return pool.submit(search_keywords, store, name, list(texts), k, where)
 
 
 def check_hybrid_weights(weights: Any) -> dict[str, float] | None:
