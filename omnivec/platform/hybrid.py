@@ -107,16 +107,24 @@ def resolve_mode(mode: Any, keywords_on: bool, name: str) -> str:
 
 
 def search_keywords(
-    store: Any, name: str, texts: Sequence[str], k: int, where: str | None
+    store: Any,
+    name: str,
+    texts: Sequence[str],
+    k: int,
+    where: str | None,
+    rows_per_record: int = windows.FETCH_FACTOR,
 ) -> list[list[Hit]]:
-    """Top-``k`` records per text by BM25, one hit per record (its best window)."""
+    """Top-``k`` records per text by BM25, one hit per record (its best window);
+    ``rows_per_record`` as in :func:`omnivec.platform.windows.search_records`."""
     texts = list(texts)
 
     def fetch(todo: list[int], limit: int) -> list[list[Any]]:
         return store.keyword_search(name, [texts[i] for i in todo], limit, where=where)
 
     exclude: list[str | None] = [None] * len(texts)
-    return windows.search_records(store, name, None, k, where, exclude, "bm25", fetch=fetch)
+    return windows.search_records(
+        store, name, None, k, where, exclude, "bm25", fetch=fetch, rows_per_record=rows_per_record
+    )
 
 
 #: Keyword legs of hybrid searches run at once in worker threads (across collections; more
@@ -128,7 +136,12 @@ _pool_lock = threading.Lock()
 
 
 def submit_keywords(
-    store: Any, name: str, texts: Sequence[str], k: int, where: str | None
+    store: Any,
+    name: str,
+    texts: Sequence[str],
+    k: int,
+    where: str | None,
+    rows_per_record: int = windows.FETCH_FACTOR,
 ) -> Future[list[list[Hit]]]:
     """:func:`search_keywords` in a worker thread (pymilvus' client is shared across threads,
     as the HTTP server's concurrent searches already do); its result or error comes back
@@ -137,7 +150,7 @@ def submit_keywords(
     if KEYWORD_WORKERS <= 0:
         done: Future[list[list[Hit]]] = Future()
         try:
-            done.set_result(search_keywords(store, name, texts, k, where))
+            done.set_result(search_keywords(store, name, texts, k, where, rows_per_record))
         except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
             done.set_exception(exc)
         return done
@@ -149,7 +162,7 @@ def submit_keywords(
                 ThreadPoolExecutor(KEYWORD_WORKERS, thread_name_prefix="omnivec-keywords"),
             )
         pool = _pool[1]
-    return pool.submit(search_keywords, store, name, list(texts), k, where)
+    return pool.submit(search_keywords, store, name, list(texts), k, where, rows_per_record)
 
 
 def check_hybrid_weights(weights: Any) -> dict[str, float] | None:

@@ -156,6 +156,7 @@ class SearchableCollection(CollectionBase):
                 exclude,
                 self.metric,
                 params=search_params,
+                rows_per_record=self._rows_per_record(),
             )
         else:
             raw = self._store.search(
@@ -188,12 +189,17 @@ class SearchableCollection(CollectionBase):
             )
         depth = k if mode == "keyword" else min(MAX_K, max(3 * k, 30))
         text_queries = [queries[i] for i in texts]
+        rows = self._rows_per_record()
         if mode == "keyword":
-            return hybrid.search_keywords(self._store, self.physical, text_queries, depth, where)
+            return hybrid.search_keywords(
+                self._store, self.physical, text_queries, depth, where, rows
+            )
         # The legs are independent store calls: the keyword leg runs in a worker thread while
         # this one encodes the queries and runs the dense leg (benchmarks/bench_hybrid.py).
         # The worker needs no gate of its own: this call holds it until both legs are back.
-        pending = hybrid.submit_keywords(self._store, self.physical, text_queries, depth, where)
+        pending = hybrid.submit_keywords(
+            self._store, self.physical, text_queries, depth, where, rows
+        )
         try:
             dense = self.search(
                 queries, k=depth, where=where, mode="dense", search_params=search_params
@@ -205,6 +211,15 @@ class SearchableCollection(CollectionBase):
         for i, row in zip(texts, found, strict=True):
             keyword[i] = row
         return hybrid.fuse_hybrid(dense, keyword, k, weights)
+
+    def _rows_per_record(self) -> int:
+        """Rows a search fetches per record wanted: one while no record of the collection is
+        split into windows (each record is one row), else ``windows.FETCH_FACTOR``."""
+        physical = self.physical
+        windowed = self._windowed.get(physical)
+        if windowed is None:
+            windowed = self._windowed[physical] = windows.has_windows(self._store, physical)
+        return windows.FETCH_FACTOR if windowed else 1
 
     def _query_vectors(self, queries: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         """Turn queries into one float32 ``(n, dim)`` array, encoding each modality in one batch."""
