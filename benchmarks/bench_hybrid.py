@@ -241,7 +241,9 @@ def bench_search(col: Any, client: Any, queries: list[str], qvecs: np.ndarray,
         "raw hybrid_search RRFRanker": lambda i: client.hybrid_search(
             "raw_on", legs(i), RRFRanker(60), limit=K, output_fields=out
         ),
-        "omnivec hybrid RRF, legs in turn": lambda i: in_turn(lambda: col.search(queries[i], K)),
+        "omnivec hybrid RRF, keyword leg in a worker": lambda i: with_workers(
+            lambda: col.search(queries[i], K)
+        ),
         "omnivec hybrid weighted (0.7, 0.3)": lambda i: col.search(
             queries[i], K, weights=(0.7, 0.3)
         ),
@@ -281,11 +283,11 @@ class RawHit(NamedTuple):
     score: float
 
 
-def in_turn(fn: Callable[[], Any]) -> Any:
-    """``fn()`` with the keyword leg run before the dense leg in this thread (no workers)."""
+def with_workers(fn: Callable[[], Any]) -> Any:
+    """``fn()`` with the keyword leg run in a worker thread beside the dense leg."""
     from omnivec.platform import hybrid
 
-    saved, hybrid.KEYWORD_WORKERS = hybrid.KEYWORD_WORKERS, 0
+    saved, hybrid.KEYWORD_WORKERS = hybrid.KEYWORD_WORKERS, 8
     try:
         return fn()
     finally:

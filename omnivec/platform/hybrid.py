@@ -127,10 +127,12 @@ def search_keywords(
     )
 
 
-#: Keyword legs of hybrid searches run at once in worker threads (across collections; more
-#: wait for a free worker). The dense leg runs in the searching thread meanwhile. 0: no
-#: workers, the legs run one after the other (benchmarks/bench_hybrid.py compares both).
-KEYWORD_WORKERS = 8
+#: Worker threads that run the keyword legs of hybrid searches while the searching thread
+#: encodes and runs the dense leg (across collections; more legs wait for a free worker).
+#: 0 (the default): the legs run one after the other. On the shared 2-core project machine
+#: workers measured 0.3-0.5 ms slower per search, not faster (docs/benchmarks.md, "Hybrid
+#: search"); they can only pay where cores are idle. bench_hybrid.py measures both.
+KEYWORD_WORKERS = 0
 _pool: tuple[int, ThreadPoolExecutor] | None = None
 _pool_lock = threading.Lock()
 

@@ -194,9 +194,9 @@ class SearchableCollection(CollectionBase):
             return hybrid.search_keywords(
                 self._store, self.physical, text_queries, depth, where, rows
             )
-        # The legs are independent store calls: the keyword leg runs in a worker thread while
-        # this one encodes the queries and runs the dense leg (benchmarks/bench_hybrid.py).
-        # The worker needs no gate of its own: this call holds it until both legs are back.
+        # The legs are independent store calls: with hybrid.KEYWORD_WORKERS the keyword leg
+        # runs in a worker thread while this one encodes and runs the dense leg (by default
+        # it runs here, first). A worker needs no gate: this call holds it until both are back.
         pending = hybrid.submit_keywords(
             self._store, self.physical, text_queries, depth, where, rows
         )

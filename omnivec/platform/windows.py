@@ -398,7 +398,8 @@ def search_records(
     n = len(exclude)
     results: list[list[Hit]] = [[] for _ in range(n)]
     todo = list(range(n))
-    limit = min(k * rows_per_record + 1, _MAX_LIMIT)
+    # One row more when a record is left out of the hits (a ref query's own record).
+    limit = min(k * rows_per_record + any(e is not None for e in exclude), _MAX_LIMIT)
     while todo:
         if fetch is not None:
             raw = fetch(todo, limit)
