@@ -99,6 +99,9 @@ class CollectionBase:
         #: Record options a fit under way will record with its space (features= by name).
         self._pending_options: dict[str, Any] = {}
         self._query_cache: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+        #: Whether a physical collection holds records split into windows (searches fetch
+        #: more rows per record then); a stale False costs a second search, never a hit.
+        self._windowed: dict[str, bool] = {}
         if encoder is not None and hasattr(encoder, "add_fit_listeners"):
             encoder.add_fit_listeners(
                 before=self._before_encoder_fit, after=self._after_encoder_fit
@@ -240,6 +243,8 @@ class CollectionBase:
             plan = windows.plan_untexted(keys, meta)
         if self.keywords is not None:
             hybrid.keyword_rows(plan)
+        if len(plan.keys) > len(keys):
+            self._windowed[self.physical] = True
         # A replaced record's old windows are deleted in the same guarded write.
         stale = windows.stale_windows(self._store, self.physical, keys)
         self._store.upsert(self.physical, plan.keys, arr[plan.source], plan.metadata, delete=stale)

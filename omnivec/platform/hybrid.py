@@ -17,7 +17,10 @@ they are searched densely; in keyword mode they are refused.
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from omnivec.core.queries import Hit
@@ -35,6 +38,7 @@ __all__ = [
     "keyword_rows",
     "resolve_mode",
     "search_keywords",
+    "submit_keywords",
 ]
 
 MODES = ("dense", "keyword", "hybrid")
@@ -108,16 +112,64 @@ def resolve_mode(mode: Any, keywords_on: bool, name: str) -> str:
 
 
 def search_keywords(
-    store: Any, name: str, texts: Sequence[str], k: int, where: str | None
+    store: Any,
+    name: str,
+    texts: Sequence[str],
+    k: int,
+    where: str | None,
+    rows_per_record: int = windows.FETCH_FACTOR,
 ) -> list[list[Hit]]:
-    """Top-``k`` records per text by BM25, one hit per record (its best window)."""
+    """Top-``k`` records per text by BM25, one hit per record (its best window);
+    ``rows_per_record`` as in :func:`omnivec.platform.windows.search_records`."""
     texts = list(texts)
 
     def fetch(todo: list[int], limit: int) -> list[list[Any]]:
         return store.keyword_search(name, [texts[i] for i in todo], limit, where=where)
 
     exclude: list[str | None] = [None] * len(texts)
-    return windows.search_records(store, name, None, k, where, exclude, "bm25", fetch=fetch)
+    return windows.search_records(
+        store, name, None, k, where, exclude, "bm25", fetch=fetch, rows_per_record=rows_per_record
+    )
+
+
+#: Worker threads that run the keyword legs of hybrid searches while the searching thread
+#: encodes and runs the dense leg (across collections; more legs wait for a free worker).
+#: 0 (the default): the legs run one after the other. On the shared 2-core project machine
+#: workers measured 0.3-0.5 ms slower per search, not faster (docs/benchmarks.md, "Hybrid
+#: search"); they can only pay where cores are idle. bench_hybrid.py measures both.
+KEYWORD_WORKERS = 0
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def submit_keywords(
+    store: Any,
+    name: str,
+    texts: Sequence[str],
+    k: int,
+    where: str | None,
+    rows_per_record: int = windows.FETCH_FACTOR,
+) -> Future[list[list[Hit]]]:
+    """:func:`search_keywords` in a worker thread (pymilvus' client is shared across threads,
+    as the HTTP server's concurrent searches already do); its result or error comes back
+    through the future."""
+    global _pool
+    if KEYWORD_WORKERS <= 0:
+        done: Future[list[list[Hit]]] = Future()
+        try:
+            done.set_result(search_keywords(store, name, texts, k, where, rows_per_record))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            done.set_exception(exc)
+        return done
+    with _pool_lock:
+        # A pool made before a fork has no threads in the child: make the child its own.
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (
+                os.getpid(),
+                ThreadPoolExecutor(KEYWORD_WORKERS, thread_name_prefix="omnivec-keywords"),
+            )
+        pool = _pool[1]
+    return pool.submit(search_keywords, store, name, list(texts), k, where, rows_per_record)
 
 
 def check_hybrid_weights(weights: Any) -> dict[str, float] | None:

@@ -8,6 +8,7 @@ Layered on :class:`omnivec.platform.collection_base.CollectionBase`; the public
 from __future__ import annotations
 
 import logging
+from concurrent import futures
 from typing import Any, overload
 
 import numpy as np
@@ -155,6 +156,7 @@ class SearchableCollection(CollectionBase):
                 exclude,
                 self.metric,
                 params=search_params,
+                rows_per_record=self._rows_per_record(),
             )
         else:
             raw = self._store.search(
@@ -185,22 +187,39 @@ class SearchableCollection(CollectionBase):
                 'mode="keyword" searches with text; search ov.vector/ov.ref/ov.image queries '
                 'with mode="dense" or "hybrid"'
             )
-        # BM25 over an empty collection aborts Milvus Lite (a NaN assertion): answer here.
-        if self._store.count(self.physical) == 0:
-            return [[] for _ in queries]
         depth = k if mode == "keyword" else min(MAX_K, max(3 * k, 30))
-        found = hybrid.search_keywords(
-            self._store, self.physical, [queries[i] for i in texts], depth, where
-        )
+        text_queries = [queries[i] for i in texts]
+        rows = self._rows_per_record()
         if mode == "keyword":
-            return found
+            return hybrid.search_keywords(
+                self._store, self.physical, text_queries, depth, where, rows
+            )
+        # The legs are independent store calls: with hybrid.KEYWORD_WORKERS the keyword leg
+        # runs in a worker thread while this one encodes and runs the dense leg (by default
+        # it runs here, first). A worker needs no gate: this call holds it until both are back.
+        pending = hybrid.submit_keywords(
+            self._store, self.physical, text_queries, depth, where, rows
+        )
+        try:
+            dense = self.search(
+                queries, k=depth, where=where, mode="dense", search_params=search_params
+            )
+        finally:
+            futures.wait([pending])  # no leg outlives the call (and its gate)
+        found = pending.result()
         keyword: list[list[Hit] | None] = [None] * len(queries)
         for i, row in zip(texts, found, strict=True):
             keyword[i] = row
-        dense = self.search(
-            queries, k=depth, where=where, mode="dense", search_params=search_params
-        )
         return hybrid.fuse_hybrid(dense, keyword, k, weights)
+
+    def _rows_per_record(self) -> int:
+        """Rows a search fetches per record wanted: one while no record of the collection is
+        split into windows (each record is one row), else ``windows.FETCH_FACTOR``."""
+        physical = self.physical
+        windowed = self._windowed.get(physical)
+        if windowed is None:
+            windowed = self._windowed[physical] = windows.has_windows(self._store, physical)
+        return windows.FETCH_FACTOR if windowed else 1
 
     def _query_vectors(self, queries: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         """Turn queries into one float32 ``(n, dim)`` array, encoding each modality in one batch."""

@@ -42,6 +42,7 @@ __all__ = [
     "combine_where",
     "current_rows",
     "delete_records",
+    "has_windows",
     "plan_texts",
     "plan_untexted",
     "record_key",
@@ -64,6 +65,8 @@ MAIN_FILTER = f"{_N} >= 1"
 _SEP = "#"  # never in a record key (core.ids keeps keys to [A-Za-z0-9_.:@/+=-])
 #: Rows fetched per hit wanted; a long record can fill several of the best rows.
 FETCH_FACTOR = 4
+#: Main rows of records split into windows.
+WINDOWED_FILTER = f"{_N} > 1"
 _MAX_LIMIT = 16_384
 _KEY_CHUNK = 500
 #: Most bytes of one text; above it a Milvus server's 64 MiB gRPC messages would not hold a batch.
@@ -272,6 +275,11 @@ def plan_untexted(keys: list[str], metadata: list[dict[str, Any]]) -> Plan:
     )
 
 
+def has_windows(store: Any, name: str) -> bool:
+    """Whether any record of collection ``name`` is split into windows (one count)."""
+    return bool(store.count(name, where=WINDOWED_FILTER) > 0)
+
+
 def record_key(row_key: str) -> str:
     return row_key.split(_SEP, 1)[0]
 
@@ -396,16 +404,19 @@ def search_records(
     metric: str,
     fetch: Callable[[list[int], int], list[list[Any]]] | None = None,
     params: dict[str, int] | None = None,
+    rows_per_record: int = FETCH_FACTOR,
 ) -> list[list[Hit]]:
-    """Top-``k`` records per query vector: rows are fetched ``FETCH_FACTOR`` per hit wanted,
+    """Top-``k`` records per query vector: rows are fetched ``rows_per_record`` per hit wanted,
     each record keeps its best row (the score and passage of its best window), stale windows
     and the ``exclude``d record are dropped; queries short of ``k`` records while more rows
     exist are asked again for more rows. ``fetch(query indices, limit)`` replaces the dense
-    row search (keyword search uses it); one query per entry of ``exclude``."""
+    row search (keyword search uses it); one query per entry of ``exclude``. Fetching fewer
+    rows per record costs a second search when long records fill the rows, never a hit."""
     n = len(exclude)
     results: list[list[Hit]] = [[] for _ in range(n)]
     todo = list(range(n))
-    limit = min(k * FETCH_FACTOR + 1, _MAX_LIMIT)
+    # One row more when a record is left out of the hits (a ref query's own record).
+    limit = min(k * rows_per_record + any(e is not None for e in exclude), _MAX_LIMIT)
     while todo:
         if fetch is not None:
             raw = fetch(todo, limit)

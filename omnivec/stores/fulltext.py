@@ -7,8 +7,10 @@ row (a short record's whole text, or one window of a long one) in :data:`KEYWORD
 keyword hits are found per window, like dense hits.
 
 Lite refuses nullable fields, so every row of a keyword collection carries the field (``""``
-for a row without text). A hybrid search on an empty collection aborts Lite on a NaN
-assertion; callers check the count first.
+for a row without text). BM25 over a collection that never held a row fails in Lite on a NaN
+assertion (the server process survives; after deletes, or with a filter matching nothing, it
+answers nothing): ``MilvusStore.keyword_search`` counts the rows only when a search fails
+and answers no hits for an empty collection.
 """
 
 from __future__ import annotations

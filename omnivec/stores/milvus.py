@@ -485,20 +485,28 @@ class MilvusStore:
         self, name: str, texts: Sequence[str], k: int, where: str | None = None
     ) -> list[list[StoredHit]]:
         """Top-``k`` rows per query text by BM25 (scores higher-is-better, unbounded) in a
-        collection created with ``keywords=``."""
-        results = self._call(
-            "search by keywords",
-            lambda: self._client.search(
-                name,
-                data=list(texts),
-                anns_field=SPARSE_FIELD,
-                limit=min(k, _MAX_LIMIT),
-                filter=where or "",
-                output_fields=["$meta"],
-                search_params={"metric_type": "BM25"},
-            ),
-            where=where,
-        )
+        collection created with ``keywords=``; none in a collection that never held a row."""
+
+        def run() -> Any:
+            try:
+                return self._client.search(
+                    name,
+                    data=list(texts),
+                    anns_field=SPARSE_FIELD,
+                    limit=min(k, _MAX_LIMIT),
+                    filter=where or "",
+                    output_fields=["$meta"],
+                    search_params={"metric_type": "BM25"},
+                )
+            except Exception:
+                # Lite fails BM25 over a collection that never held a row (its average
+                # document length is 0/0: "Invalid sparse row: NaN"; the server survives).
+                # Counting only here keeps that round trip off every keyword search.
+                if self.count(name) == 0:
+                    return [[] for _ in texts]
+                raise
+
+        results = self._call("search by keywords", run, where=where)
         return [
             [StoredHit(h["id"], float(h["distance"]), dict(h.get("entity") or {})) for h in hits]
             for hits in results

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 import omnivec as ov
 from omnivec.errors import InvalidInputError, SpaceMismatchError
+from omnivec.platform import hybrid
+from omnivec.platform.fusion import fuse
 
 MANUALS = {
     "m1": "Pump XK-4471-B: the impeller seal fails when the pump runs dry for long periods.",
@@ -96,3 +100,40 @@ def test_empty_collection_answers_nothing_and_bad_input(plat: ov.Platform) -> No
         plat.collection("kw_bad", encoder="text", keywords=True, analyzer="klingon")
     with pytest.raises(InvalidInputError, match="encodes no text"):
         plat.collection("kw_raw", dim=4, keywords=True)
+
+
+@pytest.mark.parametrize("workers", [8, 0])
+def test_hybrid_is_the_fusion_of_its_two_legs(
+    manuals: ov.Collection, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    # The keyword leg runs in a worker thread beside the dense leg (workers=0: one after the
+    # other); either way the answer is RRF over the two legs searched on their own.
+    monkeypatch.setattr(hybrid, "KEYWORD_WORKERS", workers)
+    queries = ["XK-4471-B pump failure", "breaker safety", "the conveyor overheats"]
+    got = manuals.search(queries, k=4)
+    for q, row in zip(queries, got, strict=True):
+        legs = {m: manuals.search(q, k=30, mode=m) for m in ("dense", "keyword")}
+        want = fuse(legs, 4)
+        assert [h.id for h in row] == [f.id for f in want]
+        assert [h.score for h in row] == pytest.approx([f.score for f in want])
+        assert [h.scores for h in row] == [f.scores for f in want]
+
+
+def test_concurrent_hybrid_searches_agree(manuals: ov.Collection) -> None:
+    queries = ["pump", "XK-4471-B", "cooling tower fan", "breaker", "bearing whine"] * 4
+    alone = [[h.id for h in manuals.search(q, k=3)] for q in queries]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda q: [h.id for h in manuals.search(q, k=3)], queries))
+    assert together == alone
+
+
+def test_keywords_after_deletes_and_errors_from_the_keyword_leg(manuals: ov.Collection) -> None:
+    # A filter that matches nothing and a collection emptied by deletes answer nothing (only
+    # a collection that never held a row makes Lite's BM25 fail; the store handles that).
+    assert manuals.search("pump", k=3, mode="keyword", where="n > 100") == []
+    assert manuals.search("pump", k=3, where="n > 100") == []
+    with pytest.raises(InvalidInputError, match="filter"):
+        manuals.search("pump", k=3, where="n >>> 1")
+    assert manuals.delete(list(MANUALS)) == len(MANUALS)
+    assert manuals.search("pump", k=3, mode="keyword") == []
+    assert manuals.search(["pump", "seal"], k=3) == [[], []]
