@@ -70,7 +70,13 @@ def gated(fn: _F) -> _F:
             except StoreUnavailableError:
                 raise
             except StoreError:
-                if not self.follow_switch():
+                try:
+                    moved = self.follow_switch()
+                except NotFoundError:
+                    raise
+                except OmnivecError:
+                    moved = False  # the catalog cannot say: the store's refusal stands
+                if not moved:
                     raise
         with self._gate.shared():
             return fn(self, *args, **kwargs)
