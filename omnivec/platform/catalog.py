@@ -214,8 +214,9 @@ class Catalog:
         self._store = store
 
     # -- collections ---------------------------------------------------------------------
-    def collection(self, name: str) -> CollectionRecord | None:
-        doc = self._store.get_doc(COLLECTION_PREFIX + name)
+    def collection(self, name: str, *, strong: bool = False) -> CollectionRecord | None:
+        """Collection ``name``'s record; ``strong``: as of now, also another process's write."""
+        doc = self._store.get_doc(COLLECTION_PREFIX + name, strong=strong)
         return None if doc is None else _parse(CollectionRecord, doc, name)
 
     def save_collection(self, name: str, record: CollectionRecord) -> None:

@@ -20,6 +20,7 @@ from omnivec.core.validation import (
 )
 from omnivec.errors import InvalidInputError
 from omnivec.platform.catalog import CollectionRecord
+from omnivec.platform.collection_base import gated
 from omnivec.platform.evaluation import check_judgements, retrieval_metrics
 from omnivec.platform.reembed import Reembed, ReembedReport
 from omnivec.platform.reembed import run as run_reembed
@@ -46,15 +47,17 @@ class Collection(TrainableCollection):
     ) -> list[Record]:
         """Every stored record (matching ``where``) in id order; above ``limit`` records, a
         random sample of ``limit`` of them drawn with ``seed`` (the same seed, the same sample)."""
-        where = self._records_where(check_where(where))
-        with self._gate.shared():
-            keys = sorted(self._store.keys(self.physical, where=where))
+        keys = sorted(self._keys(self._records_where(check_where(where))))
         if limit is not None and len(keys) > limit:
             rng = np.random.default_rng(seed)
             keys = [keys[i] for i in sorted(rng.choice(len(keys), size=limit, replace=False))]
         if not keys:
             return []
         return self.get([decode_id(k) for k in keys])
+
+    @gated
+    def _keys(self, where: str | None) -> list[str]:
+        return self._store.keys(self.physical, where=where)
 
     def vectors(
         self, where: str | None = None, limit: int | None = None, seed: int = 0

@@ -34,10 +34,12 @@ from omnivec.errors import (
     OmnivecError,
     SpaceMismatchError,
     StoreError,
+    StoreUnavailableError,
 )
 from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
 from omnivec.platform.reembed import SwitchGate
+from omnivec.platform.registry import create_encoder
 
 if TYPE_CHECKING:
     from omnivec.stores.base import VectorStore
@@ -52,10 +54,30 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def gated(fn: _F) -> _F:
     """Run a method holding its collection's switch gate shared (see reembed.SwitchGate): a
-    re-embed switches the rows under it only between calls, never during one."""
+    re-embed switches the rows under it only between calls, never during one.
+
+    A re-embed by another process (two processes on one Milvus server) moves the rows to
+    another Milvus collection and drops the old one, which this object only learns of when
+    the store refuses a call: then it re-reads its catalog record, follows the switch (new
+    rows, new encoder) and runs the call once more. A refused call wrote nothing (writes are
+    all or nothing), so running it again is safe."""
 
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._gate.shared():
+            try:
+                return fn(self, *args, **kwargs)
+            except StoreUnavailableError:
+                raise
+            except StoreError:
+                try:
+                    moved = self.follow_switch()
+                except NotFoundError:
+                    raise
+                except OmnivecError:
+                    moved = False  # the catalog cannot say: the store's refusal stands
+                if not moved:
+                    raise
         with self._gate.shared():
             return fn(self, *args, **kwargs)
 
@@ -359,6 +381,46 @@ class CollectionBase:
         if record is not None:
             self._record = record
             self.forget_cached_queries()
+
+    def follow_switch(self) -> bool:
+        """Catch up with a re-embed another process switched this collection to: re-read the
+        catalog record (strongly); if its rows now live in another Milvus collection or
+        another space, adopt the record and a new encoder built from it (the model loads on
+        first use) and return True. False if nothing moved. A collection dropped meanwhile
+        raises :class:`NotFoundError`."""
+        record = self._catalog.collection(self.name, strong=True)
+        if record is None:
+            raise NotFoundError(
+                f"collection {self.name!r} was dropped (by another process?); "
+                "create it again with plat.collection(...)"
+            )
+        current = self._record
+        if record.milvus_name(self.name) == current.milvus_name(self.name) and (
+            record.space == current.space
+        ):
+            return False
+        encoder = self._encoder
+        if record.encoder is not None and record.space != current.space:
+            encoder = create_encoder(record.encoder, **record.config)
+            if record.state and hasattr(encoder, "load_state_dict"):
+                encoder.load_state_dict(record.state)
+            if hasattr(encoder, "add_fit_listeners"):
+                encoder.add_fit_listeners(
+                    before=self._before_encoder_fit, after=self._after_encoder_fit
+                )
+        logger.info(
+            "collection %r was switched by another process to %s (Milvus collection %r); "
+            "following it",
+            self.name,
+            record.space.describe(),
+            record.milvus_name(self.name),
+        )
+        with self._lock:
+            self._record, self._encoder = record, encoder
+            # The first encode checks that the new encoder gives the recorded space.
+            self._space_checked = encoder is None
+            self._query_cache.clear()
+        return True
 
     def forget_cached_queries(self) -> None:
         with self._lock:

@@ -530,10 +530,15 @@ class MilvusStore:
         self._call("flush", lambda: self._client.flush(name))
 
     # -- catalog documents -------------------------------------------------------------
-    def get_doc(self, key: str) -> dict[str, Any] | None:
+    def get_doc(self, key: str, *, strong: bool = False) -> dict[str, Any] | None:
+        """The document under ``key``; ``strong``: see every write acknowledged before the
+        call, also another process's (pymilvus' default is Bounded staleness)."""
+        extra = {"consistency_level": "Strong"} if strong else {}
         rows = self._call(
             "read the catalog",
-            lambda: self._client.query(CATALOG, filter=_keys_expr([key]), output_fields=["doc"]),
+            lambda: self._client.query(
+                CATALOG, filter=_keys_expr([key]), output_fields=["doc"], **extra
+            ),
         )
         return json.loads(rows[0]["doc"]) if rows else None
 

