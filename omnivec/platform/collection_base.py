@@ -436,7 +436,8 @@ class CollectionBase:
         if n > 0:
             raise SpaceMismatchError(
                 f"collection {self.name!r} holds {n} vectors of the current weights; "
-                "training would make them stale. Train into a new, empty collection"
+                "training would make them stale. Train into a new, empty collection, then "
+                "move this one onto the new weights with col.reembed(...)"
             )
 
     def _after_encoder_fit(self, encoder: Any) -> None:

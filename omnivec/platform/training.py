@@ -44,7 +44,10 @@ class TrainableCollection(SearchableCollection):
     ) -> TrainableCollection:
         """Train the collection's encoder on ``data`` and (re)write every vector it learned.
 
-        For node2vec, ``data`` is a graph; see the encoder's ``fit``. With ``warm_start=True``
+        For node2vec and graphsage, ``data`` is a graph; see the encoder's ``fit``. For text and
+        CLIP collections, ``data`` are training pairs and the model is fine-tuned (only while the
+        collection is empty; to move stored records, fine-tune a model and ``reembed`` into
+        it). With ``warm_start=True``
         the stored vectors seed the training (new entities start at random). Rows of entities
         no longer in ``data`` are deleted, and the new space is recorded in the same step.
         """
@@ -54,6 +57,18 @@ class TrainableCollection(SearchableCollection):
                 f"collection {self.name!r} has no trainable encoder; "
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
+        if hasattr(enc, "add_fit_listeners"):
+            # A content encoder (text, CLIP) fine-tunes its model rather than learning stored
+            # vectors. Its fit listeners refuse a collection that holds vectors of the current
+            # weights (before any training) and record the new space once trained.
+            if warm_start:
+                raise InvalidInputError(
+                    f"collection {self.name!r}: warm_start= is for node2vec/graphsage; a "
+                    f"{self.encoder_name} model always starts from its current weights"
+                )
+            with self._fit_lock:
+                enc.fit(data, *args, **kwargs)
+            return self
         # One fit at a time per collection; searches never wait for it (they take no lock
         # held during training) and answer from the previous vectors until the commit.
         with self._fit_lock:

@@ -93,11 +93,31 @@ def test_fit_on_a_collection_with_vectors_is_refused(plat: ov.Platform, tmp_path
     col.add(["already stored"], ids=["a"])
     before = col.space
     out = tmp_path / "never"
-    with pytest.raises(ov.errors.SpaceMismatchError, match="new, empty collection"):
+    with pytest.raises(ov.errors.SpaceMismatchError, match="new, empty collection") as info:
         col.encoder.fit(PAIRS, output=out, progress=False)
+    assert "reembed" in str(info.value)
+    with pytest.raises(ov.errors.SpaceMismatchError, match="new, empty collection"):
+        col.fit(PAIRS, output=out, progress=False)  # the collection's own fit: the same rule
     assert not out.exists()
     assert col.space == before == col.encoder.space
     assert col.encoder.cfg.model == DEFAULT_MODEL
+    assert [r.text for r in col.get(["a"])] == ["already stored"]
+
+
+def test_collection_fit_fine_tunes_an_empty_text_collection(
+    plat: ov.Platform, tmp_path: Path
+) -> None:
+    col = plat.collection("tune_me", encoder="text")
+    base = col.space
+    out = tmp_path / "col_fit"
+    assert col.fit(PAIRS[:2], batch_size=2, lr=1e-4, output=out, progress=False) is col
+    assert is_checkpoint(out)
+    assert col.space == col.encoder.space != base
+    assert col.record.config["model"] == str(out)
+    with pytest.raises(ov.errors.InvalidInputError, match="warm_start"):
+        col.fit(PAIRS[:2], warm_start=True, output=tmp_path / "again", progress=False)
+    col.add(["The pasta was delicious"], ids=["p"])
+    assert col.search("tasty meal", k=1)[0].id == "p"
 
 
 BAD_PAIRS: list[tuple[Any, str]] = [
