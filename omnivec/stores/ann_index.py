@@ -20,7 +20,7 @@ RECALL_TARGET = 0.95
 _CALIBRATE_RECALL = 0.97
 _CALIBRATE_QUERIES = 64
 #: Retrain the coarse quantizer when the collection has grown this many times since training.
-RETRAIN_GROWTH = 4
+RETRAIN_GROWTH = 8
 #: ivf_sq8 re-ranks this many candidates per hit exactly.
 RERANK_FACTOR = 4
 FORMAT = 1
@@ -121,7 +121,11 @@ class AnnIndex:
         out.calibrate()
         return out
 
-    def _add_prepared(self, keys: list[str], x: np.ndarray) -> None:
+    def _add_prepared(
+        self, keys: list[str], x: np.ndarray, lists: np.ndarray | None = None
+    ) -> None:
+        """Add prepared rows ``x`` (n, dim) float32; ``lists`` (n,) int64: each row's inverted
+        list, when already assigned (:meth:`assign`)."""
         ids = np.empty(len(keys), dtype=np.int64)
         replaced = []
         for j, key in enumerate(keys):
@@ -135,10 +139,34 @@ class AnnIndex:
             ids[j] = old
         if replaced:
             self.index.remove_ids(np.asarray(replaced, dtype=np.int64))
-        self.index.add_with_ids(x, ids)
+        if lists is None:
+            self.index.add_with_ids(x, ids)
+            return
+        faiss = faiss_module()
+        lists = np.ascontiguousarray(lists, dtype=np.int64)
+        self.index.add_core(
+            len(keys), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists)
+        )
 
-    def upsert(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        self._add_prepared(list(keys), self._prepare(vectors))
+    def assign(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The costly half of adding ``vectors`` (n, dim): normalised rows (n, dim) float32 and
+        the nearest inverted list of each (n,) int64. Reads the index only, so it runs while
+        Milvus stores the rows; :meth:`upsert` adds them once Milvus has."""
+        x = self._prepare(vectors)
+        _, lists = self.index.quantizer.search(x, 1)
+        return x, np.ascontiguousarray(lists[:, 0], dtype=np.int64)
+
+    def upsert(
+        self,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        assigned: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Add or replace rows; ``assigned``: what :meth:`assign` computed for ``vectors``."""
+        if assigned is None:
+            self._add_prepared(list(keys), self._prepare(vectors))
+        else:
+            self._add_prepared(list(keys), *assigned)
 
     def remove(self, keys: Sequence[str]) -> None:
         ids = [self.ids.pop(k) for k in keys if k in self.ids]

@@ -17,6 +17,7 @@ import pytest
 import omnivec as ov
 from omnivec.errors import InvalidInputError, StoreError
 from omnivec.stores import ann
+from omnivec.stores import milvus as milvus_module
 from omnivec.stores.milvus import MilvusStore
 
 DIM = 32
@@ -222,8 +223,6 @@ def test_failed_write_changes_nothing(
     x = clustered(1_500)
     fill(store, "c", x, "auto")
     before = store.search("c", x[:5], 10)
-    client = store._client
-    real_upsert, real_insert = client.upsert, client.insert
     calls = {"n": 0}
 
     def failing(real):  # type: ignore[no-untyped-def]
@@ -237,8 +236,11 @@ def test_failed_write_changes_nothing(
 
         return call
 
-    monkeypatch.setattr(client, "upsert", failing(real_upsert))
-    monkeypatch.setattr(client, "insert", failing(real_insert))
+    # Rows without metadata go through a prebuilt request, others through the client.
+    monkeypatch.setattr(milvus_module, "send_vectors", failing(milvus_module.send_vectors))
+    client = store._client
+    monkeypatch.setattr(client, "upsert", failing(client.upsert))
+    monkeypatch.setattr(client, "insert", failing(client.insert))
     new = clustered(800, seed=5)
     keys = ["k1", *keys_of(799, "new")]  # one replaces a row, the rest are new
     with pytest.raises(StoreError):
