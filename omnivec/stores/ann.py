@@ -440,8 +440,15 @@ class AnnManager:
 
             found = index.search(vectors, min(k + extra, index.rows), params.get("nprobe"), exact)
             with_metadata = index.has_metadata
+        if not with_metadata:  # vectors only: no Milvus round trip, no metadata lookups
+            return [
+                [StoredHit(key, s, {}) for key, s in row if exclude is None or key != exclude[i]][
+                    :k
+                ]
+                for i, row in enumerate(found)
+            ]
         wanted = sorted({key for row in found for key, _ in row})
-        meta = store.metadata(name, wanted) if wanted and with_metadata else {}
+        meta = store.metadata(name, wanted) if wanted else {}
         out = []
         for i, row in enumerate(found):
             skip = exclude[i] if exclude is not None else None
