@@ -48,7 +48,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--centers", type=int, default=0, help="clusters (default n / 100)")
     ap.add_argument("--noise", type=float, default=1.0, help="spread around a centre")
-    ap.add_argument("--skip-flat", action="store_true", help="leave out Milvus Lite FLAT")
+    ap.add_argument("--raw-batch", type=int, default=1_000, help="rows per raw Lite insert")
+    ap.add_argument("--flat-queries", type=int, default=20, help="queries for raw Lite FLAT")
     args = ap.parse_args()
 
     import faiss
@@ -67,21 +68,67 @@ def main() -> None:
     db = str(work / "bench.db")
     ids = list(range(n))
 
-    def insert(col: ov.Collection) -> float:
-        t = time.perf_counter()
-        for s in range(0, n, args.batch):
-            col.add(vectors=x[s : s + args.batch], ids=ids[s : s + args.batch])
-        return n / (time.perf_counter() - t)
+    def rss(pid: int) -> int:
+        import psutil
+
+        return int(psutil.Process(pid).memory_info().rss)
+
+    def lite_pid(path: str) -> int | None:
+        import psutil
+
+        for p in psutil.Process().children(recursive=True):
+            if "milvus" in p.name() and any(path in a for a in p.cmdline()):
+                return int(p.pid)
+        return None
+
+    def flat_search(client: object, v: np.ndarray) -> list:
+        params = {"metric_type": "COSINE"}
+        return client.search("raw", data=[v], limit=K, search_params=params)[0]  # type: ignore[attr-defined]
 
     try:
+        from pymilvus import DataType
+
         plat = ov.connect(db)
         col = plat.collection("auto", dim=dim, metric="cosine")  # index="auto": the default
-        t0 = time.perf_counter()
-        ins = insert(col)
-        build_s = time.perf_counter() - t0
+        from pymilvus import MilvusClient
+
+        # Raw Lite beside it in the same run (its own file and Lite process): the same
+        # schema, FLAT, pymilvus rows.
+        client = MilvusClient(str(work / "raw.db"))
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=True)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=2_048)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        iparams = client.prepare_index_params()
+        iparams.add_index("vector", index_type="FLAT", metric_type="COSINE")
+        client.create_collection("raw", schema=schema, index_params=iparams)
+        mem0 = rss(os.getpid())
+        # Interleaved segments (ours, then raw), so both see the same machine load.
+        ours_s = raw_s = 0.0
+        seg = max(args.batch, 50_000)
+        for lo in range(0, n, seg):
+            hi = min(n, lo + seg)
+            t = time.perf_counter()
+            for s in range(lo, hi, args.batch):
+                e = min(hi, s + args.batch)
+                col.add(vectors=x[s:e], ids=ids[s:e])
+            ours_s += time.perf_counter() - t
+            t = time.perf_counter()
+            for s in range(lo, hi, args.raw_batch):
+                e = min(hi, s + args.raw_batch)
+                client.insert("raw", [{"pk": str(i), "vector": x[i]} for i in range(s, e)])
+            raw_s += time.perf_counter() - t
+            print(
+                f"  {hi:,} rows: ours {hi / ours_s:,.0f} rows/s, raw {hi / raw_s:,.0f}", flush=True
+            )
+        ins, raw_ins = n / ours_s, n / raw_s
+        build_s = ours_s
         manager = plat.store._ann  # type: ignore[attr-defined]
         index = manager.indexes["auto"]
         nlist, nprobe = index.nlist, index.nprobe
+        mem_ours = rss(os.getpid()) - mem0
+        pid, raw_pid = lite_pid(db), lite_pid(str(work / "raw.db"))
+        mem_lite = rss(pid) if pid else 0
+        mem_raw_lite = rss(raw_pid) if raw_pid else 0
         found = [[int(h.id) for h in col.search(ov.vector(v), k=K)] for v in q]
         lat = []
         for v in q:
@@ -98,15 +145,19 @@ def main() -> None:
                 recall(found, truth),
             ]
         )
-        # Filtered search: Milvus answers (the shipped path) vs a pre-filter of ids.
-        where = "bucket == 3"
-        col.add(
-            vectors=x[:20_000],
-            ids=ids[:20_000],
-            metadata=[{"bucket": i % 10} for i in range(20_000)],
+        nflat = min(len(q), args.flat_queries)
+        flat_found = [[int(h["id"]) for h in flat_search(client, q[i])] for i in range(nflat)]
+        flat_p50 = p50_ms(lambda: flat_search(client, q[0]), nflat)
+        rows.append(
+            [
+                "raw Lite FLAT (pymilvus rows)",
+                f"{raw_ins:,.0f}",
+                "-",
+                flat_p50,
+                recall(flat_found, truth[:nflat]),
+            ]
         )
-        filt_ms = p50_ms(lambda: col.search(ov.vector(q[0]), k=K, where=where), 20)
-        keys_ms = p50_ms(lambda: plat.store.keys("auto", where=where), 5)
+        client.close()
         # Close, reopen, first search.
         t = time.perf_counter()
         plat.close()
@@ -118,6 +169,15 @@ def main() -> None:
         reopen_s = time.perf_counter() - t
         found2 = [[int(h.id) for h in col.search(ov.vector(v), k=K)] for v in q]
         p50_re = p50_ms(lambda: col.search(ov.vector(q[1]), k=K), len(q))
+        # Filtered search: Milvus answers (the shipped path) vs a pre-filter of ids.
+        where = "bucket == 3"
+        col.add(
+            vectors=x[:20_000],
+            ids=ids[:20_000],
+            metadata=[{"bucket": i % 10} for i in range(20_000)],
+        )
+        filt_ms = p50_ms(lambda: col.search(ov.vector(q[0]), k=K, where=where), 20)
+        keys_ms = p50_ms(lambda: plat.store.keys("auto", where=where), 5)
         folder = Path(db + ".omnivec-ann")
         index_bytes = sum(f.stat().st_size for f in folder.glob("auto.*"))
         lite_bytes = Path(db).stat().st_size
@@ -147,20 +207,6 @@ def main() -> None:
         np_p50 = p50_ms(lambda: np.argpartition(-(x @ q[0]), K)[:K], 20)
         rows.append(["numpy brute force", "-", "-", np_p50, 1.0])
 
-        if not args.skip_flat:
-            flat = plat.collection("flat", dim=dim, metric="cosine", index="flat")
-            ins_flat = insert(flat)
-            found3 = [[int(h.id) for h in flat.search(ov.vector(v), k=K)] for v in q[:50]]
-            flat_p50 = p50_ms(lambda: flat.search(ov.vector(q[0]), k=K), 20)
-            rows.append(
-                [
-                    "Milvus Lite FLAT (index='flat')",
-                    f"{ins_flat:,.0f}",
-                    "-",
-                    flat_p50,
-                    recall(found3, truth[:50]),
-                ]
-            )
         plat.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -186,6 +232,11 @@ def main() -> None:
                     f"{p50_re:.2f} / {recall(found2, truth):.3f}",
                 ],
                 ["index files, bytes per vector", f"{index_bytes / n:.0f}"],
+                ["omnivec process RSS growth, bytes per vector", f"{mem_ours / n:.0f}"],
+                ["omnivec's Lite process RSS, bytes per vector", f"{mem_lite / n:.0f}"],
+                ["raw Lite process RSS, bytes per vector", f"{mem_raw_lite / n:.0f}"],
+                ["omnivec insert / raw Lite insert", f"{ins / raw_ins:.2f}"],
+                ["omnivec p50 / raw Lite FLAT p50", f"{p50 / flat_p50:.4f}"],
                 ["Lite file, bytes per vector", f"{lite_bytes / n:.0f}"],
             ],
         )

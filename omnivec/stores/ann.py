@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "RECALL_TARGET",
     "AnnIndex",
     "AnnManager",
+    "Prepared",
     "ann_manager",
     "check_search_params",
     "release_ann_manager",
@@ -117,6 +118,38 @@ def server_search_params(index: str, k: int, params: dict[str, int]) -> dict[str
     if index in ("ivf_flat", "ivf_sq8"):
         return {"nprobe": params.get("nprobe", 32)}
     return {}
+
+
+#: Below this many rows a write assigns its vectors inline (a thread costs more than it saves).
+_PREPARE_MIN_ROWS = 256
+
+
+class Prepared:
+    """:meth:`AnnIndex.assign` of one write's vectors, running in a thread."""
+
+    def __init__(self, index: AnnIndex, vectors: np.ndarray) -> None:
+        self.index = index
+        self.out: tuple[np.ndarray, np.ndarray] | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(vectors,), daemon=True)
+        self.thread.start()
+
+    def _run(self, vectors: np.ndarray) -> None:
+        try:
+            self.out = self.index.assign(vectors)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in result()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+
+    def result(self, index: AnnIndex) -> tuple[np.ndarray, np.ndarray] | None:
+        """The assignment, or None when it was made for another index than ``index`` (the
+        collection was retrained meanwhile): then the rows are assigned again."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.out if index is self.index else None
 
 
 # -- the index -------------------------------------------------------------------------------
@@ -293,6 +326,30 @@ class AnnManager:
             else:
                 (self.folder / f"{name}.json").unlink(missing_ok=True)
 
+    def stored_keys(self, store: Any, name: str) -> Container[str] | None:
+        """Every key stored in the collection, as its index (or the rows staged for it) knows
+        them; None when they are not known here (no index: read Milvus). Exact because this
+        process is the Lite file's only writer and the index follows every write."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES:
+                return None
+            index = self.indexes.get(name)
+            if index is not None:
+                return index.ids
+            staged = self.staged.get(name)
+            if staged is not None and len(staged) == self.counts.get(name):
+                return staged
+            return None
+
+    def prepare(self, name: str, vectors: np.ndarray) -> Prepared | None:
+        """Start assigning ``vectors`` (n, dim) to the index's lists in a thread, while
+        Milvus stores them (faiss releases the GIL; Lite works in its own process)."""
+        with self.lock:
+            index = self.indexes.get(name)
+        if index is None or len(vectors) < _PREPARE_MIN_ROWS:
+            return None
+        return Prepared(index, vectors)
+
     def upserted(
         self,
         store: Any,
@@ -301,8 +358,10 @@ class AnnManager:
         vectors: np.ndarray,
         metadata: Sequence[dict[str, Any]],
         new: int,
+        prepared: Prepared | None = None,
     ) -> None:
-        """After Milvus stored ``keys`` (``new`` of them were not there before)."""
+        """After Milvus stored ``keys`` (``new`` of them were not there before);
+        ``prepared``: what :meth:`prepare` started for ``vectors``."""
         with self.lock:
             if self.mode(store, name) not in LOCAL_INDEXES:
                 return
@@ -317,7 +376,8 @@ class AnnManager:
                             staged[key] = (np.array(vec, dtype=np.float32), bool(meta))
                     self._index(store, name)  # built once past the threshold
                     return
-                index.upsert(keys, vectors)
+                assigned = prepared.result(index) if prepared is not None else None
+                index.upsert(keys, vectors, assigned)
                 index.has_metadata = index.has_metadata or any(metadata)
                 self.counts[name] = index.rows
                 if index.needs_retrain():
@@ -380,8 +440,15 @@ class AnnManager:
 
             found = index.search(vectors, min(k + extra, index.rows), params.get("nprobe"), exact)
             with_metadata = index.has_metadata
+        if not with_metadata:  # vectors only: no Milvus round trip, no metadata lookups
+            return [
+                [StoredHit(key, s, {}) for key, s in row if exclude is None or key != exclude[i]][
+                    :k
+                ]
+                for i, row in enumerate(found)
+            ]
         wanted = sorted({key for row in found for key, _ in row})
-        meta = store.metadata(name, wanted) if wanted and with_metadata else {}
+        meta = store.metadata(name, wanted) if wanted else {}
         out = []
         for i, row in enumerate(found):
             skip = exclude[i] if exclude is not None else None

@@ -19,8 +19,13 @@ RECALL_TARGET = 0.95
 #: nprobe is calibrated for this recall on a sample, a margin above the target.
 _CALIBRATE_RECALL = 0.97
 _CALIBRATE_QUERIES = 64
-#: Retrain the coarse quantizer when the collection has grown this many times since training.
-RETRAIN_GROWTH = 4
+#: Retrain the coarse quantizer when the collection has grown this many times since training
+#: (from 20k rows: at 1.28M). Measured at 1M x 384 on 2 busy cores (docs/benchmarks.md): a
+#: retraining at 8x (160k rows, nlist 1,600) stalled the insert ~30 s and made every later add
+#: assign against 3x more lists, taking the insert from ~0.9x to ~0.6x raw Lite's rate; lists
+#: trained on the first 20k rows of a distribution keep recall on fresh writes (tested), the
+#: calibrated nprobe absorbs longer lists.
+RETRAIN_GROWTH = 64
 #: ivf_sq8 re-ranks this many candidates per hit exactly.
 RERANK_FACTOR = 4
 FORMAT = 1
@@ -67,6 +72,8 @@ class AnnIndex:
         self.has_metadata = True
         self.trained_rows = len(self.ids)
         self.calibrated_rows = 0
+        #: faiss search parameters by nprobe, made once (a SWIG object per search shows).
+        self._params: dict[int, Any] = {}
 
     @property
     def rows(self) -> int:
@@ -77,11 +84,13 @@ class AnnIndex:
         return int(self.index.nlist)
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.metric != "cosine":
-            return x
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+            return np.ascontiguousarray(vectors, dtype=np.float32)
+        # A copy normalised in place by faiss (a zero row stays zero): a fraction of numpy's
+        # norm-and-divide for the single queries where it shows.
+        x = np.array(vectors, dtype=np.float32, order="C", copy=True)
+        faiss_module().normalize_L2(x)
+        return x
 
     @classmethod
     def build(
@@ -121,7 +130,11 @@ class AnnIndex:
         out.calibrate()
         return out
 
-    def _add_prepared(self, keys: list[str], x: np.ndarray) -> None:
+    def _add_prepared(
+        self, keys: list[str], x: np.ndarray, lists: np.ndarray | None = None
+    ) -> None:
+        """Add prepared rows ``x`` (n, dim) float32; ``lists`` (n,) int64: each row's inverted
+        list, when already assigned (:meth:`assign`)."""
         ids = np.empty(len(keys), dtype=np.int64)
         replaced = []
         for j, key in enumerate(keys):
@@ -135,10 +148,34 @@ class AnnIndex:
             ids[j] = old
         if replaced:
             self.index.remove_ids(np.asarray(replaced, dtype=np.int64))
-        self.index.add_with_ids(x, ids)
+        if lists is None:
+            self.index.add_with_ids(x, ids)
+            return
+        faiss = faiss_module()
+        lists = np.ascontiguousarray(lists, dtype=np.int64)
+        self.index.add_core(
+            len(keys), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists)
+        )
 
-    def upsert(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        self._add_prepared(list(keys), self._prepare(vectors))
+    def assign(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The costly half of adding ``vectors`` (n, dim): normalised rows (n, dim) float32 and
+        the nearest inverted list of each (n,) int64. Reads the index only, so it runs while
+        Milvus stores the rows; :meth:`upsert` adds them once Milvus has."""
+        x = self._prepare(vectors)
+        _, lists = self.index.quantizer.search(x, 1)
+        return x, np.ascontiguousarray(lists[:, 0], dtype=np.int64)
+
+    def upsert(
+        self,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        assigned: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Add or replace rows; ``assigned``: what :meth:`assign` computed for ``vectors``."""
+        if assigned is None:
+            self._add_prepared(list(keys), self._prepare(vectors))
+        else:
+            self._add_prepared(list(keys), *assigned)
 
     def remove(self, keys: Sequence[str]) -> None:
         ids = [self.ids.pop(k) for k in keys if k in self.ids]
@@ -198,17 +235,17 @@ class AnnIndex:
         q = self._prepare(queries)
         probe = min(nprobe or self.nprobe, self.nlist)
         fetch = k * RERANK_FACTOR if exact is not None else k
-        dist, ids = self.index.search(q, fetch, params=faiss.SearchParametersIVF(nprobe=probe))
-        rows = [[self.keys[i] for i in row if i >= 0] for row in ids.tolist()]
+        params = self._params.get(probe)
+        if params is None:
+            params = self._params[probe] = faiss.SearchParametersIVF(nprobe=probe)
+        dist, ids = self.index.search(q, fetch, params=params)
+        keys = self.keys
+        rows = [[keys[i] for i in row if i >= 0] for row in ids.tolist()]
         if exact is None:
-            return [
-                [
-                    (key, self._score(float(d)))
-                    for key, d in zip(keys, drow, strict=False)
-                    if key is not None
-                ]
-                for keys, drow in zip(rows, dist.tolist(), strict=True)
-            ]
+            if self.metric == "l2":  # faiss reports squared L2; scores are higher-is-better
+                dist = -np.sqrt(np.maximum(dist, 0.0)) + 0.0
+            # An id faiss returns is live (removal takes it out of faiss too).
+            return [list(zip(r, d, strict=False)) for r, d in zip(rows, dist.tolist(), strict=True)]
         wanted = sorted({key for keys in rows for key in keys if key is not None})
         stored = exact(wanted)
         out: list[list[tuple[str, float]]] = []
@@ -223,10 +260,6 @@ class AnnIndex:
             order = np.argsort(-scores, kind="stable")[:k]
             out.append([(cand[j], float(scores[j])) for j in order])
         return out
-
-    def _score(self, dist: float) -> float:
-        # faiss reports squared L2; omnivec scores are higher-is-better.
-        return -float(np.sqrt(max(dist, 0.0))) + 0.0 if self.metric == "l2" else dist
 
     # -- files --------------------------------------------------------------------------
     def save(self, folder: Path, name: str) -> None:

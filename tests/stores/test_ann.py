@@ -17,6 +17,7 @@ import pytest
 import omnivec as ov
 from omnivec.errors import InvalidInputError, StoreError
 from omnivec.stores import ann
+from omnivec.stores import milvus as milvus_module
 from omnivec.stores.milvus import MilvusStore
 
 DIM = 32
@@ -222,8 +223,6 @@ def test_failed_write_changes_nothing(
     x = clustered(1_500)
     fill(store, "c", x, "auto")
     before = store.search("c", x[:5], 10)
-    client = store._client
-    real_upsert, real_insert = client.upsert, client.insert
     calls = {"n": 0}
 
     def failing(real):  # type: ignore[no-untyped-def]
@@ -237,8 +236,11 @@ def test_failed_write_changes_nothing(
 
         return call
 
-    monkeypatch.setattr(client, "upsert", failing(real_upsert))
-    monkeypatch.setattr(client, "insert", failing(real_insert))
+    # Rows without metadata go through a prebuilt request, others through the client.
+    monkeypatch.setattr(milvus_module, "send_vectors", failing(milvus_module.send_vectors))
+    client = store._client
+    monkeypatch.setattr(client, "upsert", failing(client.upsert))
+    monkeypatch.setattr(client, "insert", failing(client.insert))
     new = clustered(800, seed=5)
     keys = ["k1", *keys_of(799, "new")]  # one replaces a row, the rest are new
     with pytest.raises(StoreError):
@@ -399,3 +401,70 @@ def test_sigkill_during_add_then_reopen(
         assert set(s._ann.indexes["c"].ids) == set(s.keys("c"))
     finally:
         s.close()
+
+
+def test_growth_without_retraining_keeps_recall_on_fresh_writes(
+    store: MilvusStore, low_threshold: int
+) -> None:
+    """Trained once at the threshold; 7x more rows later (no retraining yet) the
+    lists still find the fresh rows: recall@10 >= 0.95 against exact search."""
+    from omnivec.stores.ann_index import RETRAIN_GROWTH
+
+    assert RETRAIN_GROWTH > 7
+    x = clustered(7_000, dim=64, centers=200)
+    keys = keys_of(7_000)
+    store.create_collection("g", 64, "cosine", index="auto")
+    for s in range(0, 7_000, 1_000):  # vectors only: the prebuilt-request path
+        store.upsert("g", keys[s : s + 1_000], x[s : s + 1_000], [{}] * 1_000)
+    assert store._ann is not None
+    index = store._ann.indexes["g"]
+    assert index.trained_rows == 1_000 and index.rows == 7_000  # not retrained
+    q = clustered(60, dim=64, seed=11, centers=200)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    truth = np.argsort(-(qn @ xn.T), axis=1)[:, :10]
+    got = store.search("g", q, 10, metric="cosine")
+    recall = np.mean(
+        [
+            len({f"k{i}" for i in t} & {h.key for h in g}) / 10
+            for t, g in zip(truth, got, strict=True)
+        ]
+    )
+    assert recall >= 0.95
+    fresh = x[6_000:6_050]  # written last, long after training: each finds itself first
+    assert [r[0].key for r in store.search("g", fresh, 1)] == keys[6_000:6_050]
+
+
+def test_index_decides_insert_or_replace_without_reading_new_keys(
+    store: MilvusStore, low_threshold: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the threshold only the keys the index holds are read back before a write; new
+    keys are inserted, existing ones replaced: no row lost, none duplicated."""
+    x = clustered(1_500)
+    store.create_collection("c", DIM, "cosine", index="auto")
+    store.upsert("c", keys_of(1_500), x, [{}] * 1_500)
+    assert store._ann is not None and store._ann.has_index("c")
+    read: list[int] = []
+    real_get = store.get
+
+    def counting_get(name, keys, **kwargs):  # type: ignore[no-untyped-def]
+        read.append(len(keys))
+        return real_get(name, keys, **kwargs)
+
+    monkeypatch.setattr(store, "get", counting_get)
+    new = clustered(600, seed=8)
+    keys = [*keys_of(300, "k"), *keys_of(300, "fresh")]  # 300 replace, 300 are new
+    store.upsert("c", keys, new, [{}] * 600)
+    monkeypatch.undo()
+    assert read == [300]
+    raw = store._client.query(
+        "c", filter="", output_fields=["count(*)"], consistency_level="Strong"
+    )
+    assert raw[0]["count(*)"] == 1_800 == store.count("c")
+    assert store._ann.indexes["c"].rows == 1_800
+    got = store.get("c", ["k7", "fresh7"])
+    np.testing.assert_array_equal(got["k7"].vector, new[7])
+    np.testing.assert_array_equal(got["fresh7"].vector, new[307])
+    top = store.search("c", new[[7, 307]], 2, params={"nprobe": 4096})
+    assert [r[0].key for r in top] == ["k7", "fresh7"]
+    assert top[0][1].key != "k7"  # replaced, not duplicated

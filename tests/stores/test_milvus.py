@@ -144,3 +144,43 @@ def test_connect_retries_only_a_transient_goaway() -> None:
     with pytest.raises(ConnectionError):
         m._connect(Refused, "http://127.0.0.1:1", "", 1.0)
     assert Refused.calls == 1
+
+
+def test_rows_without_metadata_take_the_prebuilt_request(
+    store: MilvusStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vectors-only rows go through one prebuilt request (omnivec.stores.requests) and read
+    back bit for bit; rows with metadata go through the client; an upsert replaces whole rows
+    either way, on a Lite file and on a server."""
+    from omnivec.stores import milvus as milvus_module
+
+    sent: list[bool] = []
+    real = milvus_module.send_vectors
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(real(*args, **kwargs))
+        return sent[-1]
+
+    monkeypatch.setattr(milvus_module, "send_vectors", spy)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1_200, 24)).astype(np.float32)
+    keys = [f"s:{i}" for i in range(1_200)]
+    store.create_collection("p", 24, "l2", index="flat")
+    store.upsert("p", keys, x, [{} for _ in keys])
+    assert sent and all(sent)  # every chunk through the prebuilt request
+    assert store.count("p") == 1_200
+    rows = store.get("p", keys[::97])
+    for key in keys[::97]:
+        np.testing.assert_array_equal(rows[key].vector, x[int(key[2:])])
+        assert rows[key].metadata == {}
+    # With metadata: the client's conversion; then vectors-only again clears it.
+    store.upsert("p", keys[:3], -x[:3], [{"a": 1}, {"a": 2}, {"a": 3}])
+    assert sent[-1] is False
+    assert store.get("p", ["s:1"])["s:1"].metadata == {"a": 2}
+    store.upsert("p", keys[:3], x[:3], [{}, {}, {}])
+    got = store.get("p", keys[:3])
+    assert [got[k].metadata for k in keys[:3]] == [{}, {}, {}]
+    np.testing.assert_array_equal(got["s:2"].vector, x[2])
+    assert store.count("p") == 1_200
+    hits = store.search("p", x[7:8], k=1)[0]
+    assert hits[0].key == "s:7" and hits[0].score == pytest.approx(0.0, abs=1e-4)
