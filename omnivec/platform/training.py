@@ -57,7 +57,7 @@ class TrainableCollection(SearchableCollection):
                 f"collection {self.name!r} has no trainable encoder; "
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
-        if hasattr(enc, "add_fit_listeners"):
+        if {"text", "image"} & set(getattr(enc, "modalities", ())):
             # A content encoder (text, CLIP) fine-tunes its model rather than learning stored
             # vectors. Its fit listeners refuse a collection that holds vectors of the current
             # weights (before any training) and record the new space once trained.
