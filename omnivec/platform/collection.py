@@ -19,6 +19,7 @@ from omnivec.core.validation import (
     check_where,
 )
 from omnivec.errors import InvalidInputError
+from omnivec.platform import windows
 from omnivec.platform.catalog import CollectionRecord
 from omnivec.platform.collection_base import gated
 from omnivec.platform.evaluation import check_judgements, retrieval_metrics
@@ -26,6 +27,7 @@ from omnivec.platform.reembed import Reembed, ReembedReport
 from omnivec.platform.reembed import run as run_reembed
 from omnivec.platform.reindex import Reindex, ReindexReport
 from omnivec.platform.training import TrainableCollection
+from omnivec.stores.base import RowBlock, StoredRow
 
 if TYPE_CHECKING:
     from omnivec.platform.analysis import Classifier
@@ -47,25 +49,60 @@ class Collection(TrainableCollection):
     ) -> list[Record]:
         """Every stored record (matching ``where``) in id order; above ``limit`` records, a
         random sample of ``limit`` of them drawn with ``seed`` (the same seed, the same sample)."""
-        keys = sorted(self._keys(self._records_where(check_where(where))))
-        if limit is not None and len(keys) > limit:
-            rng = np.random.default_rng(seed)
-            keys = [keys[i] for i in sorted(rng.choice(len(keys), size=limit, replace=False))]
-        if not keys:
-            return []
-        return self.get([decode_id(k) for k in keys])
+        return self._read_records(self._records_where(check_where(where)), limit, seed)
 
     @gated
-    def _keys(self, where: str | None) -> list[str]:
-        return self._store.keys(self.physical, where=where)
+    def _read_records(self, where: str | None, limit: int | None, seed: int) -> list[Record]:
+        block = self._scan(where, limit, seed, metadata=True)
+        if not self.text_options:
+            return [
+                Record(decode_id(k), v, m)
+                for k, v, m in zip(block.keys, block.vectors, block.metadata, strict=True)
+            ]
+        rows = {
+            k: StoredRow(k, v, m)
+            for k, v, m in zip(block.keys, block.vectors, block.metadata, strict=True)
+        }
+        return windows.to_records(self._store, self.physical, block.keys, rows, self.metric)
 
     def vectors(
         self, where: str | None = None, limit: int | None = None, seed: int = 0
     ) -> tuple[list[Any], np.ndarray]:
-        """(ids, float32 ``(n, dim)`` array) of :meth:`records` with the same arguments."""
-        recs = self.records(where=where, limit=limit, seed=seed)
-        arr = np.stack([r.vector for r in recs]) if recs else np.empty((0, self.dim), np.float32)
-        return [r.id for r in recs], arr.astype(np.float32, copy=False)
+        """(ids, float32 ``(n, dim)`` array) of :meth:`records` with the same arguments, read
+        in bulk without the records' metadata."""
+        return self._read_vectors(self._records_where(check_where(where)), limit, seed)
+
+    @gated
+    def _read_vectors(
+        self, where: str | None, limit: int | None, seed: int
+    ) -> tuple[list[Any], np.ndarray]:
+        block = self._scan(where, limit, seed, metadata=False)
+        if not len(block):
+            return [], np.empty((0, self.dim), np.float32)
+        vecs = block.vectors
+        if self.text_options:
+            # A long text's vector is the mean of its windows' (its main row holds window 0).
+            long = windows.long_vectors(self._store, self.physical, where, self.metric, block.keys)
+            if long:
+                at = {k: i for i, k in enumerate(block.keys)}
+                for key, vec in long.items():
+                    vecs[at[key]] = vec
+        return [decode_id(k) for k in block.keys], vecs
+
+    def _scan(self, where: str | None, limit: int | None, seed: int, metadata: bool) -> RowBlock:
+        """The rows of :meth:`records` / :meth:`vectors` (``where`` already restricted to one
+        row per record). A sample is drawn from the sorted keys as before the bulk read, so
+        the same seed gives the same sample; then only the sampled rows are read."""
+        self.check_complete()
+        if limit is not None:
+            keys = sorted(self._store.keys(self.physical, where=where))
+            if len(keys) > limit:
+                rng = np.random.default_rng(seed)
+                pick = sorted(rng.choice(len(keys), size=limit, replace=False))
+                return self._store.scan(
+                    self.physical, keys=[keys[i] for i in pick], metadata=metadata
+                )
+        return self._store.scan(self.physical, where, metadata=metadata)
 
     # -- analysis (omnivec.platform.analysis) ------------------------------------------------
     def cluster(

@@ -43,6 +43,7 @@ __all__ = [
     "current_rows",
     "delete_records",
     "has_windows",
+    "long_vectors",
     "plan_texts",
     "plan_untexted",
     "record_key",
@@ -365,6 +366,21 @@ def record_vectors(
             mean = mean / norm if norm > 0 else mean
         out[key] = mean.astype(np.float32)
     return out
+
+
+def long_vectors(
+    store: Any, name: str, where: str | None, metric: str, among: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The vectors of the long records (stored as several windows) among main rows matching
+    ``where`` whose keys are in ``among``: ``{key: float32 (dim,)}``, as :func:`record_vectors`
+    gives them."""
+    long_where = f"{_N} > 1" if not where else f"({where}) and {_N} > 1"
+    wanted = set(among)
+    keys = [k for k in store.keys(name, where=long_where) if k in wanted]
+    if not keys:
+        return {}
+    rows = store.get(name, keys)
+    return record_vectors(store, name, rows, metric)
 
 
 def to_records(

@@ -8,7 +8,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CatalogStore", "RowStore", "StoredHit", "StoredRow", "VectorStore"]
+from omnivec.stores.scan import RowBlock
+
+__all__ = ["CatalogStore", "RowBlock", "RowStore", "StoredHit", "StoredRow", "VectorStore"]
 
 
 @dataclass
@@ -78,6 +80,18 @@ class RowStore(Protocol):
     def count(self, name: str, where: str | None = None) -> int: ...
 
     def keys(self, name: str, where: str | None = None) -> list[str]: ...
+
+    def scan(
+        self,
+        name: str,
+        where: str | None = None,
+        *,
+        keys: Sequence[str] | None = None,
+        metadata: bool = True,
+    ) -> RowBlock:
+        """Every row matching ``where`` (only those of ``keys`` if given), in key order, the
+        vectors as one float32 ``(n, dim)`` array."""
+        ...
 
 
 @runtime_checkable

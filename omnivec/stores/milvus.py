@@ -44,6 +44,7 @@ from omnivec.stores.lite import (
     release_lite,
 )
 from omnivec.stores.requests import send_vectors
+from omnivec.stores.scan import RowBlock, keys_expr, scan
 
 __all__ = ["MilvusStore", "default_uri", "lite_version"]
 
@@ -68,12 +69,6 @@ _LITE_NAME_RE = re.compile(r"[a-zA-Z0-9.\-_]+")
 def _chunks(seq: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
     for start in range(0, len(seq), size):
         yield start, seq[start : start + size]
-
-
-def _keys_expr(keys: Sequence[str]) -> str:
-    # Keys come from omnivec.core.ids.encode_id: [A-Za-z0-9_.:@/+=-] only,
-    # so quoting them cannot change an expression's meaning.
-    return "pk in [" + ",".join(f'"{k}"' for k in keys) + "]"
 
 
 def _is_server_uri(uri: str) -> bool:
@@ -245,7 +240,7 @@ class MilvusStore:
     def existing(self, name: str, keys: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for _, chunk in _chunks(keys, KEY_CHUNK):
-            expr = _keys_expr(chunk)
+            expr = keys_expr(chunk)
             rows: list[dict[str, Any]] = self._call(
                 "look up ids",
                 functools.partial(self._client.query, name, filter=expr, output_fields=["pk"]),
@@ -259,7 +254,7 @@ class MilvusStore:
         out: dict[str, StoredRow] = {}
         extra = {"consistency_level": "Strong"} if strong else {}
         for _, chunk in _chunks(keys, KEY_CHUNK):
-            expr = _keys_expr(chunk)
+            expr = keys_expr(chunk)
             rows: list[dict[str, Any]] = self._call(
                 "read rows",
                 functools.partial(
@@ -346,7 +341,7 @@ class MilvusStore:
                 for _, part in _chunks(gone, KEY_CHUNK):
                     self._call(
                         "delete rows",
-                        functools.partial(self._client.delete, name, filter=_keys_expr(part)),
+                        functools.partial(self._client.delete, name, filter=keys_expr(part)),
                     )
                     written.extend(part)
             except BaseException as exc:
@@ -369,7 +364,7 @@ class MilvusStore:
         restore = [old[k] for k in written if k in old]
         try:
             for _, chunk in _chunks(new_keys, KEY_CHUNK):
-                self._client.delete(name, filter=_keys_expr(chunk))
+                self._client.delete(name, filter=keys_expr(chunk))
             if restore:
                 self._write(
                     name,
@@ -395,7 +390,7 @@ class MilvusStore:
             done: list[str] = []
             try:
                 for _, chunk in _chunks(present, KEY_CHUNK):
-                    expr = _keys_expr(chunk)
+                    expr = keys_expr(chunk)
                     self._call(
                         "delete rows", functools.partial(self._client.delete, name, filter=expr)
                     )
@@ -409,7 +404,7 @@ class MilvusStore:
         """The metadata of the rows of ``keys`` that exist (no vectors)."""
         out: dict[str, dict[str, Any]] = {}
         for _, chunk in _chunks(keys, KEY_CHUNK):
-            expr = _keys_expr(chunk)
+            expr = keys_expr(chunk)
             rows: list[dict[str, Any]] = self._call(
                 "read rows",
                 functools.partial(self._client.query, name, filter=expr, output_fields=["$meta"]),
@@ -443,6 +438,33 @@ class MilvusStore:
                 iterator.close()
                 return out
             out.extend(r["pk"] for r in batch)
+
+    def scan(
+        self,
+        name: str,
+        where: str | None = None,
+        *,
+        keys: Sequence[str] | None = None,
+        metadata: bool = True,
+    ) -> RowBlock:
+        """Every row matching ``where`` (only those of ``keys``, if given) in key order, the
+        vectors as one float32 ``(n, dim)`` array (``(0, 0)`` if none), read in pages sized
+        for Milvus Lite (omnivec.stores.scan). ``metadata=False`` leaves it out (faster)."""
+
+        def query(expr: str, limit: int | None, fields: list[str]) -> Any:
+            # The flags pymilvus' query iterator sends: each page is the next keys in order.
+            extra: dict[str, Any] = {"limit": limit, "iterator": "True"} if limit else {}
+            if limit:
+                extra["reduce_stop_for_best"] = "True"
+            return self._call(
+                "read rows",
+                functools.partial(
+                    self._client.query, name, filter=expr, output_fields=fields, **extra
+                ),
+                where=where,
+            )
+
+        return scan(query, where, keys, metadata)
 
     def search(
         self,
@@ -555,7 +577,7 @@ class MilvusStore:
         rows = self._call(
             "read the catalog",
             lambda: self._client.query(
-                CATALOG, filter=_keys_expr([key]), output_fields=["doc"], **extra
+                CATALOG, filter=keys_expr([key]), output_fields=["doc"], **extra
             ),
         )
         return json.loads(rows[0]["doc"]) if rows else None
@@ -570,7 +592,7 @@ class MilvusStore:
     def delete_doc(self, key: str) -> None:
         self._call(
             "write the catalog",
-            lambda: self._client.delete(CATALOG, filter=_keys_expr([key])),
+            lambda: self._client.delete(CATALOG, filter=keys_expr([key])),
         )
 
     def list_docs(self) -> dict[str, dict[str, Any]]:
