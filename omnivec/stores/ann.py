@@ -287,25 +287,21 @@ class AnnManager:
 
     def _rebuild(self, store: Any, name: str) -> AnnIndex:
         staged = self.staged.pop(name, None)
-        vecs: list[np.ndarray] = []
         if staged is not None and len(staged) == self.counts.get(name):
             keys = list(staged)
-            vecs = [v for v, _ in staged.values()]
+            matrix = np.stack([v for v, _ in staged.values()])
             has_metadata = any(m for _, m in staged.values())
         else:
-            keys = store.keys(name)
-            has_metadata = False
-            logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, len(keys))
-        with progress_bar(len(keys), f"reading {name!r} for its index", self.progress) as bar:
-            for start in range(len(vecs), len(keys), 1_000):
-                chunk = keys[start : start + 1_000]
-                rows = store.get(name, chunk)
-                vecs.extend(rows[k].vector for k in chunk)
-                has_metadata = has_metadata or any(rows[k].metadata for k in chunk)
-                bar.update(len(chunk))
+            total = store.count(name)
+            logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, total)
+            # One bulk read in key order (a few times faster than reading by key lists).
+            with progress_bar(total, f"reading {name!r} for its index", self.progress) as bar:
+                block = store.scan(name, metadata=True, on_page=bar.update)
+            keys, matrix = block.keys, block.vectors
+            has_metadata = any(block.metadata)
         metric = store.metric_of(name)
         kind = self.modes[name].replace("auto", "ivf_flat")
-        index = AnnIndex.build(keys, np.stack(vecs), metric, kind, self.progress)
+        index = AnnIndex.build(keys, matrix, metric, kind, self.progress)
         index.has_metadata = has_metadata
         self.counts[name] = index.rows
         self.dirty.add(name)  # a fresh index is saved at close

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -88,9 +88,10 @@ class RowStore(Protocol):
         *,
         keys: Sequence[str] | None = None,
         metadata: bool = True,
+        on_page: Callable[[int], object] | None = None,
     ) -> RowBlock:
         """Every row matching ``where`` (only those of ``keys`` if given), in key order, the
-        vectors as one float32 ``(n, dim)`` array."""
+        vectors as one float32 ``(n, dim)`` array; ``on_page`` gets each page's row count."""
         ...
 
 

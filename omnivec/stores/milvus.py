@@ -446,10 +446,12 @@ class MilvusStore:
         *,
         keys: Sequence[str] | None = None,
         metadata: bool = True,
+        on_page: Callable[[int], object] | None = None,
     ) -> RowBlock:
         """Every row matching ``where`` (only those of ``keys``, if given) in key order, the
         vectors as one float32 ``(n, dim)`` array (``(0, 0)`` if none), read in pages sized
-        for Milvus Lite (omnivec.stores.scan). ``metadata=False`` leaves it out (faster)."""
+        for Milvus Lite (omnivec.stores.scan). ``metadata=False`` leaves it out (faster);
+        ``on_page`` gets each page's row count."""
 
         def query(expr: str, limit: int | None, fields: list[str]) -> Any:
             # The flags pymilvus' query iterator sends: each page is the next keys in order.
@@ -464,7 +466,7 @@ class MilvusStore:
                 where=where,
             )
 
-        return scan(query, where, keys, metadata)
+        return scan(query, where, keys, metadata, on_page)
 
     def search(
         self,

@@ -138,9 +138,11 @@ def scan(
     where: str | None = None,
     keys: Sequence[str] | None = None,
     metadata: bool = True,
+    on_page: Callable[[int], object] | None = None,
 ) -> RowBlock:
     """Every row matching ``where`` (of ``keys`` only, if given) in key order; see the module
-    docstring for how pages are read. No row: vectors of shape ``(0, 0)``."""
+    docstring for how pages are read. No row: vectors of shape ``(0, 0)``. ``on_page`` is
+    called with each page's row count (a progress bar's ``update``)."""
     fields = ["pk", "vector", *(["$meta"] if metadata else [])]
     all_keys: list[str] = []
     parts: list[np.ndarray] = []
@@ -149,6 +151,8 @@ def scan(
         page_keys, vecs, page_meta = _columns(res, metadata)
         if vecs is None:
             continue
+        if on_page is not None:
+            on_page(len(page_keys))
         all_keys.extend(page_keys)
         parts.append(vecs)
         metas.extend(page_meta)
