@@ -27,7 +27,7 @@ from omnivec.platform.reembed import Reembed, ReembedReport
 from omnivec.platform.reembed import run as run_reembed
 from omnivec.platform.reindex import Reindex, ReindexReport
 from omnivec.platform.training import TrainableCollection
-from omnivec.stores.base import RowBlock, StoredRow
+from omnivec.stores.base import RowBlock, block_rows
 
 if TYPE_CHECKING:
     from omnivec.platform.analysis import Classifier
@@ -59,10 +59,7 @@ class Collection(TrainableCollection):
                 Record(decode_id(k), v, m)
                 for k, v, m in zip(block.keys, block.vectors, block.metadata, strict=True)
             ]
-        rows = {
-            k: StoredRow(k, v, m)
-            for k, v, m in zip(block.keys, block.vectors, block.metadata, strict=True)
-        }
+        rows = block_rows(block)
         return windows.to_records(self._store, self.physical, block.keys, rows, self.metric)
 
     def vectors(

@@ -82,8 +82,7 @@ class TrainableCollection(SearchableCollection):
             if warm_start and len(self) > 0:
                 # A half-written fit is no starting point.
                 self.check_complete("fit it again without warm_start=True (or drop it)")
-                keys = self._store.keys(self.physical)
-                rows = self._store.get(self.physical, keys)
+                rows = self._store.rows(self.physical)
                 kwargs["init"] = {decode_id(k): r.vector for k, r in rows.items()}
             trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
             try:

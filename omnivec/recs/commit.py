@@ -86,7 +86,7 @@ class Rewrite:
     ) -> None:
         """Make ``keys`` the collection's rows: write them, delete every other row (but
         ``keep``). A first write into an empty collection reads nothing."""
-        old = self._store.get(name, self._store.keys(name)) if self._store.count(name) else {}
+        old = self._store.rows(name) if self._store.count(name) else {}
         self.upsert(name, keys, vectors, metadata, old=old)
         stale = sorted(set(old) - set(keys) - set(keep))
         self.delete(name, stale, old=old)

@@ -10,7 +10,15 @@ import numpy as np
 
 from omnivec.stores.scan import RowBlock
 
-__all__ = ["CatalogStore", "RowBlock", "RowStore", "StoredHit", "StoredRow", "VectorStore"]
+__all__ = [
+    "CatalogStore",
+    "RowBlock",
+    "RowStore",
+    "StoredHit",
+    "StoredRow",
+    "VectorStore",
+    "block_rows",
+]
 
 
 @dataclass
@@ -25,6 +33,12 @@ class StoredRow:
     key: str
     vector: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def block_rows(block: RowBlock) -> dict[str, StoredRow]:
+    """A bulk read's rows by key (vectors are views into ``block.vectors``)."""
+    meta = block.metadata or [{} for _ in block.keys]
+    return {k: StoredRow(k, v, m) for k, v, m in zip(block.keys, block.vectors, meta, strict=True)}
 
 
 @runtime_checkable
@@ -92,6 +106,10 @@ class RowStore(Protocol):
     ) -> RowBlock:
         """Every row matching ``where`` (only those of ``keys`` if given), in key order, the
         vectors as one float32 ``(n, dim)`` array; ``on_page`` gets each page's row count."""
+        ...
+
+    def rows(self, name: str, where: str | None = None) -> dict[str, StoredRow]:
+        """Every row (matching ``where``) by key, read in bulk (:meth:`scan`)."""
         ...
 
 

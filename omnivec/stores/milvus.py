@@ -33,7 +33,7 @@ from omnivec.stores.ann import (
     server_index,
     server_search_params,
 )
-from omnivec.stores.base import StoredHit, StoredRow
+from omnivec.stores.base import StoredHit, StoredRow, block_rows
 from omnivec.stores.errors import translate
 from omnivec.stores.fulltext import SPARSE_FIELD, add_keyword_fields
 from omnivec.stores.lite import (
@@ -467,6 +467,10 @@ class MilvusStore:
             )
 
         return scan(query, where, keys, metadata, on_page)
+
+    def rows(self, name: str, where: str | None = None) -> dict[str, StoredRow]:
+        """Every row (matching ``where``) by key, read in bulk (:meth:`scan`)."""
+        return block_rows(self.scan(name, where))
 
     def search(
         self,
