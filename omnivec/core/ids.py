@@ -14,7 +14,7 @@ import numpy as np
 
 from omnivec.errors import InvalidInputError
 
-__all__ = ["MAX_KEY_LENGTH", "decode_id", "encode_id", "encode_ids"]
+__all__ = ["MAX_KEY_LENGTH", "decode_id", "decode_ids", "encode_id", "encode_ids"]
 
 MAX_KEY_LENGTH = 2_048
 
@@ -48,6 +48,18 @@ def decode_id(key: str) -> Any:
     if tag == "x:":
         return bytes.fromhex(body).decode("utf-8", "surrogatepass")
     return body
+
+
+def decode_ids(keys: Sequence[str]) -> list[Any]:
+    """:func:`decode_id` of each key; one pass per tag when every key shares it (bulk reads)."""
+    if not keys:
+        return []
+    tag = keys[0][:2]
+    if tag in ("s:", "i:") and all(k.startswith(tag) for k in keys):
+        if tag == "s:":
+            return [k[2:] for k in keys]
+        return [int(k[2:]) for k in keys]
+    return [decode_id(k) for k in keys]
 
 
 def encode_ids(ids: Sequence[Any], unique: bool = True) -> list[str]:

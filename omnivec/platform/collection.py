@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omnivec.core.ids import decode_id
+from omnivec.core.ids import decode_id, decode_ids
 from omnivec.core.queries import Record
 from omnivec.core.validation import (
     check_k,
@@ -63,28 +63,80 @@ class Collection(TrainableCollection):
         return windows.to_records(self._store, self.physical, block.keys, rows, self.metric)
 
     def vectors(
-        self, where: str | None = None, limit: int | None = None, seed: int = 0
+        self,
+        where: str | None = None,
+        limit: int | None = None,
+        seed: int = 0,
+        *,
+        unit: bool = False,
+        ordered: bool = True,
+        copy: bool = True,
     ) -> tuple[list[Any], np.ndarray]:
         """(ids, float32 ``(n, dim)`` array) of :meth:`records` with the same arguments, read
-        in bulk without the records' metadata."""
-        return self._read_vectors(self._records_where(check_where(where)), limit, seed)
+        in bulk without the records' metadata.
+
+        ``unit=True``: a cosine collection's rows scaled to unit length, as its searches
+        compare them (other metrics: unchanged). ``ordered=False``: the rows in any order,
+        which saves sorting a large collection's ids (the sample drawn for ``limit`` is the
+        same either way). On a Lite file, a collection with ``index="auto"`` answers from its
+        in-process copy without a Milvus round trip when no ``where`` is given;
+        ``copy=False`` may then return a read-only view of that copy (no copying of the
+        rows; the view stays as it was when later writes change the collection)."""
+        ids, vecs = self._read_vectors(check_where(where), limit, seed, unit, ordered)
+        if copy and not vecs.flags.writeable:
+            vecs = vecs.copy()
+        return ids, vecs
 
     @gated
     def _read_vectors(
-        self, where: str | None, limit: int | None, seed: int
+        self, where: str | None, limit: int | None, seed: int, unit: bool, ordered: bool
     ) -> tuple[list[Any], np.ndarray]:
-        block = self._scan(where, limit, seed, metadata=False)
+        self.check_complete()
+        block = self._store.local_rows(self.physical, unit=unit) if where is None else None
+        windowed = bool(self.text_options)
+        if block is not None:
+            block, windowed = self._local_block(block, limit, seed, ordered)
+        else:
+            block = self._scan(self._records_where(where), limit, seed, metadata=False)
         if not len(block):
             return [], np.empty((0, self.dim), np.float32)
         vecs = block.vectors
-        if self.text_options:
+        if windowed:
             # A long text's vector is the mean of its windows' (its main row holds window 0).
-            long = windows.long_vectors(self._store, self.physical, where, self.metric, block.keys)
+            long = windows.long_vectors(
+                self._store, self.physical, self._records_where(where), self.metric, block.keys
+            )
             if long:
                 at = {k: i for i, k in enumerate(block.keys)}
                 for key, vec in long.items():
                     vecs[at[key]] = vec
-        return [decode_id(k) for k in block.keys], vecs
+        if unit and not block.unit and self.metric == "cosine":
+            norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+            norms[norms == 0] = 1.0
+            vecs = vecs / norms[:, None]
+        return decode_ids(block.keys), vecs
+
+    def _local_block(
+        self, block: RowBlock, limit: int | None, seed: int, ordered: bool
+    ) -> tuple[RowBlock, bool]:
+        """The main rows of an in-process copy (``block``), sampled and ordered as
+        :meth:`_scan` would read them from Milvus; and whether any record has windows."""
+        keys, vecs = block.keys, block.vectors
+        main = windows.main_positions(keys) if self.text_options else None
+        windowed = main is not None
+        if main is not None:
+            keys, vecs = [keys[i] for i in main], vecs[main]
+        if limit is not None and len(keys) > limit:
+            # The rule of _scan: a seeded choice among the keys in order.
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            pick = sorted(np.random.default_rng(seed).choice(len(keys), size=limit, replace=False))
+            chosen = [order[i] for i in pick]
+            return RowBlock([keys[i] for i in chosen], vecs[chosen], unit=block.unit), windowed
+        if ordered:
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            if any(i != j for i, j in enumerate(order)):
+                keys, vecs = [keys[i] for i in order], vecs[order]
+        return RowBlock(keys, vecs, unit=block.unit), windowed
 
     def _scan(self, where: str | None, limit: int | None, seed: int, metadata: bool) -> RowBlock:
         """The rows of :meth:`records` / :meth:`vectors` (``where`` already restricted to one

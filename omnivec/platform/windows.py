@@ -44,6 +44,7 @@ __all__ = [
     "delete_records",
     "has_windows",
     "long_vectors",
+    "main_positions",
     "plan_texts",
     "plan_untexted",
     "record_key",
@@ -279,6 +280,14 @@ def plan_untexted(keys: list[str], metadata: list[dict[str, Any]]) -> Plan:
 def has_windows(store: Any, name: str) -> bool:
     """Whether any record of collection ``name`` is split into windows (one count)."""
     return bool(store.count(name, where=WINDOWED_FILTER) > 0)
+
+
+def main_positions(keys: Sequence[str]) -> list[int] | None:
+    """Positions of the main rows (one per record) among a collection's row ``keys``, or
+    None when every row is a main row (no record is split into windows)."""
+    if not any(_SEP in k for k in keys):
+        return None
+    return [i for i, k in enumerate(keys) if _SEP not in k]
 
 
 def record_key(row_key: str) -> str:

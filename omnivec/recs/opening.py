@@ -129,9 +129,13 @@ def _create(plat: Platform, name: str, algorithm: str, config: dict[str, Any]) -
             state=encoder.state_dict(),
             recommender=name,
             role=role,
+            # The default index: an in-process copy of the factors on a Lite file (the
+            # snapshot reads them from it), an ANN index for similar-item searches of a large
+            # catalogue, the server's own index on a server.
+            index="auto",
         )
         plat.catalog.save_collection(coll, record)
-        plat.store.create_collection(coll, space.dim, space.metric, index="flat")
+        plat.store.create_collection(coll, space.dim, space.metric, index=record.index)
         cols[role] = _attach(plat, coll, record, encoder)
     doc = RecommenderRecord(
         algorithm=algorithm,

@@ -17,9 +17,10 @@ import numpy as np
 
 from omnivec.core.ids import decode_id
 from omnivec.core.queries import Hit
+from omnivec.stores.base import StoredRow
 
 if TYPE_CHECKING:
-    from omnivec.stores.base import StoredRow, VectorStore
+    from omnivec.stores.base import VectorStore
 
 __all__ = [
     "BATCH_SCORES",
@@ -238,6 +239,23 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return top[scores[top] > -np.inf]
 
 
+def _read_rows(
+    store: VectorStore, name: str, dim: int
+) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+    """(keys, float32 ``(n, dim)`` factors, metadata) of every row of ``name``. The factors
+    come from the store's in-process copy of the collection where it keeps one (the same
+    copy its searches and bulk reads use), so only the metadata is read from Milvus."""
+    local = store.local_rows(name)
+    if local is None:
+        rows = store.get(name, store.keys(name))
+        keys = list(rows)
+        return keys, stack([rows[k].vector for k in keys], dim), [rows[k].metadata for k in keys]
+    meta = store.metadata(name, local.keys) if local.keys else {}
+    # A writable copy: implicit's fold-in refuses the copy's read-only views.
+    vectors = np.array(local.vectors, np.float32) if len(local) else np.empty((0, dim), np.float32)
+    return local.keys, vectors, [meta.get(k, {}) for k in local.keys]
+
+
 def read_snapshot(
     store: VectorStore,
     users: str,
@@ -251,14 +269,12 @@ def read_snapshot(
     the user rows, and ``seen_items(user rows)`` (``{user key: [item key, ...]}``). ``fits(nnz)``
     says whether a snapshot with this many seen entries is within the cap (else None).
     Returns the snapshot and the writable item and user factor arrays behind it."""
-    irows = store.get(items, store.keys(items))
-    item_keys = list(irows)
-    item_factors = stack([irows[k].vector for k in item_keys], dim)
-    item_meta = [irows[k].metadata for k in item_keys]
+    item_keys, item_factors, item_meta = _read_rows(store, items, dim)
     item_row = {k: n for n, k in enumerate(item_keys)}
-    urows = store.get(users, store.keys(users))
-    user_keys = list(urows)
-    user_factors = stack([urows[k].vector for k in user_keys], dim)
+    user_keys, user_factors, user_meta = _read_rows(store, users, dim)
+    urows = {
+        k: StoredRow(k, v, m) for k, v, m in zip(user_keys, user_factors, user_meta, strict=True)
+    }
     seen = seen_items(urows)
     indptr = np.zeros(len(user_keys) + 1, dtype=np.int64)
     indices: list[int] = []

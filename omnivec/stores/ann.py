@@ -18,6 +18,13 @@ process-local index over a collection can stay exactly consistent with it:
   db file's size and mtime differ from those recorded at the last clean close), after a faiss
   or omnivec version change, or when the row counts differ. Deleting the folder loses nothing.
 
+Below the threshold the manager keeps the rows themselves (:class:`FlatRows`, persisted the
+same way as ``<collection>.npy``): searches still go to Milvus, but bulk reads
+(:meth:`AnnManager.local_rows`, behind ``Collection.vectors`` and the analysis calls) need no
+round trip, writes need no pre-read, and the IVF index is trained from them once the collection
+reaches the threshold. Above it, the IVF-Flat index holds the vectors exactly and serves the
+same reads; one copy per collection either way.
+
 The index itself (faiss IVF, key <-> id table, calibration, files) is
 :class:`omnivec.stores.ann_index.AnnIndex`; faiss is imported inside functions, so ``import
 omnivec`` stays light.
@@ -42,10 +49,13 @@ from omnivec.stores.ann_index import (
     FORMAT,
     RECALL_TARGET,
     AnnIndex,
+    FlatRows,
+    Mirror,
     faiss_module,
     omnivec_version,
 )
 from omnivec.stores.base import StoredHit
+from omnivec.stores.scan import RowBlock
 
 __all__ = [
     "ANN_MIN_ROWS",
@@ -54,6 +64,7 @@ __all__ = [
     "RECALL_TARGET",
     "AnnIndex",
     "AnnManager",
+    "FlatRows",
     "Prepared",
     "ann_manager",
     "check_search_params",
@@ -167,12 +178,10 @@ class AnnManager:
         self.users = 0
         self.lock = threading.RLock()
         self.modes: dict[str, str] = {}
-        self.indexes: dict[str, AnnIndex] = {}
+        #: Each collection's in-process copy: FlatRows below the threshold, AnnIndex above.
+        self.indexes: dict[str, Mirror] = {}
         self.counts: dict[str, int] = {}
         self.dirty: set[str] = set()
-        #: Rows written to a collection created in this session while it is below the
-        #: threshold (at most ANN_MIN_ROWS vectors): its index is built from them, no read-back.
-        self.staged: dict[str, dict[str, tuple[np.ndarray, bool]]] = {}
         self.progress: bool | None = None
         self._check_stamp()
 
@@ -210,7 +219,7 @@ class AnnManager:
         os.replace(tmp, self.folder / f"{name}.json")
 
     def _remove_files(self, name: str) -> None:
-        for suffix in (".json", ".faiss", ".keys"):
+        for suffix in (".json", ".faiss", ".npy", ".keys"):
             (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
 
     # -- collection lifecycle -----------------------------------------------------------
@@ -229,7 +238,8 @@ class AnnManager:
             self.modes[name] = index
             self.counts[name] = 0
             if index in LOCAL_INDEXES:
-                self.staged[name] = {}
+                self.indexes[name] = FlatRows(store.metric_of(name))
+                self.dirty.add(name)
 
     def dropped(self, store: Any, name: str) -> None:
         with self.lock:
@@ -243,24 +253,30 @@ class AnnManager:
         self.indexes.pop(name, None)
         self.counts.pop(name, None)
         self.dirty.discard(name)
-        self.staged.pop(name, None)
 
     def _index(self, store: Any, name: str) -> AnnIndex | None:
-        """The collection's index: in memory, loaded from its files, or (once the collection
-        is past the threshold) rebuilt from Milvus. None: search Milvus exactly."""
+        """The collection's ANN index: in memory, loaded from its files, or (once the
+        collection is past the threshold) rebuilt from Milvus. None: search Milvus exactly."""
+        mirror = self._mirror(store, name, build=False)
+        return mirror if isinstance(mirror, AnnIndex) else None
+
+    def _mirror(self, store: Any, name: str, build: bool) -> Mirror | None:
+        """The collection's in-process copy: in memory, loaded from its files, or (``build``,
+        or past the threshold) rebuilt from Milvus; None for a collection without one."""
         if self.mode(store, name) not in LOCAL_INDEXES:
             return None
         if name in self.indexes:
             return self.indexes[name]
         if name not in self.counts:
             self.counts[name] = store.count(name)
-        if self.counts[name] < ANN_MIN_ROWS:
-            return None
-        index = self._load(name, store) or self._rebuild(store, name)
-        self.indexes[name] = index
-        return index
+        mirror = self._load(name, store)
+        if mirror is None and (build or self.counts[name] >= ANN_MIN_ROWS):
+            mirror = self._rebuild(store, name)
+        if mirror is not None:
+            self.indexes[name] = mirror
+        return mirror
 
-    def _load(self, name: str, store: Any) -> AnnIndex | None:
+    def _load(self, name: str, store: Any) -> Mirror | None:
         try:
             book = json.loads((self.folder / f"{name}.json").read_text())
         except (OSError, ValueError):
@@ -273,39 +289,52 @@ class AnnManager:
         why = [k for k, v in current.items() if book.get(k) != v]
         if not book.get("clean"):
             why.append("not closed cleanly")
-        if book.get("kind") != self.modes.get(name, "auto").replace("auto", "ivf_flat"):
+        # An IVF index is kept down to half the threshold (deletes), rows below it.
+        rows = self.counts[name]
+        kinds = {"flat"} if rows < ANN_MIN_ROWS else set()
+        if rows >= ANN_MIN_ROWS // 2:
+            kinds.add(self.modes.get(name, "auto").replace("auto", "ivf_flat"))
+        if book.get("kind") not in kinds:
             why.append("kind")
         if book.get("rows") != self.counts[name]:
             why.append("row count")
         if not why:
             try:
+                if book["kind"] == "flat":
+                    return FlatRows.load(self.folder, name, book)
                 return AnnIndex.load(self.folder, name, book)
             except Exception as exc:  # noqa: BLE001 - damaged files: rebuild from Milvus
                 why.append(f"unreadable ({exc})")
         logger.info("omnivec: the saved index of %r does not match (%s)", name, ", ".join(why))
         return None
 
-    def _rebuild(self, store: Any, name: str) -> AnnIndex:
-        staged = self.staged.pop(name, None)
-        if staged is not None and len(staged) == self.counts.get(name):
-            keys = list(staged)
-            matrix = np.stack([v for v, _ in staged.values()])
-            has_metadata = any(m for _, m in staged.values())
-        else:
-            total = store.count(name)
-            logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, total)
-            # One bulk read in key order (a few times faster than reading by key lists).
-            with progress_bar(total, f"reading {name!r} for its index", self.progress) as bar:
-                block = store.scan(name, metadata=True, on_page=bar.update)
-            keys, matrix = block.keys, block.vectors
-            has_metadata = any(block.metadata)
+    def _rebuild(self, store: Any, name: str) -> Mirror:
+        total = store.count(name)
+        logger.info("omnivec: building the index of %r from Milvus (%d rows)", name, total)
+        # One bulk read in key order (a few times faster than reading by key lists).
+        with progress_bar(total, f"reading {name!r} for its index", self.progress) as bar:
+            block = store.scan(name, metadata=True, on_page=bar.update)
         metric = store.metric_of(name)
-        kind = self.modes[name].replace("auto", "ivf_flat")
-        index = AnnIndex.build(keys, matrix, metric, kind, self.progress)
-        index.has_metadata = has_metadata
-        self.counts[name] = index.rows
+        mirror: Mirror
+        if len(block) < ANN_MIN_ROWS:
+            mirror = FlatRows(metric)
+            mirror.upsert(block.keys, block.vectors)
+        else:
+            kind = self.modes[name].replace("auto", "ivf_flat")
+            mirror = AnnIndex.build(block.keys, block.vectors, metric, kind, self.progress)
+        mirror.has_metadata = any(block.metadata)
+        self.counts[name] = mirror.rows
         self.dirty.add(name)  # a fresh index is saved at close
-        self._write_book(name, index.book(clean=False))
+        self._write_book(name, mirror.book(clean=False))
+        return mirror
+
+    def _grown(self, name: str, rows: FlatRows) -> AnnIndex:
+        """The IVF index that replaces ``rows`` at the threshold, trained on them."""
+        keys, matrix = rows.vectors()
+        kind = self.modes[name].replace("auto", "ivf_flat")
+        index = AnnIndex.build(keys, matrix, rows.metric, kind, self.progress)
+        index.has_metadata = rows.has_metadata
+        self.indexes[name] = index
         return index
 
     # -- writes -------------------------------------------------------------------------
@@ -315,7 +344,7 @@ class AnnManager:
         with self.lock:
             if self.mode(store, name) not in LOCAL_INDEXES or name in self.dirty:
                 return
-            index = self._index(store, name)  # loads a saved index before it goes stale
+            index = self._mirror(store, name, build=False)  # load saved files before they go stale
             if index is not None:
                 self._write_book(name, index.book(clean=False))
                 self.dirty.add(name)
@@ -323,26 +352,21 @@ class AnnManager:
                 (self.folder / f"{name}.json").unlink(missing_ok=True)
 
     def stored_keys(self, store: Any, name: str) -> Container[str] | None:
-        """Every key stored in the collection, as its index (or the rows staged for it) knows
+        """Every key stored in the collection, as its in-process copy knows
         them; None when they are not known here (no index: read Milvus). Exact because this
         process is the Lite file's only writer and the index follows every write."""
         with self.lock:
             if self.mode(store, name) not in LOCAL_INDEXES:
                 return None
             index = self.indexes.get(name)
-            if index is not None:
-                return index.ids
-            staged = self.staged.get(name)
-            if staged is not None and len(staged) == self.counts.get(name):
-                return staged
-            return None
+            return index.ids if index is not None else None
 
     def prepare(self, name: str, vectors: np.ndarray) -> Prepared | None:
         """Start assigning ``vectors`` (n, dim) to the index's lists in a thread, while
         Milvus stores them (faiss releases the GIL; Lite works in its own process)."""
         with self.lock:
             index = self.indexes.get(name)
-        if index is None or len(vectors) < _PREPARE_MIN_ROWS:
+        if not isinstance(index, AnnIndex) or len(vectors) < _PREPARE_MIN_ROWS:
             return None
         return Prepared(index, vectors)
 
@@ -366,11 +390,14 @@ class AnnManager:
                     self.counts[name] += new
                 index = self.indexes.get(name)
                 if index is None:
-                    staged = self.staged.get(name)
-                    if staged is not None:
-                        for key, vec, meta in zip(keys, vectors, metadata, strict=True):
-                            staged[key] = (np.array(vec, dtype=np.float32), bool(meta))
                     self._index(store, name)  # built once past the threshold
+                    return
+                if isinstance(index, FlatRows):
+                    index.upsert(keys, vectors)
+                    index.has_metadata = index.has_metadata or any(metadata)
+                    self.counts[name] = index.rows
+                    if index.rows >= ANN_MIN_ROWS:
+                        self._grown(name, index)
                     return
                 assigned = prepared.result(index) if prepared is not None else None
                 index.upsert(keys, vectors, assigned)
@@ -396,17 +423,14 @@ class AnnManager:
                 return
             if name in self.counts:
                 self.counts[name] -= len(keys)
-            for key in keys:
-                self.staged.get(name, {}).pop(key, None)
             index = self.indexes.get(name)
             if index is not None:
                 index.remove(keys)
                 self.counts[name] = index.rows
-                if index.rows < ANN_MIN_ROWS // 2:
-                    self._discard(name)
+                if isinstance(index, AnnIndex) and index.rows < ANN_MIN_ROWS // 2:
+                    self._discard(name)  # kept as rows again when next read (from Milvus)
 
     def _discard(self, name: str) -> None:
-        self.staged.pop(name, None)
         self.indexes.pop(name, None)
         self.counts.pop(name, None)
         self.dirty.discard(name)
@@ -453,7 +477,20 @@ class AnnManager:
         return out
 
     def has_index(self, name: str) -> bool:
-        return name in self.indexes
+        """Whether searches of ``name`` are answered by an in-process ANN index now."""
+        return isinstance(self.indexes.get(name), AnnIndex)
+
+    def local_rows(self, store: Any, name: str, unit: bool = False) -> RowBlock | None:
+        """Every row of ``name`` from its in-process copy (read from Milvus once if this
+        session holds none yet), or None when the collection keeps none (a Milvus ``flat`` or
+        server index, or SQ8 codes that are not the stored vectors). ``unit=False`` wants the
+        vectors as stored, which a cosine collection's ANN index no longer holds (None);
+        ``unit=True`` accepts unit rows for cosine (``RowBlock.unit`` says which came).
+        Rows come in the copy's order, not the key order; the vectors may be a read-only
+        view of the copy (it is copied before a later write changes them)."""
+        with self.lock:
+            mirror = self._mirror(store, name, build=True)
+            return mirror.read(unit) if mirror is not None else None
 
     # -- saving -------------------------------------------------------------------------
     def save(self) -> None:

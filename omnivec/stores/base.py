@@ -89,6 +89,10 @@ class RowStore(Protocol):
 
     def existing(self, name: str, keys: Sequence[str]) -> set[str]: ...
 
+    def metadata(self, name: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The metadata of the rows of ``keys`` that exist (no vectors)."""
+        ...
+
     def delete(self, name: str, keys: Sequence[str]) -> int: ...
 
     def count(self, name: str, where: str | None = None) -> int: ...
@@ -110,6 +114,11 @@ class RowStore(Protocol):
 
     def rows(self, name: str, where: str | None = None) -> dict[str, StoredRow]:
         """Every row (matching ``where``) by key, read in bulk (:meth:`scan`)."""
+        ...
+
+    def local_rows(self, name: str, unit: bool = False) -> RowBlock | None:
+        """Every row from an in-process copy of the collection, in no particular order,
+        without metadata; None when the store keeps none (then :meth:`scan`)."""
         ...
 
 

@@ -468,6 +468,15 @@ class MilvusStore:
 
         return scan(query, where, keys, metadata, on_page)
 
+    def local_rows(self, name: str, unit: bool = False) -> RowBlock | None:
+        """Every row of ``name`` from this process' in-process copy of a Lite collection (no
+        Milvus round trip once it is held), in no particular order, without metadata; None
+        where no copy is kept: then :meth:`scan`. ``unit=True`` accepts unit-length rows for
+        a cosine collection (``RowBlock.unit`` says whether they are)."""
+        if self._ann is None:
+            return None
+        return self._ann.local_rows(self, name, unit)
+
     def rows(self, name: str, where: str | None = None) -> dict[str, StoredRow]:
         """Every row (matching ``where``) by key, read in bulk (:meth:`scan`)."""
         return block_rows(self.scan(name, where))

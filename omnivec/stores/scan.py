@@ -40,11 +40,13 @@ Query = Callable[[str, "int | None", list[str]], Any]
 @dataclass
 class RowBlock:
     """Rows read in bulk, in key order: ``keys`` (n store keys), ``vectors`` float32
-    ``(n, dim)``, ``metadata`` (n dicts; empty dicts when metadata was not read)."""
+    ``(n, dim)``, ``metadata`` (n dicts; empty dicts when metadata was not read). ``unit``:
+    the vectors were scaled to unit length (a cosine collection's in-process copy)."""
 
     keys: list[str]
     vectors: np.ndarray
     metadata: list[dict[str, Any]] = field(default_factory=list)
+    unit: bool = False
 
     def __len__(self) -> int:
         return len(self.keys)
