@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
+from omnivec.core.ids import decode_id
+from omnivec.errors import InvalidInputError
 
 __all__ = [
     "Hit",
@@ -13,6 +17,7 @@ __all__ = [
     "Record",
     "RefQuery",
     "VectorQuery",
+    "hits_from_stored",
     "hits_payload",
     "image",
     "ref",
@@ -48,6 +53,31 @@ class Hit:
         if self.scores is not None:
             out["scores"] = self.scores
         return out
+
+
+#: The fields :func:`hits_from_stored` fills, in :class:`Hit`'s order (checked below).
+_HIT_FIELDS = ("id", "score", "metadata", "text", "passage", "scores")
+assert tuple(f.name for f in fields(Hit)) == _HIT_FIELDS, "update hits_from_stored"
+
+
+def hits_from_stored(stored: Iterable[Any]) -> list[Hit]:
+    """``[Hit(decode_id(s.key), s.score, s.metadata) for s in stored]`` (store hits: anything
+    with ``key``, ``score`` and ``metadata``), built for the search hot path: equal hits, in
+    every respect, made without the frozen dataclass ``__init__``'s one ``object.__setattr__``
+    per field (half the cost of a hit at k=10)."""
+    new = object.__new__
+    out = []
+    for s in stored:
+        key = s.key
+        tag = key[:2]  # decode_id inline for int and plain str ids
+        hit = new(Hit)
+        d = hit.__dict__
+        d["id"] = int(key[2:]) if tag == "i:" else key[2:] if tag == "s:" else decode_id(key)
+        d["score"] = s.score
+        d["metadata"] = s.metadata
+        d["text"] = d["passage"] = d["scores"] = None
+        out.append(hit)
+    return out
 
 
 @dataclass(frozen=True)
@@ -90,16 +120,12 @@ class RefQuery:
 def image(source: Any) -> ImageQuery:
     """Wrap an image (path, bytes, PIL image or HxWxC uint8 array) as a query."""
     if source is None:
-        from omnivec.errors import InvalidInputError
-
         raise InvalidInputError("ov.image() needs a path, bytes, a PIL image or an array, not None")
     return ImageQuery(source)
 
 
 def vector(values: Any) -> VectorQuery:
     """Wrap a vector ``(dim,)`` or a matrix ``(n, dim)`` as a query (converted to float32)."""
-    from omnivec.errors import InvalidInputError
-
     try:
         arr = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:

@@ -44,6 +44,8 @@ def check_name(name: Any, what: str = "collection") -> str:
 
 
 def check_k(k: Any) -> int:
+    if type(k) is int and 1 <= k <= MAX_K:  # the common case, first
+        return k
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= int(k) <= MAX_K:
         raise InvalidInputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
     return int(k)

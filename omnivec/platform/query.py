@@ -13,8 +13,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from omnivec.core.ids import decode_id, encode_ids
-from omnivec.core.queries import Hit, ImageQuery, RefQuery, VectorQuery
+from omnivec.core.ids import encode_ids
+from omnivec.core.queries import Hit, ImageQuery, RefQuery, VectorQuery, hits_from_stored
 from omnivec.core.validation import (
     MAX_K,
     check_batch,
@@ -33,6 +33,7 @@ from omnivec.platform.collection_base import CollectionBase, gated
 __all__ = ["SearchableCollection"]
 
 _QUERY_CACHE_SIZE = 2_048
+_FLOAT32 = np.dtype(np.float32)
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,20 @@ class SearchableCollection(CollectionBase):
             or not np.isfinite(min_score)
         ):
             raise InvalidInputError(f"min_score must be a finite number, got {min_score!r}")
+        if type(query) is VectorQuery and mode == "dense":
+            # The common case, one raw vector: no query list, no per-modality planning.
+            arr = query.array
+            if arr.ndim == 1 and arr.dtype is _FLOAT32:
+                if arr.shape[0] != self.dim:
+                    raise DimensionMismatchError(
+                        f"query vector has dim {arr.shape[0]}, collection {self.name!r} "
+                        f"has dim {self.dim}"
+                    )
+                found = self._search_dense(
+                    arr.reshape(1, -1).copy(), [None], k, where, search_params
+                )
+                row = found[0]
+                return row if min_score is None else [h for h in row if h.score >= min_score]
         if isinstance(query, list | tuple):
             queries = check_batch(query, "query list")
             batched = True
@@ -141,13 +156,25 @@ class SearchableCollection(CollectionBase):
             batched = False
         if mode != "dense":
             found = self._search_keywords(queries, k, where, mode, weights, search_params)
-            results = [
-                [h for h in row if min_score is None or h.score >= min_score] for row in found
-            ]
-            return results if batched else results[0]
-        vectors, exclude = self._query_vectors(queries)
+        else:
+            vectors, exclude = self._query_vectors(queries)
+            found = self._search_dense(vectors, exclude, k, where, search_params)
+        if min_score is not None:
+            found = [[h for h in row if h.score >= min_score] for row in found]
+        return found if batched else found[0]
+
+    def _search_dense(
+        self,
+        vectors: np.ndarray,
+        exclude: list[str | None],
+        k: int,
+        where: str | None,
+        search_params: dict[str, int] | None,
+    ) -> list[list[Hit]]:
+        """Top-``k`` records per query vector of ``vectors`` (n, dim) float32 (fresh: the
+        store may work in it), ``exclude[i]`` a key left out of query i's hits."""
         if self.text_options:
-            found = windows.search_records(
+            return windows.search_records(
                 self._store,
                 self.physical,
                 vectors,
@@ -158,19 +185,16 @@ class SearchableCollection(CollectionBase):
                 params=search_params,
                 rows_per_record=self._rows_per_record(),
             )
-        else:
-            raw = self._store.search(
-                self.physical,
-                vectors,
-                k,
-                where=where,
-                exclude=exclude,
-                metric=self.metric,
-                params=search_params,
-            )
-            found = [[Hit(decode_id(h.key), h.score, h.metadata) for h in row] for row in raw]
-        results = [[h for h in row if min_score is None or h.score >= min_score] for row in found]
-        return results if batched else results[0]
+        raw = self._store.search(
+            self.physical,
+            vectors,
+            k,
+            where=where,
+            exclude=exclude,
+            metric=self.metric,
+            params=search_params,
+        )
+        return [hits_from_stored(row) for row in raw]
 
     def _search_keywords(
         self,
