@@ -30,6 +30,8 @@ def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def fmt(v: Any) -> str:
         if isinstance(v, float):
+            if v and abs(v) < 0.1:  # small figures keep three significant digits
+                return f"{v:.3g}"
             return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
         return str(v)
 

@@ -98,6 +98,22 @@ class ReembedReport:
         }
 
 
+class _SharedHold:
+    """``with gate.shared():`` without a generator-based context manager per call (the
+    gate is taken on every collection call, searches included)."""
+
+    __slots__ = ("gate",)
+
+    def __init__(self, gate: SwitchGate) -> None:
+        self.gate = gate
+
+    def __enter__(self) -> None:
+        self.gate.enter_shared()
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate.exit_shared()
+
+
 class SwitchGate:
     """Readers and writers of a collection hold it shared; a re-embed's switch holds it
     exclusively, so no call is half-way through the old Milvus collection when the switch
@@ -109,23 +125,35 @@ class SwitchGate:
         self._exclusive = False
         self._owner: int | None = None
         self._held = threading.local()
+        self._hold = _SharedHold(self)
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        depth = getattr(self._held, "depth", 0)
+    def shared(self) -> _SharedHold:
+        """Hold the gate shared for a ``with`` block (re-entrant)."""
+        return self._hold
+
+    def enter_shared(self) -> None:
+        held = self._held
+        depth = getattr(held, "depth", 0)
+        if depth:  # this thread holds it already: nothing to wait for, nothing to count
+            held.depth = depth + 1
+            return
         with self._cond:
-            # Re-entrant: a thread that holds it (or the switching thread) never waits.
-            if depth == 0 and self._owner != threading.get_ident():
+            # The switching thread (which holds it exclusively) never waits for itself.
+            if self._owner != threading.get_ident():
                 while self._exclusive:
                     self._cond.wait()
             self._shared += 1
-        self._held.depth = depth + 1
-        try:
-            yield
-        finally:
-            self._held.depth = depth
-            with self._cond:
-                self._shared -= 1
+        held.depth = 1
+
+    def exit_shared(self) -> None:
+        held = self._held
+        depth = held.depth
+        held.depth = depth - 1
+        if depth > 1:
+            return
+        with self._cond:
+            self._shared -= 1
+            if not self._shared:  # only an exclusive waiter waits for shares, for none left
                 self._cond.notify_all()
 
     @contextmanager

@@ -238,7 +238,8 @@ class AnnManager:
             self.modes[name] = index
             self.counts[name] = 0
             if index in LOCAL_INDEXES:
-                self.indexes[name] = FlatRows(store.metric_of(name))
+                rows = self.indexes[name] = FlatRows(store.metric_of(name))
+                rows.has_metadata = False  # until a row with metadata is written
                 self.dirty.add(name)
 
     def dropped(self, store: Any, name: str) -> None:
@@ -447,24 +448,26 @@ class AnnManager:
         params: dict[str, int],
     ) -> list[list[StoredHit]] | None:
         """Hits from the in-process index, or None when Milvus should answer (no index)."""
+        skips = exclude is not None and exclude.count(None) != len(exclude)
         with self.lock:
-            index = self._index(store, name)
-            if index is None:
-                return None
-            extra = 1 if exclude is not None and any(e is not None for e in exclude) else 0
+            index = self.indexes.get(name)
+            if not isinstance(index, AnnIndex):
+                index = self._index(store, name)
+                if index is None:
+                    return None
             exact = None
             if index.kind == "ivf_sq8":
 
                 def exact(keys: list[str]) -> dict[str, np.ndarray]:
                     return {k: r.vector for k, r in store.get(name, keys).items()}
 
-            found = index.search(vectors, min(k + extra, index.rows), params.get("nprobe"), exact)
+            found = index.search(vectors, min(k + skips, index.rows), params.get("nprobe"), exact)
             with_metadata = index.has_metadata
         if not with_metadata:  # vectors only: no Milvus round trip, no metadata lookups
+            if not skips:
+                return [[StoredHit(key, s, {}) for key, s in row] for row in found]
             return [
-                [StoredHit(key, s, {}) for key, s in row if exclude is None or key != exclude[i]][
-                    :k
-                ]
+                [StoredHit(key, s, {}) for key, s in row if key != exclude[i]][:k]  # type: ignore[index]
                 for i, row in enumerate(found)
             ]
         wanted = sorted({key for row in found for key, _ in row})
@@ -475,6 +478,12 @@ class AnnManager:
             hits = [StoredHit(key, s, dict(meta.get(key, {}))) for key, s in row if key != skip]
             out.append(hits[:k])
         return out
+
+    def known_rows(self, name: str) -> int | None:
+        """The row count of ``name`` when its in-process copy is held (exact), else None."""
+        with self.lock:
+            mirror = self.indexes.get(name)
+            return mirror.rows if mirror is not None else None
 
     def has_index(self, name: str) -> bool:
         """Whether searches of ``name`` are answered by an in-process ANN index now."""

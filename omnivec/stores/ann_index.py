@@ -83,6 +83,7 @@ class AnnIndex:
         self.calibrated_rows = 0
         #: faiss search parameters by nprobe, made once (a SWIG object per search shows).
         self._params: dict[int, Any] = {}
+        self._nlist = int(index.nlist)  # fixed for an index's life (a retraining is a new one)
 
     @property
     def rows(self) -> int:
@@ -90,15 +91,16 @@ class AnnIndex:
 
     @property
     def nlist(self) -> int:
-        return int(self.index.nlist)
+        return self._nlist
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         if self.metric != "cosine":
             return np.ascontiguousarray(vectors, dtype=np.float32)
         # A copy normalised in place by faiss (a zero row stays zero): a fraction of numpy's
         # norm-and-divide for the single queries where it shows.
-        x = np.array(vectors, dtype=np.float32, order="C", copy=True)
-        faiss_module().normalize_L2(x)
+        x = np.array(vectors, dtype=np.float32, order="C", copy=True, ndmin=2)
+        faiss = faiss_module()
+        faiss.fvec_renorm_L2(x.shape[1], x.shape[0], faiss.swig_ptr(x))  # normalize_L2's core
         return x
 
     @classmethod
@@ -280,14 +282,25 @@ class AnnIndex:
         params = self._params.get(probe)
         if params is None:
             params = self._params[probe] = faiss.SearchParametersIVF(nprobe=probe)
-        dist, ids = self.index.search(q, fetch, params=params)
+        # faiss' own search_c into arrays made here: its Python wrapper's checks and
+        # allocations cost more than the search of one query at nprobe 1.
+        n = q.shape[0]
+        dist = np.empty((n, fetch), dtype=np.float32)
+        ids = np.empty((n, fetch), dtype=np.int64)
+        self.index.search_c(
+            n, faiss.swig_ptr(q), fetch, faiss.swig_ptr(dist), faiss.swig_ptr(ids), params
+        )
         keys = self.keys
-        rows = [[keys[i] for i in row if i >= 0] for row in ids.tolist()]
         if exact is None:
+            scores: np.ndarray = dist
             if self.metric == "l2":  # faiss reports squared L2; scores are higher-is-better
-                dist = -np.sqrt(np.maximum(dist, 0.0)) + 0.0
-            # An id faiss returns is live (removal takes it out of faiss too).
-            return [list(zip(r, d, strict=False)) for r, d in zip(rows, dist.tolist(), strict=True)]
+                scores = -np.sqrt(np.maximum(dist, 0.0)) + 0.0
+            # An id faiss returns is live (removal takes it out of faiss too); -1: no more.
+            return [
+                [(keys[i], d) for i, d in zip(irow, drow, strict=True) if i >= 0]  # type: ignore[misc]
+                for irow, drow in zip(ids.tolist(), scores.tolist(), strict=True)
+            ]
+        rows = [[keys[i] for i in row if i >= 0] for row in ids.tolist()]
         wanted = sorted({key for keys in rows for key in keys if key is not None})
         stored = exact(wanted)
         out: list[list[tuple[str, float]]] = []

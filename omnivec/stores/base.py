@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,11 +21,13 @@ __all__ = [
 ]
 
 
-@dataclass
-class StoredHit:
+class StoredHit(NamedTuple):
+    """One hit of a store search. A named tuple: searches make k of them per query, and
+    a tuple is several times cheaper to make than a dataclass instance."""
+
     key: str
     score: float
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any]
 
 
 @dataclass

@@ -413,6 +413,11 @@ class MilvusStore:
         return out
 
     def count(self, name: str, where: str | None = None) -> int:
+        if not where and self._ann is not None:
+            # The in-process copy holds every row (this process is the file's only writer).
+            known = self._ann.known_rows(name)
+            if known is not None:
+                return known
         rows = self._call(
             "count rows",
             lambda: self._client.query(name, filter=where or "", output_fields=["count(*)"]),

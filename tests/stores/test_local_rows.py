@@ -194,3 +194,26 @@ def test_views_handed_out_do_not_change_with_later_writes(db_path: str) -> None:
         same_as_milvus(store, "c", unit=True)
     finally:
         store.close()
+
+
+def test_vectors_only_collections_search_without_a_metadata_read(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collection grown from empty in this session knows none of its rows has metadata, so
+    its ANN hits need no Milvus round trip; one row with metadata changes that."""
+    monkeypatch.setattr(ann, "ANN_MIN_ROWS", 500)
+    store = MilvusStore(db_path)
+    try:
+        store.create_collection("c", DIM, "l2")
+        store.upsert("c", [f"k{i}" for i in range(600)], vecs(600), [{} for _ in range(600)])
+        assert store._ann is not None and store._ann.has_index("c")
+        reads: list[object] = []
+        real = store.metadata
+        monkeypatch.setattr(store, "metadata", lambda *a: reads.append(a) or real(*a))
+        hits = store.search("c", vecs(1, seed=4), 5)
+        assert len(hits[0]) == 5 and not reads
+        store.upsert("c", ["m"], vecs(1, seed=5), [{"tag": 1}])
+        hits = store.search("c", vecs(1, seed=5), 5)
+        assert reads and hits[0][0].key == "m" and hits[0][0].metadata == {"tag": 1}
+    finally:
+        store.close()
