@@ -154,6 +154,10 @@ def main() -> None:
             }
 
         n_init = analysis.KMEANS_INITS if args.n <= analysis.KMEANS_FEW_INITS_ABOVE else 3
+        # The library gets the very rows omnivec's cosine analysis works on (unit length, as a
+        # user must hand them to it for cosine): k-means' iteration count, and so its time,
+        # moves with the last bit of its input.
+        unit = analysis.prepare(arr, "cosine")
 
         def ari(a: Any, b: Any) -> str:
             ours = adjusted_rand_score(truth, [a[i] for i in ids])
@@ -164,21 +168,21 @@ def main() -> None:
                 f"k-means k={args.clusters}",
                 lambda: col.cluster(args.clusters),
                 lambda: analysis.cluster_vectors(analysis.prepare(arr, "cosine"), args.clusters),
-                lambda: KMeans(args.clusters, n_init=n_init, random_state=0).fit_predict(arr),
+                lambda: KMeans(args.clusters, n_init=n_init, random_state=0).fit_predict(unit),
                 ari,
             )
         compare(
             "PCA",
             lambda: col.project("pca", limit=args.n),
             lambda: analysis.project_vectors(analysis.prepare(arr, "cosine"), "pca"),
-            lambda: PCA(2, random_state=0).fit_transform(arr),
+            lambda: PCA(2, random_state=0).fit_transform(unit),
         )
         if args.hdbscan:
             compare(
                 "HDBSCAN",
                 lambda: col.cluster(),
                 lambda: analysis.cluster_vectors(analysis.prepare(arr, "cosine")),
-                lambda: HDBSCAN(min_cluster_size=50, min_samples=5).fit_predict(arr),
+                lambda: HDBSCAN(min_cluster_size=50, min_samples=5).fit_predict(unit),
                 ari,
             )
         if args.umap:
@@ -192,7 +196,7 @@ def main() -> None:
                 "UMAP",
                 lambda: col.project("umap", limit=args.n),
                 lambda: analysis.project_vectors(analysis.prepare(arr, "cosine"), "umap"),
-                lambda: umap.UMAP(n_neighbors=15, random_state=0).fit_transform(arr),
+                lambda: umap.UMAP(n_neighbors=15, random_state=0).fit_transform(unit),
             )
         if args.tsne:
             from sklearn.manifold import TSNE
@@ -201,7 +205,7 @@ def main() -> None:
                 "t-SNE",
                 lambda: col.project("tsne", limit=args.n),
                 lambda: analysis.project_vectors(analysis.prepare(arr, "cosine"), "tsne"),
-                lambda: TSNE(2, perplexity=30.0, init="pca", random_state=0).fit_transform(arr),
+                lambda: TSNE(2, perplexity=30.0, init="pca", random_state=0).fit_transform(unit),
             )
     if args.json:
         print(json.dumps(result, default=float))

@@ -52,13 +52,11 @@ def decode_id(key: str) -> Any:
 
 def decode_ids(keys: Sequence[str]) -> list[Any]:
     """:func:`decode_id` of each key; one pass per tag when every key shares it (bulk reads)."""
-    if not keys:
-        return []
-    tag = keys[0][:2]
-    if tag in ("s:", "i:") and all(k.startswith(tag) for k in keys):
-        if tag == "s:":
-            return [k[2:] for k in keys]
-        return [int(k[2:]) for k in keys]
+    tags = {k[0] for k in keys}  # one-character strings are shared: no allocation per key
+    if tags == {"s"}:
+        return [k[2:] for k in keys]
+    if tags == {"i"}:
+        return list(map(int, [k[2:] for k in keys]))
     return [decode_id(k) for k in keys]
 
 

@@ -12,9 +12,11 @@ The heavy libraries are imported inside the functions, so importing omnivec stay
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,18 @@ KMEANS_FEW_INITS_ABOVE = 20_000
 #: HDBSCAN on hundreds of dimensions is slow and finds little (distances concentrate), so
 #: it runs on the first principal components, as is usual for embeddings.
 HDBSCAN_DIMS = 32
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a block that only makes acyclic objects."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -340,7 +354,10 @@ class Projection:
     def points(self) -> dict[Any, tuple[float, float]]:
         # Columns to Python floats in two calls: a third of a per-row conversion at 100k.
         pairs = zip(self.xy[:, 0].tolist(), self.xy[:, 1].tolist(), strict=True)
-        return dict(zip(self.ids, pairs, strict=True))
+        # The 2n new objects would set off collections of the whole heap, which find
+        # nothing to free here (measured at 100k: 100 ms with them, 20 ms without).
+        with gc_paused():
+            return dict(zip(self.ids, pairs, strict=True))
 
 
 def project_vectors(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:

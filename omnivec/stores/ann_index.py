@@ -4,6 +4,7 @@ functions."""
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -235,8 +236,10 @@ class AnnIndex:
             return [], np.empty((0, dim), np.float32)
         ids = np.concatenate(id_parts)
         out = np.concatenate(vec_parts)  # copies out of faiss' memory
-        keys = self.keys
-        return [keys[i] for i in ids.tolist()], out  # type: ignore[misc]
+        if len(ids) == 1:
+            return [self.keys[int(ids[0])]], out  # type: ignore[list-item]
+        # itemgetter looks the keys up in one C loop (a third of a list comprehension's time).
+        return list(operator.itemgetter(*ids.tolist())(self.keys)), out
 
     def calibrate(self) -> None:
         """Pick the smallest nprobe with recall@10 >= the calibration target, leave-one-out:
