@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from omnivec.stores.ann import (
     server_search_params,
 )
 from omnivec.stores.base import StoredHit, StoredRow, block_rows
+from omnivec.stores.connection import connect_client, quiet_rpc_tracebacks
 from omnivec.stores.errors import translate
 from omnivec.stores.fulltext import SPARSE_FIELD, add_keyword_fields
 from omnivec.stores.lite import (
@@ -127,12 +127,12 @@ class MilvusStore:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 from pymilvus import MilvusClient
 
-                _quiet_rpc_tracebacks()
+                quiet_rpc_tracebacks()
                 if _is_server_uri(self.uri):
-                    self._client = _connect(MilvusClient, self.uri, token, timeout)
+                    self._client = connect_client(MilvusClient, self.uri, token, timeout)
                 else:
                     self._client = open_lite(
-                        self.uri, lambda: _connect(MilvusClient, self.uri, token, timeout)
+                        self.uri, lambda: connect_client(MilvusClient, self.uri, token, timeout)
                     )
         except StoreUnavailableError:
             raise
@@ -413,14 +413,16 @@ class MilvusStore:
         return out
 
     def count(self, name: str, where: str | None = None) -> int:
-        if not where and self._ann is not None:
-            # The in-process copy holds every row (this process is the file's only writer).
-            known = self._ann.known_rows(name)
-            if known is not None:
-                return known
+        known = self._ann.known_rows(name) if not where and self._ann is not None else None
+        if known is not None:  # the in-process copy holds every row (the file's only writer)
+            return known
+        # On a server, Strong: a replaced row counts twice until its delete is visible.
+        extra = {"consistency_level": "Strong"} if self._ann is None else {}
         rows = self._call(
             "count rows",
-            lambda: self._client.query(name, filter=where or "", output_fields=["count(*)"]),
+            lambda: self._client.query(
+                name, filter=where or "", output_fields=["count(*)"], **extra
+            ),
             where=where,
         )
         return int(rows[0]["count(*)"])
@@ -645,59 +647,6 @@ class MilvusStore:
 
     def __repr__(self) -> str:
         return f"MilvusStore({self.uri!r})"
-
-
-#: Pauses before retrying a connection that the server shut with a transient GOAWAY.
-_CONNECT_RETRY_PAUSES_S = (0.2, 1.0)
-
-
-def _connect(client_class: Any, uri: str, token: str, timeout: float) -> Any:
-    """A MilvusClient, retrying a connection the server closed with a transient gRPC GOAWAY.
-
-    gRPC reuses TCP connections across channels to one address; a server may close such a
-    connection (e.g. "too_many_pings" after idle keepalives), and the next connect fails with
-    UNAVAILABLE although a fresh connection works. A refused or unreachable address is not
-    retried, so it still fails at once.
-    """
-    for pause in (*_CONNECT_RETRY_PAUSES_S, None):
-        try:
-            return client_class(uri=uri, token=token, timeout=timeout)
-        except Exception as exc:
-            if pause is None or not _is_transient_goaway(exc):
-                raise
-            logger.info("Milvus at %s closed the connection (%s); retrying", uri, exc)
-            time.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _is_transient_goaway(exc: BaseException) -> bool:
-    visited: set[int] = set()
-    current: BaseException | None = exc
-    # pymilvus raises `e from e`, so the chain can loop back on itself.
-    while current is not None and id(current) not in visited:
-        visited.add(id(current))
-        text = str(current).lower()
-        if "too many pings" in text or "too_many_pings" in text or "goaway" in text:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-class _DropRpcTracebacks(logging.Filter):
-    """pymilvus logs every failed RPC with a full traceback at ERROR level; omnivec turns
-    those failures into one-line errors of its own, so the tracebacks only add noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # Also pymilvus' iterator warning that Lite reports no MVCC timestamp (it falls back
-        # to a client-side one, which is right for a single-process Lite file).
-        return record.funcName != "_log_rpc_error" and "mvccTs" not in record.getMessage()
-
-
-def _quiet_rpc_tracebacks() -> None:
-    for name in ("pymilvus.decorators", "pymilvus.orm.iterator"):
-        noisy = logging.getLogger(name)
-        if not any(isinstance(f, _DropRpcTracebacks) for f in noisy.filters):
-            noisy.addFilter(_DropRpcTracebacks())
 
 
 def default_uri() -> str:

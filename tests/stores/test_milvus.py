@@ -117,7 +117,7 @@ def test_second_process_on_one_lite_file_is_refused(tmp_path: Path) -> None:
 
 def test_connect_retries_only_a_transient_goaway() -> None:
     """A GOAWAY ("too many pings") on connect is retried; any other failure is not."""
-    from omnivec.stores import milvus as m
+    from omnivec.stores import connection as m
 
     class Flaky:
         calls = 0
@@ -130,7 +130,7 @@ def test_connect_retries_only_a_transient_goaway() -> None:
                 except RuntimeError as cause:
                     raise ConnectionError("Fail connecting to server") from cause
 
-    assert isinstance(m._connect(Flaky, "http://127.0.0.1:1", "", 1.0), Flaky)
+    assert isinstance(m.connect_client(Flaky, "http://127.0.0.1:1", "", 1.0), Flaky)
     assert Flaky.calls == 2
 
     class Refused:
@@ -142,7 +142,7 @@ def test_connect_retries_only_a_transient_goaway() -> None:
             raise err from err  # pymilvus chains errors to themselves like this
 
     with pytest.raises(ConnectionError):
-        m._connect(Refused, "http://127.0.0.1:1", "", 1.0)
+        m.connect_client(Refused, "http://127.0.0.1:1", "", 1.0)
     assert Refused.calls == 1
 
 

@@ -1,0 +1,64 @@
+"""Connecting to Milvus: retrying a connection a server closed with a transient gRPC GOAWAY,
+and keeping pymilvus' per-RPC tracebacks out of the logs (omnivec reports failures itself)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+__all__ = ["DropRpcTracebacks", "connect_client", "is_transient_goaway", "quiet_rpc_tracebacks"]
+
+logger = logging.getLogger(__name__)
+
+#: Pauses before retrying a connection that the server shut with a transient GOAWAY.
+_CONNECT_RETRY_PAUSES_S = (0.2, 1.0)
+
+
+def connect_client(client_class: Any, uri: str, token: str, timeout: float) -> Any:
+    """A MilvusClient, retrying a connection the server closed with a transient gRPC GOAWAY.
+
+    gRPC reuses TCP connections across channels to one address; a server may close such a
+    connection (e.g. "too_many_pings" after idle keepalives), and the next connect fails with
+    UNAVAILABLE although a fresh connection works. A refused or unreachable address is not
+    retried, so it still fails at once.
+    """
+    for pause in (*_CONNECT_RETRY_PAUSES_S, None):
+        try:
+            return client_class(uri=uri, token=token, timeout=timeout)
+        except Exception as exc:
+            if pause is None or not is_transient_goaway(exc):
+                raise
+            logger.info("Milvus at %s closed the connection (%s); retrying", uri, exc)
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_transient_goaway(exc: BaseException) -> bool:
+    visited: set[int] = set()
+    current: BaseException | None = exc
+    # pymilvus raises `e from e`, so the chain can loop back on itself.
+    while current is not None and id(current) not in visited:
+        visited.add(id(current))
+        text = str(current).lower()
+        if "too many pings" in text or "too_many_pings" in text or "goaway" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class DropRpcTracebacks(logging.Filter):
+    """pymilvus logs every failed RPC with a full traceback at ERROR level; omnivec turns
+    those failures into one-line errors of its own, so the tracebacks only add noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Also pymilvus' iterator warning that Lite reports no MVCC timestamp (it falls back
+        # to a client-side one, which is right for a single-process Lite file).
+        return record.funcName != "_log_rpc_error" and "mvccTs" not in record.getMessage()
+
+
+def quiet_rpc_tracebacks() -> None:
+    for name in ("pymilvus.decorators", "pymilvus.orm.iterator"):
+        noisy = logging.getLogger(name)
+        if not any(isinstance(f, DropRpcTracebacks) for f in noisy.filters):
+            noisy.addFilter(DropRpcTracebacks())
