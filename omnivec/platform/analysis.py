@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from omnivec.core.space import unit_rows
 from omnivec.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -78,14 +79,9 @@ def gc_paused() -> Iterator[None]:
 # -- reading -------------------------------------------------------------------------------------
 def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
     """Vectors as the metric sees them: float32 ``(n, dim)``, unit rows for ``"cosine"``."""
-    arr = np.asarray(vectors, dtype=np.float32)
     if metric == "cosine":
-        # Row norms without a squared temporary, one division: half the time of
-        # norm-then-divide-then-cast (100k x 384: 0.034 s against 0.071 s, quiet machine).
-        norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))
-        norms[norms == 0] = 1.0
-        arr = arr / norms[:, None]
-    return arr
+        return unit_rows(vectors)
+    return np.asarray(vectors, dtype=np.float32)
 
 
 def _check_method(method: Any, allowed: Sequence[str], what: str) -> str:

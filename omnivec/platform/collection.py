@@ -14,6 +14,7 @@ import numpy as np
 
 from omnivec.core.ids import decode_id, decode_ids
 from omnivec.core.queries import Record
+from omnivec.core.space import unit_rows
 from omnivec.core.validation import (
     check_k,
     check_where,
@@ -111,9 +112,7 @@ class Collection(TrainableCollection):
                 for key, vec in long.items():
                     vecs[at[key]] = vec
         if unit and not block.unit and self.metric == "cosine":
-            norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
-            norms[norms == 0] = 1.0
-            vecs = vecs / norms[:, None]
+            vecs = unit_rows(vecs)
         return decode_ids(block.keys), vecs
 
     def _local_block(
@@ -126,17 +125,16 @@ class Collection(TrainableCollection):
         windowed = main is not None
         if main is not None:
             keys, vecs = [keys[i] for i in main], vecs[main]
-        if limit is not None and len(keys) > limit:
-            # The rule of _scan: a seeded choice among the keys in order.
-            order = sorted(range(len(keys)), key=keys.__getitem__)
-            pick = sorted(np.random.default_rng(seed).choice(len(keys), size=limit, replace=False))
-            chosen = [order[i] for i in pick]
-            return RowBlock([keys[i] for i in chosen], vecs[chosen], unit=block.unit), windowed
-        if ordered:
-            order = sorted(range(len(keys)), key=keys.__getitem__)
-            if any(i != j for i, j in enumerate(order)):
-                keys, vecs = [keys[i] for i in order], vecs[order]
-        return RowBlock(keys, vecs, unit=block.unit), windowed
+        sample = limit is not None and len(keys) > limit
+        if not sample and not ordered:
+            return RowBlock(keys, vecs, unit=block.unit), windowed
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        if sample:  # the rule of _scan: a seeded choice among the keys in order
+            pick = np.random.default_rng(seed).choice(len(keys), size=limit, replace=False)
+            order = [order[i] for i in sorted(pick)]
+        elif all(i == j for i, j in enumerate(order)):
+            return RowBlock(keys, vecs, unit=block.unit), windowed
+        return RowBlock([keys[i] for i in order], vecs[order], unit=block.unit), windowed
 
     def _scan(self, where: str | None, limit: int | None, seed: int, metadata: bool) -> RowBlock:
         """The rows of :meth:`records` / :meth:`vectors` (``where`` already restricted to one

@@ -46,13 +46,11 @@ import numpy as np
 from omnivec.core.progress import progress_bar
 from omnivec.errors import InvalidInputError
 from omnivec.stores.ann_index import (
-    FORMAT,
     RECALL_TARGET,
     AnnIndex,
     FlatRows,
     Mirror,
-    faiss_module,
-    omnivec_version,
+    versions,
 )
 from omnivec.stores.base import StoredHit
 from omnivec.stores.scan import RowBlock
@@ -282,12 +280,7 @@ class AnnManager:
             book = json.loads((self.folder / f"{name}.json").read_text())
         except (OSError, ValueError):
             return None
-        current = {
-            "format": FORMAT,
-            "faiss": faiss_module().__version__,
-            "omnivec": omnivec_version(),
-        }
-        why = [k for k, v in current.items() if book.get(k) != v]
+        why = [k for k, v in versions().items() if book.get(k) != v]
         if not book.get("clean"):
             why.append("not closed cleanly")
         # An IVF index is kept down to half the threshold (deletes), rows below it.
@@ -450,11 +443,9 @@ class AnnManager:
         """Hits from the in-process index, or None when Milvus should answer (no index)."""
         skips = exclude is not None and exclude.count(None) != len(exclude)
         with self.lock:
-            index = self.indexes.get(name)
-            if not isinstance(index, AnnIndex):
-                index = self._index(store, name)
-                if index is None:
-                    return None
+            index = self._index(store, name)
+            if index is None:
+                return None
             exact = None
             if index.kind == "ivf_sq8":
 

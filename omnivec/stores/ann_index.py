@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from omnivec.core.progress import progress_bar
+from omnivec.core.space import unit_rows
 from omnivec.stores.scan import RowBlock
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "Mirror",
     "faiss_module",
     "omnivec_version",
+    "versions",
+    "write_keys",
 ]
 
 RECALL_TARGET = 0.95
@@ -61,6 +64,18 @@ def omnivec_version() -> str:
         return version("omnivec")
     except Exception:  # noqa: BLE001 - a source checkout has no distribution metadata
         return "dev"
+
+
+def versions() -> dict[str, Any]:
+    """The versions saved files depend on; a saved file naming others is rebuilt."""
+    return {"format": FORMAT, "faiss": faiss_module().__version__, "omnivec": omnivec_version()}
+
+
+def write_keys(folder: Path, name: str, keys: Sequence[str]) -> None:
+    """``<name>.keys``: one store key per line (a removed id's line is empty), replaced whole."""
+    tmp = folder / f"{name}.keys.tmp"
+    tmp.write_text("\n".join(keys), encoding="utf-8")
+    os.replace(tmp, folder / f"{name}.keys")
 
 
 class AnnIndex:
@@ -326,15 +341,11 @@ class AnnIndex:
         tmp = folder / f"{name}.faiss.tmp"
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, folder / f"{name}.faiss")
-        text = "\n".join(k or "" for k in self.keys)
-        (folder / f"{name}.keys.tmp").write_text(text, encoding="utf-8")
-        os.replace(folder / f"{name}.keys.tmp", folder / f"{name}.keys")
+        write_keys(folder, name, [k or "" for k in self.keys])
 
     def book(self, clean: bool) -> dict[str, Any]:
         return {
-            "format": FORMAT,
-            "faiss": faiss_module().__version__,
-            "omnivec": omnivec_version(),
+            **versions(),
             "kind": self.kind,
             "metric": self.metric,
             "dim": int(self.index.d),
@@ -388,11 +399,10 @@ class FlatRows:
         self.keys: list[str] = list(keys or [])
         self.ids = {k: i for i, k in enumerate(self.keys)}
         self._matrix = matrix if matrix is not None else np.empty((0, 0), np.float32)
-        self._unit = _unit_rows(self._matrix) if metric == "cosine" else None
+        self._unit = unit_rows(self._matrix) if metric == "cosine" else None
         #: Whether views of the current matrices were handed out (see :meth:`read`).
         self._shared = False
         self.has_metadata = True
-        self.calibrated_rows = 0
 
     @property
     def rows(self) -> int:
@@ -427,7 +437,7 @@ class FlatRows:
             self._unit = self._unit.copy() if self._unit is not None else None
             self._shared = False
 
-    def upsert(self, keys: Sequence[str], vectors: np.ndarray, assigned: Any = None) -> None:
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         """Add or replace rows: ``vectors`` (n, dim), stored as float32."""
         x = np.asarray(vectors, dtype=np.float32)
         if not len(keys):
@@ -435,7 +445,7 @@ class FlatRows:
         self._reserve(len(keys), int(x.shape[1]))
         if any(k in self.ids for k in keys):
             self._unshare()  # appended rows lie past every view; replaced ones do not
-        unit = _unit_rows(x) if self._unit is not None else None
+        unit = unit_rows(x) if self._unit is not None else None
         for j, key in enumerate(keys):
             at = self.ids.get(key)
             if at is None:
@@ -461,9 +471,6 @@ class FlatRows:
                     m[at] = m[last]
             self.keys.pop()
 
-    def needs_retrain(self) -> bool:
-        return False
-
     def vectors(self) -> tuple[list[str], np.ndarray]:
         """Every (key, vector) as stored: a copy, float32 (rows, dim)."""
         return list(self.keys), self._matrix[: self.rows].copy()
@@ -483,14 +490,11 @@ class FlatRows:
         with open(folder / f"{name}.npy.tmp", "wb") as fh:
             np.save(fh, self._matrix[: self.rows], allow_pickle=False)
         os.replace(folder / f"{name}.npy.tmp", folder / f"{name}.npy")
-        (folder / f"{name}.keys.tmp").write_text("\n".join(self.keys), encoding="utf-8")
-        os.replace(folder / f"{name}.keys.tmp", folder / f"{name}.keys")
+        write_keys(folder, name, self.keys)
 
     def book(self, clean: bool) -> dict[str, Any]:
         return {
-            "format": FORMAT,
-            "faiss": faiss_module().__version__,
-            "omnivec": omnivec_version(),
+            **versions(),
             "kind": self.kind,
             "metric": self.metric,
             "rows": self.rows,
@@ -513,13 +517,3 @@ class FlatRows:
 
 #: A collection's in-process copy: exact rows below the ANN threshold, the IVF index above it.
 Mirror = AnnIndex | FlatRows
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """float32 rows of ``x`` (n, dim) scaled to unit length (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2 or not x.size:
-        return x.copy()
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    norms[norms == 0] = 1.0
-    return x / norms[:, None]
