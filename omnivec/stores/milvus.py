@@ -425,7 +425,21 @@ class MilvusStore:
             ),
             where=where,
         )
-        return int(rows[0]["count(*)"])
+        counted = int(rows[0]["count(*)"])
+        if self._ann is not None or counted > _MAX_LIMIT:
+            return counted
+        # Two processes' upserts of the same new key, racing on a server, can leave that key
+        # stored twice: every read returns it once (and a delete removes both), but Milvus'
+        # count(*) counts both, and a Lite server never compacts them away. Up to one query
+        # window (16,384 rows, ~20 ms), list the keys instead: a query returns each key once.
+        keys = self._call(
+            "count rows",
+            lambda: self._client.query(
+                name, filter=where or "", output_fields=["pk"], limit=_MAX_LIMIT, **extra
+            ),
+            where=where,
+        )
+        return len(keys)
 
     def keys(self, name: str, where: str | None = None) -> list[str]:
         from pymilvus import MilvusClient
