@@ -120,9 +120,13 @@ class SwitchGate:
     happens and none is still using it when it is dropped."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # A plain lock the fast path takes in C; the condition (on the same lock) is only
+        # waited on and notified while a switch is pending.
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._shared = 0
         self._exclusive = False
+        self._waiting = 0  # switches waiting for the shares to leave
         self._owner: int | None = None
         self._held = threading.local()
         self._hold = _SharedHold(self)
@@ -137,9 +141,9 @@ class SwitchGate:
         if depth:  # this thread holds it already: nothing to wait for, nothing to count
             held.depth = depth + 1
             return
-        with self._cond:
+        with self._mutex:
             # The switching thread (which holds it exclusively) never waits for itself.
-            if self._owner != threading.get_ident():
+            if self._exclusive and self._owner != threading.get_ident():
                 while self._exclusive:
                     self._cond.wait()
             self._shared += 1
@@ -151,19 +155,28 @@ class SwitchGate:
         held.depth = depth - 1
         if depth > 1:
             return
-        with self._cond:
+        with self._mutex:
             self._shared -= 1
-            if not self._shared:  # only an exclusive waiter waits for shares, for none left
+            if not self._shared and self._waiting:  # a switch waits for no share left
                 self._cond.notify_all()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         with self._cond:
-            while self._exclusive:
-                self._cond.wait()
-            self._exclusive, self._owner = True, threading.get_ident()
-            while self._shared:
-                self._cond.wait()
+            self._waiting += 1
+            try:
+                while self._exclusive:
+                    self._cond.wait()
+                self._exclusive, self._owner = True, threading.get_ident()
+                while self._shared:
+                    self._cond.wait()
+            except BaseException:
+                if self._owner == threading.get_ident():  # interrupted while draining
+                    self._exclusive, self._owner = False, None
+                    self._cond.notify_all()
+                raise
+            finally:
+                self._waiting -= 1
         try:
             yield
         finally:

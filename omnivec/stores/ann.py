@@ -455,10 +455,12 @@ class AnnManager:
             found = index.search(vectors, min(k + skips, index.rows), params.get("nprobe"), exact)
             with_metadata = index.has_metadata
         if not with_metadata:  # vectors only: no Milvus round trip, no metadata lookups
+            # tuple.__new__ directly: a NamedTuple's constructor is a Python-level lambda.
+            new = tuple.__new__
             if not skips:
-                return [[StoredHit(key, s, {}) for key, s in row] for row in found]
+                return [[new(StoredHit, (key, s, {})) for key, s in row] for row in found]
             return [
-                [StoredHit(key, s, {}) for key, s in row if key != exclude[i]][:k]  # type: ignore[index]
+                [new(StoredHit, (key, s, {})) for key, s in row if key != exclude[i]][:k]  # type: ignore[index]
                 for i, row in enumerate(found)
             ]
         wanted = sorted({key for row in found for key, _ in row})

@@ -313,11 +313,14 @@ class AnnIndex:
             scores: np.ndarray = dist
             if self.metric == "l2":  # faiss reports squared L2; scores are higher-is-better
                 scores = -np.sqrt(np.maximum(dist, 0.0)) + 0.0
-            # An id faiss returns is live (removal takes it out of faiss too); -1: no more.
-            return [
-                [(keys[i], d) for i, d in zip(irow, drow, strict=True) if i >= 0]  # type: ignore[misc]
-                for irow, drow in zip(ids.tolist(), scores.tolist(), strict=True)
-            ]
+            # An id faiss returns is live (removal takes it out of faiss too); -1 (only at the
+            # end of a row): no more; zip stops at the live ids. zip/map loop in C.
+            out_rows = []
+            for irow, drow in zip(ids.tolist(), scores.tolist(), strict=True):
+                if irow and irow[-1] < 0:
+                    irow = [i for i in irow if i >= 0]
+                out_rows.append(list(zip(map(keys.__getitem__, irow), drow, strict=False)))
+            return out_rows  # type: ignore[return-value]
         rows = [[keys[i] for i in row if i >= 0] for row in ids.tolist()]
         wanted = sorted({key for keys in rows for key in keys if key is not None})
         stored = exact(wanted)
