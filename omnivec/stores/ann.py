@@ -53,6 +53,7 @@ from omnivec.stores.ann_index import (
     versions,
 )
 from omnivec.stores.base import StoredHit
+from omnivec.stores.retrain import Retrain, wants_retrain
 from omnivec.stores.scan import RowBlock
 
 __all__ = [
@@ -180,6 +181,10 @@ class AnnManager:
         self.indexes: dict[str, Mirror] = {}
         self.counts: dict[str, int] = {}
         self.dirty: set[str] = set()
+        #: Background retrainings under way (omnivec.stores.retrain), by collection.
+        self.retrains: dict[str, Retrain] = {}
+        #: The index whose retraining failed, by collection: not tried again on it.
+        self.retrain_failed: dict[str, AnnIndex] = {}
         self.progress: bool | None = None
         self._check_stamp()
 
@@ -248,6 +253,8 @@ class AnnManager:
             self._remove_files(name)
 
     def _forget(self, name: str) -> None:
+        self._cancel_retrain(name)
+        self.retrain_failed.pop(name, None)
         self.modes.pop(name, None)
         self.indexes.pop(name, None)
         self.counts.pop(name, None)
@@ -395,16 +402,14 @@ class AnnManager:
                     return
                 assigned = prepared.result(index) if prepared is not None else None
                 index.upsert(keys, vectors, assigned)
+                retrain = self.retrains.get(name)
+                if retrain is not None and retrain.old is index:
+                    retrain.upserted(list(keys), vectors)
                 index.has_metadata = index.has_metadata or any(metadata)
                 self.counts[name] = index.rows
-                if index.needs_retrain():
-                    keys_all, vecs = index.vectors()
-                    rebuilt = AnnIndex.build(
-                        keys_all, vecs, index.metric, index.kind, self.progress
-                    )
-                    rebuilt.has_metadata = index.has_metadata
-                    self.indexes[name] = rebuilt
-                elif index.rows >= 2 * index.calibrated_rows:
+                # Outgrown lists are retrained in the background, started by a search
+                # (omnivec.stores.retrain), never inside a write.
+                if index.rows >= 2 * index.calibrated_rows:
                     index.calibrate()
             except Exception:
                 logger.exception("omnivec: the index of %r is rebuilt after a failure", name)
@@ -420,11 +425,15 @@ class AnnManager:
             index = self.indexes.get(name)
             if index is not None:
                 index.remove(keys)
+                retrain = self.retrains.get(name)
+                if retrain is not None and retrain.old is index:
+                    retrain.deleted(list(keys))
                 self.counts[name] = index.rows
                 if isinstance(index, AnnIndex) and index.rows < ANN_MIN_ROWS // 2:
                     self._discard(name)  # kept as rows again when next read (from Milvus)
 
     def _discard(self, name: str) -> None:
+        self._cancel_retrain(name)
         self.indexes.pop(name, None)
         self.counts.pop(name, None)
         self.dirty.discard(name)
@@ -446,6 +455,12 @@ class AnnManager:
             index = self._index(store, name)
             if index is None:
                 return None
+            if (
+                name not in self.retrains
+                and self.retrain_failed.get(name) is not index
+                and wants_retrain(index)
+            ):
+                self._start_retrain(name, index)
             exact = None
             if index.kind == "ivf_sq8":
 
@@ -494,10 +509,38 @@ class AnnManager:
             mirror = self._mirror(store, name, build=True)
             return mirror.read(unit) if mirror is not None else None
 
+    # -- background retraining (omnivec.stores.retrain) ---------------------------------
+    def _start_retrain(self, name: str, index: AnnIndex) -> None:
+        def swap(old: AnnIndex, new: AnnIndex) -> bool:  # under self.lock
+            if self.indexes.get(name) is not old:
+                return False
+            self.indexes[name] = new
+            self.counts[name] = new.rows
+            self._write_book(name, new.book(clean=False))  # its files are written at close
+            self.dirty.add(name)
+            return True
+
+        def done(retrain: Retrain) -> None:  # under self.lock
+            if self.retrains.get(name) is retrain:
+                del self.retrains[name]
+            if retrain.failed:
+                self.retrain_failed[name] = retrain.old
+
+        retrain = self.retrains[name] = Retrain(name, index, self.lock, swap, done)
+        retrain.start()
+
+    def _cancel_retrain(self, name: str) -> None:
+        retrain = self.retrains.pop(name, None)
+        if retrain is not None:
+            retrain.cancel()
+
     # -- saving -------------------------------------------------------------------------
     def save(self) -> None:
-        """Write every index changed in this session, then mark its bookkeeping clean."""
+        """Write every index changed in this session, then mark its bookkeeping clean.
+        Background retrainings stop: the index they would replace is the one saved."""
         with self.lock:
+            for name in list(self.retrains):
+                self._cancel_retrain(name)
             for name in sorted(self.dirty):
                 index = self.indexes.get(name)
                 if index is None:

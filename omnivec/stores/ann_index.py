@@ -20,9 +20,11 @@ __all__ = [
     "FORMAT",
     "RECALL_TARGET",
     "AnnIndex",
+    "BuildCancelled",
     "FlatRows",
     "Mirror",
     "faiss_module",
+    "nlist_for",
     "omnivec_version",
     "versions",
     "write_keys",
@@ -32,13 +34,6 @@ RECALL_TARGET = 0.95
 #: nprobe is calibrated for this recall on a sample, a margin above the target.
 _CALIBRATE_RECALL = 0.97
 _CALIBRATE_QUERIES = 64
-#: Retrain the coarse quantizer when the collection has grown this many times since training
-#: (from 20k rows: at 1.28M). Measured at 1M x 384 on 2 busy cores (docs/benchmarks.md): a
-#: retraining at 8x (160k rows, nlist 1,600) stalled the insert ~30 s and made every later add
-#: assign against 3x more lists, taking the insert from ~0.9x to ~0.6x raw Lite's rate; lists
-#: trained on the first 20k rows of a distribution keep recall on fresh writes (tested), the
-#: calibrated nprobe absorbs longer lists.
-RETRAIN_GROWTH = 64
 #: ivf_sq8 re-ranks this many candidates per hit exactly.
 RERANK_FACTOR = 4
 FORMAT = 1
@@ -69,6 +64,16 @@ def omnivec_version() -> str:
 def versions() -> dict[str, Any]:
     """The versions saved files depend on; a saved file naming others is rebuilt."""
     return {"format": FORMAT, "faiss": faiss_module().__version__, "omnivec": omnivec_version()}
+
+
+def nlist_for(rows: int) -> int:
+    """Inverted lists for an index over ``rows`` rows: ~4 sqrt(rows) (faiss' guideline), at
+    most rows / 39 (enough training points per list) and 65,536."""
+    return int(max(1, min(4 * np.sqrt(rows), rows // 39 or 1, 65_536)))
+
+
+class BuildCancelled(Exception):
+    """A build was told to stop (its ``stop`` callable returned True) before it finished."""
 
 
 def write_keys(folder: Path, name: str, keys: Sequence[str]) -> None:
@@ -127,11 +132,18 @@ class AnnIndex:
         metric: str,
         kind: str,
         progress: bool | None = None,
+        *,
+        normalised: bool = False,
+        stop: Callable[[], bool] | None = None,
     ) -> AnnIndex:
-        """Train on a sample of ``vectors`` (nlist ~ 4 sqrt(n)) and add them all."""
+        """Train on a sample of ``vectors`` (:func:`nlist_for` lists) and add them all.
+
+        ``normalised``: a cosine collection's ``vectors`` are unit rows already (no copy is
+        made to normalise them). ``stop`` is asked between steps; when it says True the build
+        raises :class:`BuildCancelled`."""
         faiss = faiss_module()
         n, dim = vectors.shape
-        nlist = int(max(1, min(4 * np.sqrt(n), n // 39 or 1, 65_536)))
+        nlist = nlist_for(n)
         fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
         quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
         if kind == "ivf_sq8":
@@ -146,11 +158,13 @@ class AnnIndex:
         index.cp.min_points_per_centroid = 16  # trained on 32 per list: no warning
         index.set_direct_map_type(faiss.DirectMap.Hashtable)
         out = cls(index, metric, kind, [])
-        x = out._prepare(vectors)
+        x = np.ascontiguousarray(vectors, dtype=np.float32) if normalised else out._prepare(vectors)
         sample = np.random.default_rng(0).permutation(n)[: min(n, 32 * nlist)]
         index.train(x[np.sort(sample)])
         with progress_bar(n, "indexing vectors", progress, unit="vec") as bar:
             for start in range(0, n, 50_000):
+                if stop is not None and stop():
+                    raise BuildCancelled
                 out._add_prepared(list(keys[start : start + 50_000]), x[start : start + 50_000])
                 bar.update(min(50_000, n - start))
         out.trained_rows = n
@@ -210,9 +224,6 @@ class AnnIndex:
             self.keys[i] = None
         if ids:
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
-
-    def needs_retrain(self) -> bool:
-        return self.rows >= RETRAIN_GROWTH * max(self.trained_rows, 1)
 
     def read(self, unit: bool) -> RowBlock | None:
         """Every row, exactly (IVF-Flat; None for SQ8, whose codes are not the stored

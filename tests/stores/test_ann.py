@@ -408,7 +408,7 @@ def test_growth_without_retraining_keeps_recall_on_fresh_writes(
 ) -> None:
     """Trained once at the threshold; 7x more rows later (no retraining yet) the
     lists still find the fresh rows: recall@10 >= 0.95 against exact search."""
-    from omnivec.stores.ann_index import RETRAIN_GROWTH
+    from omnivec.stores.retrain import RETRAIN_GROWTH
 
     assert RETRAIN_GROWTH > 7
     x = clustered(7_000, dim=64, centers=200)
