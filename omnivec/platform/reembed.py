@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -418,17 +419,36 @@ class Reembed:
 
     # -- 3. under the gate: rows written meanwhile, then the switch ------------------------
     def catch_up(self) -> None:
-        """Encode records added to the old collection during the copy; remove from the
-        shadow those deleted meanwhile."""
+        """Bring the shadow level with the old collection: copy the records added there
+        during the copy and those replaced in place (another text, source or metadata than
+        the shadow's copy of them, also after a resumed job), and remove from the shadow
+        those deleted meanwhile. :func:`run` calls it once before taking the gate (the bulk
+        of the work, while the collection keeps answering) and once under it."""
         current = set(self.store.keys(self.old_physical, where=self._main_rows))
         in_shadow = set(self.store.keys(self.shadow, where=self._main_rows))
-        self.copy_records(sorted(current - in_shadow))
+        both = sorted(current & in_shadow)
+        old, copied = self._sources(self.old_physical, both), self._sources(self.shadow, both)
+        changed = [key for key in both if old.get(key) != copied.get(key)]
+        if changed:
+            logger.info("%s: %d records changed during the copy", self.name, len(changed))
+        self.copy_records(sorted(current - in_shadow) + changed)
         gone = sorted(in_shadow - current)
         if gone and self._text:
             windows.delete_records(self.store, self.shadow, gone)
         elif gone:
             self.store.delete(self.shadow, gone)
         self.total = len(current)
+
+    def _sources(self, physical: str, keys: list[str]) -> dict[str, tuple[Any, dict[str, Any]]]:
+        """What each record of ``keys`` in ``physical`` is made from, comparable between the
+        old rows and the shadow's: (its stored source, its user metadata), by key."""
+        out: dict[str, tuple[Any, dict[str, Any]]] = {}
+        for start in range(0, len(keys), _READ_CHUNK):
+            found = self.store.metadata(physical, keys[start : start + _READ_CHUNK])
+            for key, meta in found.items():
+                user = windows.split_metadata(meta) if self._text else dict(meta)
+                out[key] = (source_of(SimpleNamespace(metadata=meta)), user)
+        return out
 
     def copy_records(self, keys: list[str]) -> None:
         """Write records ``keys`` of the old collection into the shadow, re-encoded."""
@@ -515,8 +535,9 @@ def run(
     old_space = reembed.record.space
     reembed.prepare(options)
     reembed.copy()
+    reembed.catch_up()  # what changed during the copy, while the collection still answers
     with gate.exclusive():
-        reembed.catch_up()
+        reembed.catch_up()  # what changed since: usually nothing to encode
         record = reembed.switch()
         adopt(record, reembed.encoder)
     report = reembed.finish(old_space)

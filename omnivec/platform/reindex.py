@@ -156,7 +156,14 @@ class Reindex(Reembed):
                     m[KEYWORD_FIELD] = keyword_text(text, f"record {rid!r}")
                 meta.append(m)
             vectors = np.stack([row.vector for row, _ in rows]).astype(np.float32, copy=False)
-            self.store.upsert(self.shadow, [row.key for row, _ in rows], vectors, meta)
+            written = [row.key for row, _ in rows]
+            # A record copied again (it changed during the copy) may have had more windows.
+            fresh = set(written)
+            chunk = sorted({windows.record_key(k) for k in written})
+            stale = [
+                k for k in windows.stale_windows(self.store, self.shadow, chunk) if k not in fresh
+            ]
+            self.store.upsert(self.shadow, written, vectors, meta, delete=stale)
             self.encoded += sum(1 for row, _ in rows if windows.record_key(row.key) == row.key)
 
     def switch(self) -> CollectionRecord:

@@ -236,6 +236,51 @@ def test_searches_answer_from_the_old_vectors_until_the_switch(
     np.testing.assert_allclose(col.get(["late"])[0].vector, new_encoder.encode(extra)[0], atol=1e-5)
 
 
+def test_records_replaced_during_the_copy_are_caught_up(
+    plat: ov.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record replaced in place (new text, new metadata, same id) while the rows are being
+    copied, one long text made short and one deleted: the re-embedded collection holds what
+    was written last, encoded by the new model, with no window of the old long text left."""
+    monkeypatch.setattr(reembed_module, "REEMBED_CHUNK", 10)
+    col = plat.collection("edits", encoder="text", chunk_tokens=32)
+    texts = long_texts(30)
+    long_one = " ".join(texts[:6])  # several windows at 32 tokens
+    add_texts(col, [*texts, long_one], [*range(30), "long"], [{"v": 1}] * 31)
+    real = plat.store.upsert
+    edited: list[str] = []
+
+    def upsert(name: str, *args: Any, **kwargs: Any) -> None:
+        real(name, *args, **kwargs)
+        if "__shadow_" in name and not edited:  # the copy has begun: edit behind it
+            edited.append("yes")
+            col.upsert(
+                ["The replaced record now talks about a thunderstorm over the harbour."],
+                ids=[3],
+                metadata=[{"v": 2}],
+            )
+            col.upsert(["Now a short text."], ids=["long"], metadata=[{"v": 2}])
+            col.delete([5])
+
+    monkeypatch.setattr(plat.store, "upsert", upsert)
+    report = col.reembed(max_seq_length=8, progress=False)
+    monkeypatch.setattr(plat.store, "upsert", real)
+    assert edited and report.total == 30 and len(col) == 30
+    new_encoder = TextEncoder(max_seq_length=8)
+    got = {r.id: r for r in col.get([3, "long", 0])}
+    assert got[3].text.startswith("The replaced record") and got[3].metadata == {"v": 2}
+    assert got["long"].text == "Now a short text." and got["long"].metadata == {"v": 2}
+    assert got[0].metadata == {"v": 1}
+    for rid in (3, "long", 0):
+        want = new_encoder.encode([got[rid].text])[0]
+        np.testing.assert_allclose(got[rid].vector, want, atol=1e-5)
+    assert 5 not in col.ids()
+    # No row of the long text's old windows is left in the new rows.
+    rows = plat.store.keys(col.physical)
+    assert len(rows) == 30  # every record is one row now (all short)
+    assert col.search(ov.vector(got[3].vector), k=1)[0].id == 3
+
+
 CHILD = """
 import sys, time
 import omnivec as ov

@@ -169,6 +169,33 @@ def test_rows_written_during_the_copy_are_caught_up(
     assert plain.search("ZZ-9000", k=1, mode="keyword")[0].id == "late"
 
 
+def test_records_replaced_during_the_copy_are_caught_up(
+    plat: ov.Platform, plain: ov.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record replaced in place while the rows are copied (the long one, now short): the
+    re-indexed collection holds its new text and metadata, keyword-searchable, and none of
+    its old windows."""
+    real = plat.store.upsert
+    edited: list[str] = []
+
+    def upsert(name: str, *args: Any, **kwargs: Any) -> None:
+        real(name, *args, **kwargs)
+        if "__reindex_" in name and not edited:
+            edited.append("yes")
+            plain.upsert(
+                ["Pump QX-77 hums when the inlet is blocked."], ids=[7], metadata=[{"n": 70}]
+            )
+
+    monkeypatch.setattr(plat.store, "upsert", upsert)
+    plain.reindex(keywords=True, progress=False)
+    monkeypatch.setattr(plat.store, "upsert", real)
+    assert edited
+    got = plain.get([7])[0]
+    assert got.text == "Pump QX-77 hums when the inlet is blocked." and got.metadata == {"n": 70}
+    assert plain.search("QX-77", k=1, mode="keyword")[0].id == 7
+    assert len(plat.store.keys(plain.physical)) == len(plain)  # no window of the old text
+
+
 def test_searches_keep_answering_during_a_reindex(plat: ov.Platform) -> None:
     col = plat.collection("many", encoder="text")
     texts = [
