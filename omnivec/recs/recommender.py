@@ -504,10 +504,11 @@ class Recommender:
         """Top-``k`` items for a user (``list[Hit]``) or a list of users (``list[list[Hit]]``),
         best first; ``Hit.score`` is implicit's score ``user · item``.
 
-        Without ``where`` the answer comes from the in-memory snapshot: exact inner products
-        (numpy; a list of users is one matrix multiply per 16M scores, so 1,000 users x 10k
-        items is one), the same hits and scores as the store's FLAT search. With ``where``,
-        or for a model over the snapshot cap, a list of users is one store search.
+        The answer comes from the in-memory snapshot: exact inner products (numpy; a list
+        of users is one matrix multiply per 16M scores, so 1,000 users x 10k items is one),
+        the same hits and scores as the store's FLAT search; a ``where`` is one listing of
+        the items it matches, which then mask the scores. For a model over the snapshot cap
+        a list of users is one store search.
 
         ``exclude_seen`` leaves out the user's training items (the store path over-fetches
         ``k`` + the number of seen items, so up to ``k`` unseen items come back unless a user
@@ -533,9 +534,9 @@ class Recommender:
                     f"none of the items in interactions= is in recommender {self.name!r}; "
                     "pass items it was fitted on"
                 )
-            if snap is not None and where is None:
+            if snap is not None:
                 seen = snap.item_rows(list(kept[0])) if exclude_seen else None
-                return snap.rank_one(vectors[0], seen, k)
+                return snap.rank_one(vectors[0], seen, k, self._allowed(snap, where))
             seens = [set(kept[0])]
         elif snap is not None:
             index = snap.user_row
@@ -543,16 +544,15 @@ class Recommender:
             if None in found:
                 self._missing([u for u, r in zip(users, found, strict=True) if r is None])
             rows = [int(r) for r in found if r is not None]
-            if where is None:
-                # In memory: exact inner products against the snapshot (no store call).
-                if not batched:
-                    row = rows[0]
-                    seen = snap.seen(row) if exclude_seen else None
-                    return snap.rank_one(snap.user_factors[row], seen, k)
-                seens_rows = [snap.seen(r) for r in rows] if exclude_seen else None
-                return snap.rank_many(snap.user_factors[rows], seens_rows, k)
-            vectors = snap.user_factors[rows]
-            seens = [snap.seen_keys(r) for r in rows]
+            # In memory: exact inner products against the snapshot; a where is one listing
+            # of the items it matches (then masked), not a filtered search per user.
+            allowed = self._allowed(snap, where)
+            if not batched:
+                row = rows[0]
+                seen = snap.seen(row) if exclude_seen else None
+                return snap.rank_one(snap.user_factors[row], seen, k, allowed)
+            seens_rows = [snap.seen(r) for r in rows] if exclude_seen else None
+            return snap.rank_many(snap.user_factors[rows], seens_rows, k, allowed)
         else:
             unique = sorted(set(keys))
             stored = self._store.get(self.users.name, unique)
@@ -563,6 +563,12 @@ class Recommender:
             seens = [set(hists.get(key, ())) for key in keys]
         result = self._search_items(vectors, k, where, seens if exclude_seen else None)
         return result if batched else result[0]
+
+    def _allowed(self, snap: Snapshot, where: str | None) -> np.ndarray | None:
+        """The snapshot's items that ``where`` matches (a bool mask), or None for no filter."""
+        if where is None:
+            return None
+        return snap.allowed(self._store.keys(self.items.name, where=where))
 
     def _missing(self, missing: list[Any]) -> None:
         if missing:

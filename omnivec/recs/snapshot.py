@@ -147,25 +147,46 @@ class Snapshot:
         )
 
     # -- ranking -----------------------------------------------------------------------
-    def rank_one(self, vector: np.ndarray, seen: np.ndarray | None, k: int) -> list[Hit]:
+    def rank_one(
+        self,
+        vector: np.ndarray,
+        seen: np.ndarray | None,
+        k: int,
+        allowed: np.ndarray | None = None,
+    ) -> list[Hit]:
         """Top-``k`` items for one float32 ``(dim,)`` vector by exact inner product, best
-        first, leaving out item rows ``seen``."""
+        first, leaving out item rows ``seen`` and, when ``allowed`` (bool ``(n_items,)``) is
+        given, the items it marks False."""
         scores = self.item_factors @ vector  # float32 (n_items,): a fresh array, ours to mask
         if seen is not None and seen.size:
             scores[seen] = -np.inf
+        if allowed is not None:
+            scores[~allowed] = -np.inf
         return self._hits(top_k(scores, k), scores)
 
+    def allowed(self, keys: Sequence[str]) -> np.ndarray:
+        """bool ``(n_items,)``: True for the items ``keys`` (a filter's matches)."""
+        mask = np.zeros(self.item_factors.shape[0], dtype=bool)
+        mask[self.item_rows(keys)] = True
+        return mask
+
     def rank_many(
-        self, vectors: np.ndarray, seen: Sequence[np.ndarray] | None, k: int
+        self,
+        vectors: np.ndarray,
+        seen: Sequence[np.ndarray] | None,
+        k: int,
+        allowed: np.ndarray | None = None,
     ) -> list[list[Hit]]:
         """Top-``k`` items for each row of float32 ``(n, dim)`` ``vectors``: one matrix
         multiply per :data:`BATCH_SCORES` scores (1,000 users x 10k items is one), then a
-        per-row top-k."""
+        per-row top-k. ``allowed`` as in :meth:`rank_one`."""
         n_items = self.item_factors.shape[0]
         chunk = max(1, BATCH_SCORES // max(1, n_items))
         out: list[list[Hit]] = []
         for start in range(0, vectors.shape[0], chunk):
             scores = vectors[start : start + chunk] @ self.item_factors.T  # (c, n_items)
+            if allowed is not None:
+                scores[:, ~allowed] = -np.inf
             if seen is not None:
                 part = seen[start : start + chunk]
                 lens = [s.size for s in part]

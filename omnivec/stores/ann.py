@@ -53,7 +53,7 @@ from omnivec.stores.ann_index import (
     versions,
 )
 from omnivec.stores.base import StoredHit
-from omnivec.stores.retrain import Retrain, wants_retrain
+from omnivec.stores.retrain import Retrain, urgent, wants_retrain
 from omnivec.stores.scan import RowBlock
 
 __all__ = [
@@ -448,27 +448,40 @@ class AnnManager:
         k: int,
         exclude: Sequence[str | None] | None,
         params: dict[str, int],
+        *,
+        retrain: bool = True,
     ) -> list[list[StoredHit]] | None:
-        """Hits from the in-process index, or None when Milvus should answer (no index)."""
+        """Hits from the in-process index, or None when Milvus should answer (no index).
+        ``retrain``: an outgrown index may start retraining (omnivec.stores.retrain)."""
         skips = exclude is not None and exclude.count(None) != len(exclude)
         with self.lock:
             index = self._index(store, name)
             if index is None:
                 return None
+            urgent = None
             if (
-                name not in self.retrains
+                retrain
+                and name not in self.retrains
                 and self.retrain_failed.get(name) is not index
                 and wants_retrain(index)
             ):
-                self._start_retrain(name, index)
-            exact = None
-            if index.kind == "ivf_sq8":
+                urgent = self._start_retrain(name, index)
+            if urgent is None:
+                exact = None
+                if index.kind == "ivf_sq8":
 
-                def exact(keys: list[str]) -> dict[str, np.ndarray]:
-                    return {k: r.vector for k, r in store.get(name, keys).items()}
+                    def exact(keys: list[str]) -> dict[str, np.ndarray]:
+                        return {k: r.vector for k, r in store.get(name, keys).items()}
 
-            found = index.search(vectors, min(k + skips, index.rows), params.get("nprobe"), exact)
-            with_metadata = index.has_metadata
+                found = index.search(
+                    vectors, min(k + skips, index.rows), params.get("nprobe"), exact
+                )
+                with_metadata = index.has_metadata
+        if urgent is not None:
+            # Its lists could not keep the promised speed: this search waits for the new
+            # ones (other callers keep searching the old index meanwhile), then runs on them.
+            urgent.finished.wait()
+            return self.search(store, name, vectors, k, exclude, params, retrain=False)
         if not with_metadata:  # vectors only: no Milvus round trip, no metadata lookups
             # tuple.__new__ directly: a NamedTuple's constructor is a Python-level lambda.
             new = tuple.__new__
@@ -510,7 +523,10 @@ class AnnManager:
             return mirror.read(unit) if mirror is not None else None
 
     # -- background retraining (omnivec.stores.retrain) ---------------------------------
-    def _start_retrain(self, name: str, index: AnnIndex) -> None:
+    def _start_retrain(self, name: str, index: AnnIndex) -> Retrain | None:
+        """Start retraining ``index`` in the background; returns the job when the caller
+        should wait for it (:func:`omnivec.stores.retrain.urgent`), else None."""
+
         def swap(old: AnnIndex, new: AnnIndex) -> bool:  # under self.lock
             if self.indexes.get(name) is not old:
                 return False
@@ -526,8 +542,12 @@ class AnnManager:
             if retrain.failed:
                 self.retrain_failed[name] = retrain.old
 
-        retrain = self.retrains[name] = Retrain(name, index, self.lock, swap, done)
+        hurry = urgent(index)
+        retrain = self.retrains[name] = Retrain(
+            name, index, self.lock, swap, done, urgent=hurry, progress=self.progress
+        )
         retrain.start()
+        return retrain if hurry else None
 
     def _cancel_retrain(self, name: str) -> None:
         retrain = self.retrains.pop(name, None)

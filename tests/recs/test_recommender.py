@@ -421,8 +421,9 @@ def test_snapshot_answers_equal_the_store_path(
             traded += _assert_same_hits(got, want)
             total += len(got)
     assert traded <= total // 100, (traded, total)
-    # no store call at all without where; with where, one search per query and no row reads
-    assert calls.names == ["search"] * (1 + len(users[::4])), calls.names
+    # no store call at all without where; with where, one listing of the items it matches
+    # per query (no search, no row reads)
+    assert set(calls.names) == {"list ids"}, calls.names
     # a fold-in is ranked in memory too, against the same items
     pairs = [(1, 2.0), (2, 1.0), (30, 1.0)]
     folded = rec.recommend("stranger", k=10, interactions=pairs)
@@ -445,12 +446,22 @@ def test_batch_from_the_store_is_one_search_call(
 
     monkeypatch.setattr(plat.store, "search", counting)
     hits = rec.recommend(users, k=5, where="year > 1960")
-    assert searches == [200] and len(hits) == 200
+    # in memory, a where too: one listing of the items it matches, no search
+    assert searches == [] and len(hits) == 200
     assert all(h.metadata["year"] > 1960 for row in hits for h in row)
     with _store_path(rec):
         searches.clear()
-        plain = rec.recommend(users, k=5)
+        filtered = rec.recommend(users, k=5, where="year > 1960")
         assert searches == [200]
+        plain = rec.recommend(users, k=5)
+        assert searches == [200, 200]
+    for ours, theirs in zip(hits, filtered, strict=True):
+        _assert_same_hits(ours, theirs)
+    folded = rec.recommend("stranger", k=5, interactions=[(1, 2.0)], where="year > 1960")
+    with _store_path(rec):
+        _assert_same_hits(
+            folded, rec.recommend("stranger", k=5, interactions=[(1, 2.0)], where="year > 1960")
+        )
     # in memory: no store search at all, and the same answer
     searches.clear()
     again = rec.recommend(users, k=5)

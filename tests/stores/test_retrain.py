@@ -30,6 +30,8 @@ def clustered(n: int, seed: int = 0, centers: int = 100) -> np.ndarray:
 @pytest.fixture(autouse=True)
 def low_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ann, "ANN_MIN_ROWS", TRAINED)
+    # Searches never wait for a retraining here, except where a test says so.
+    monkeypatch.setattr(retrain, "URGENT_PROBE_SHARE", 1.0)
 
 
 class HeldBuild:
@@ -215,5 +217,36 @@ def test_no_retraining_before_the_growth_factor_or_for_sq8(db_path: str) -> None
             )
         s.search("q", y[:1], 1)
         assert "q" not in manager(s).retrains  # its codes are not the stored vectors
+    finally:
+        s.close()
+
+
+def test_a_search_waits_for_the_retraining_when_the_lists_have_become_too_slow(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lists whose calibrated nprobe scans more than URGENT_PROBE_SHARE of the rows: the
+    search that starts the retraining waits for it and answers from the new lists; another
+    search meanwhile answers from the old ones without waiting."""
+    s, x, keys = grown_store(db_path)
+    try:
+        old = ivf(s)
+        monkeypatch.setattr(retrain, "URGENT_PROBE_SHARE", 0.0)
+        assert retrain.urgent(old)
+        held = HeldBuild(monkeypatch)
+        answers: list[list[str]] = []
+        waiting = threading.Thread(
+            target=lambda: answers.append([r[0].key for r in s.search("c", x[:5], 1)])
+        )
+        waiting.start()
+        assert held.entered.wait(30)
+        assert not answers  # it waits for the new lists
+        # Another search is answered meanwhile, from the old lists.
+        assert [r[0].key for r in s.search("c", x[10:15], 1)] == keys[10:15]
+        assert ivf(s) is old
+        held.release.set()
+        waiting.join(60)
+        assert answers == [keys[:5]]
+        new = ivf(s)
+        assert new is not old and new.nlist > old.nlist and not manager(s).retrains
     finally:
         s.close()
