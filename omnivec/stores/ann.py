@@ -549,6 +549,23 @@ class AnnManager:
         retrain.start()
         return retrain if hurry else None
 
+    def _retrain_slow(self) -> None:
+        """Retrain, and wait for, every outgrown index whose lists became too slow
+        (:func:`omnivec.stores.retrain.urgent`): a first search in the next session would
+        otherwise wait for it (~1 min at 1M x 384), after a reopen that should take seconds."""
+        jobs: list[Retrain] = []
+        with self.lock:
+            for name, index in list(self.indexes.items()):
+                if not isinstance(index, AnnIndex) or self.retrain_failed.get(name) is index:
+                    continue
+                job = self.retrains.get(name)
+                if job is None and wants_retrain(index) and urgent(index):
+                    job = self._start_retrain(name, index)
+                if job is not None and job.urgent:
+                    jobs.append(job)
+        for job in jobs:
+            job.finished.wait()
+
     def _cancel_retrain(self, name: str) -> None:
         retrain = self.retrains.pop(name, None)
         if retrain is not None:
@@ -557,7 +574,12 @@ class AnnManager:
     # -- saving -------------------------------------------------------------------------
     def save(self) -> None:
         """Write every index changed in this session, then mark its bookkeeping clean.
-        Background retrainings stop: the index they would replace is the one saved."""
+        An index whose lists became too slow is retrained first (:meth:`_retrain_slow`);
+        background retrainings stop: the index they would replace is the one saved."""
+        try:
+            self._retrain_slow()
+        except RuntimeError:  # no new thread at interpreter shutdown: saved as it is
+            logger.info("omnivec: no retraining at shutdown; the next session retrains")
         with self.lock:
             for name in list(self.retrains):
                 self._cancel_retrain(name)

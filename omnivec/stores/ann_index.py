@@ -20,7 +20,6 @@ __all__ = [
     "FORMAT",
     "RECALL_TARGET",
     "AnnIndex",
-    "BuildCancelled",
     "FlatRows",
     "Mirror",
     "faiss_module",
@@ -72,10 +71,6 @@ def nlist_for(rows: int) -> int:
     return int(max(1, min(4 * np.sqrt(rows), rows // 39 or 1, 65_536)))
 
 
-class BuildCancelled(Exception):
-    """A build was told to stop (its ``stop`` callable returned True) before it finished."""
-
-
 def write_keys(folder: Path, name: str, keys: Sequence[str]) -> None:
     """``<name>.keys``: one store key per line (a removed id's line is empty), replaced whole."""
     tmp = folder / f"{name}.keys.tmp"
@@ -125,25 +120,13 @@ class AnnIndex:
         return x
 
     @classmethod
-    def build(
-        cls,
-        keys: Sequence[str],
-        vectors: np.ndarray,
-        metric: str,
-        kind: str,
-        progress: bool | None = None,
-        *,
-        normalised: bool = False,
-        stop: Callable[[], bool] | None = None,
+    def trained(
+        cls, sample: np.ndarray, nlist: int, metric: str, kind: str, *, normalised: bool = False
     ) -> AnnIndex:
-        """Train on a sample of ``vectors`` (:func:`nlist_for` lists) and add them all.
-
-        ``normalised``: a cosine collection's ``vectors`` are unit rows already (no copy is
-        made to normalise them). ``stop`` is asked between steps; when it says True the build
-        raises :class:`BuildCancelled`."""
+        """An empty index with ``nlist`` lists trained on ``sample`` (m, dim) (k-means, 8
+        iterations); ``normalised``: a cosine collection's sample is unit rows already."""
         faiss = faiss_module()
-        n, dim = vectors.shape
-        nlist = nlist_for(n)
+        dim = int(sample.shape[1])
         fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
         quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
         if kind == "ivf_sq8":
@@ -158,17 +141,68 @@ class AnnIndex:
         index.cp.min_points_per_centroid = 16  # trained on 32 per list: no warning
         index.set_direct_map_type(faiss.DirectMap.Hashtable)
         out = cls(index, metric, kind, [])
-        x = np.ascontiguousarray(vectors, dtype=np.float32) if normalised else out._prepare(vectors)
+        x = np.ascontiguousarray(sample, dtype=np.float32) if normalised else out._prepare(sample)
+        index.train(x)
+        return out
+
+    @classmethod
+    def build(
+        cls,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        metric: str,
+        kind: str,
+        progress: bool | None = None,
+    ) -> AnnIndex:
+        """Train on a sample of ``vectors`` (:func:`nlist_for` lists) and add them all."""
+        n = vectors.shape[0]
+        nlist = nlist_for(n)
         sample = np.random.default_rng(0).permutation(n)[: min(n, 32 * nlist)]
-        index.train(x[np.sort(sample)])
+        out = cls.trained(vectors[np.sort(sample)], nlist, metric, kind)
+        x = out._prepare(vectors)
         with progress_bar(n, "indexing vectors", progress, unit="vec") as bar:
             for start in range(0, n, 50_000):
-                if stop is not None and stop():
-                    raise BuildCancelled
-                out._add_prepared(list(keys[start : start + 50_000]), x[start : start + 50_000])
+                out.add_normalised(list(keys[start : start + 50_000]), x[start : start + 50_000])
                 bar.update(min(50_000, n - start))
         out.trained_rows = n
         out.calibrate()
+        return out
+
+    def add_normalised(self, keys: list[str], x: np.ndarray) -> None:
+        """Add or replace rows ``x`` (n, dim) float32 that are prepared already (unit rows
+        for cosine, as :meth:`read_lists` returns them)."""
+        self._add_prepared(keys, np.ascontiguousarray(x, dtype=np.float32))
+
+    def sample_rows(self, count: int, seed: int = 0) -> np.ndarray:
+        """About ``count`` stored rows drawn at random, every list in proportion to its size
+        (what the index holds: unit rows for cosine): float32 ``(~count, dim)``, a copy."""
+        faiss = faiss_module()
+        invlists, dim = self.index.invlists, int(self.index.d)
+        rng = np.random.default_rng(seed)
+        share = min(1.0, count / max(self.rows, 1))
+        parts = []
+        for lst in range(self.nlist):
+            size = int(invlists.list_size(lst))
+            take = int(rng.binomial(size, share)) if size else 0
+            if not take:
+                continue
+            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * dim * 4)
+            rows = codes.view(np.float32).reshape(size, dim)
+            parts.append(rows[np.sort(rng.choice(size, take, replace=False))])
+        return np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
+
+    def list_groups(self, rows: int) -> list[range]:
+        """Runs of consecutive inverted lists holding about ``rows`` rows each (at least one
+        list per run), covering every list."""
+        invlists = self.index.invlists
+        out, start, held = [], 0, 0
+        for lst in range(self.nlist):
+            held += int(invlists.list_size(lst))
+            if held >= rows:
+                out.append(range(start, lst + 1))
+                start, held = lst + 1, 0
+        if start < self.nlist:
+            out.append(range(start, self.nlist))
         return out
 
     def _add_prepared(
@@ -243,7 +277,7 @@ class AnnIndex:
         out = np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
         return keys, out
 
-    def _list_vectors(self) -> tuple[list[str], np.ndarray]:
+    def _list_vectors(self, lists: range | None = None) -> tuple[list[str], np.ndarray]:
         # Straight from the inverted lists' packed codes, one copy per list: ~10x faster than
         # reconstruct_batch through the hashtable direct map at 100k rows.
         faiss = faiss_module()
@@ -251,7 +285,7 @@ class AnnIndex:
         dim = int(self.index.d)
         id_parts: list[np.ndarray] = []
         vec_parts: list[np.ndarray] = []
-        for lst in range(self.nlist):
+        for lst in lists if lists is not None else range(self.nlist):
             size = int(invlists.list_size(lst))
             if not size:
                 continue
@@ -266,6 +300,11 @@ class AnnIndex:
             return [self.keys[int(ids[0])]], out  # type: ignore[list-item]
         # itemgetter looks the keys up in one C loop (a third of a list comprehension's time).
         return list(operator.itemgetter(*ids.tolist())(self.keys)), out
+
+    def read_lists(self, lists: range) -> tuple[list[str], np.ndarray]:
+        """The (keys, rows) of inverted lists ``lists`` (IVF-Flat), copied: float32
+        ``(n, dim)``, unit rows for cosine."""
+        return self._list_vectors(lists)
 
     def calibrate(self) -> None:
         """Pick the smallest nprobe with recall@10 >= the calibration target, leave-one-out:

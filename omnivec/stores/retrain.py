@@ -13,10 +13,11 @@ calibrated nprobe scans more than 1/16 of the rows) does it wait for the new one
 then trained at full speed with a progress bar (~40 s at 1M x 384 on 2 cores), as an index
 build would be.
 
-The thread takes a snapshot of the index's rows under the manager's lock (the IVF-Flat lists
-hold them exactly; no Milvus read), trains and fills a new index from it with one faiss
-thread, then, under the lock again, replays the writes that reached the old index meanwhile
-(a journal kept by :class:`AnnManager`) and swaps the new index in. Searches and writes go to
+The thread trains new lists on a sample of the old index's rows (the IVF-Flat lists hold them
+exactly; no Milvus read) with one faiss thread, fills the new index from the old lists a group
+at a time (each group copied under the manager's lock, added outside it: the extra memory is
+the new index plus one group), then, under the lock again, replays the writes that reached
+the old index meanwhile (a journal kept by :class:`AnnManager`) and swaps the new index in. Searches and writes go to
 the old index until that moment, so nothing waits for the retraining and nothing written
 during it is lost. The swap is abandoned when the collection changed under it in other ways
 (dropped, rebuilt, retrained by a write) or the store closed (the old index is saved; the next
@@ -35,15 +36,31 @@ from typing import Any
 
 import numpy as np
 
-from omnivec.stores.ann_index import AnnIndex, BuildCancelled, faiss_module, nlist_for
+from omnivec.core.progress import progress_bar
+from omnivec.stores.ann_index import AnnIndex, faiss_module, nlist_for
 
-__all__ = ["RETRAIN_GROWTH", "URGENT_PROBE_SHARE", "Retrain", "urgent", "wants_retrain"]
+__all__ = [
+    "GROUP_ROWS",
+    "RETRAIN_GROWTH",
+    "URGENT_PROBE_SHARE",
+    "Retrain",
+    "RetrainCancelled",
+    "urgent",
+    "wants_retrain",
+]
 
 logger = logging.getLogger(__name__)
+
+
+class RetrainCancelled(Exception):
+    """The retraining was told to stop (the store closed, the collection changed)."""
+
 
 #: A search starts a background retraining once its collection holds this many times the rows
 #: its lists were trained on, and the new index would have at least twice as many lists.
 RETRAIN_GROWTH = 8
+#: Rows of the old index copied (under the lock) and added to the new one at a time.
+GROUP_ROWS = 50_000
 #: A retraining the starting search waits for when the calibrated nprobe exceeds this share
 #: of the lists (measured at 1M x 384, 10,000 clusters: nprobe ~180 of 512, 25 ms a query;
 #: retrained to 4,000 lists, 2.5 ms).
@@ -121,32 +138,7 @@ class Retrain:
         try:
             if not self.urgent:
                 self._lower_priority()
-            with self._lock:
-                if self._cancelled.is_set():
-                    return
-                keys, vectors = self.old.vectors()  # unit rows for cosine: as the index holds
-                has_metadata = self.old.has_metadata
-            logger.log(
-                logging.WARNING if self.urgent else logging.INFO,
-                "omnivec: retraining the index of %r (%d rows, %d -> %d lists)%s",
-                self.name,
-                len(keys),
-                self.old.nlist,
-                nlist_for(len(keys)),
-                f": its {self.old.nlist} lists need nprobe {self.old.nprobe}; the search waits"
-                if self.urgent
-                else " in the background",
-            )
-            new = AnnIndex.build(
-                keys,
-                vectors,
-                self.old.metric,
-                self.old.kind,
-                progress=self._progress,
-                normalised=True,
-                stop=self._cancelled.is_set,
-            )
-            del vectors
+            new = self._build()
             with self._lock:
                 if self._cancelled.is_set():
                     return
@@ -156,7 +148,7 @@ class Retrain:
                     else:
                         new.upsert(changed, rows)
                 self._journal.clear()
-                new.has_metadata = has_metadata or self.old.has_metadata
+                new.has_metadata = new.has_metadata or self.old.has_metadata
                 if new.rows >= 2 * new.calibrated_rows:
                     new.calibrate()
                 self.swapped = self._swap(self.old, new)
@@ -167,7 +159,7 @@ class Retrain:
                     new.nlist,
                     new.nprobe,
                 )
-        except BuildCancelled:
+        except RetrainCancelled:
             pass
         except Exception:
             self.failed = True
@@ -179,6 +171,49 @@ class Retrain:
                 self._journal.clear()
                 self._done(self)
             self.finished.set()
+
+    def _check(self) -> None:
+        if self._cancelled.is_set():
+            raise RetrainCancelled
+
+    def _build(self) -> AnnIndex:
+        """The new index, trained and filled from the old one's lists a group at a time:
+        each group is copied under the lock (a write between two groups is in the journal,
+        and a row read twice is replaced, not doubled), assigned and added outside it, so
+        the extra memory is the new index plus one group, not a second copy of every row."""
+        old = self.old
+        with self._lock:
+            self._check()
+            rows, nlist = old.rows, nlist_for(old.rows)
+            sample = old.sample_rows(min(rows, 32 * nlist))  # what the index holds
+            groups = old.list_groups(GROUP_ROWS)
+            has_metadata = old.has_metadata
+        logger.log(
+            logging.WARNING if self.urgent else logging.INFO,
+            "omnivec: retraining the index of %r (%d rows, %d -> %d lists)%s",
+            self.name,
+            rows,
+            old.nlist,
+            nlist,
+            f": its {old.nlist} lists need nprobe {old.nprobe}; the search waits"
+            if self.urgent
+            else " in the background",
+        )
+        new = AnnIndex.trained(sample, nlist, old.metric, old.kind, normalised=True)
+        del sample
+        label = f"retraining the index of {self.name!r}"
+        with progress_bar(rows, label, self._progress, unit="vec") as bar:
+            for lists in groups:
+                self._check()
+                with self._lock:
+                    keys, block = old.read_lists(lists)
+                new.add_normalised(keys, block)
+                bar.update(len(keys))
+        self._check()
+        new.trained_rows = rows  # the size its lists were made for
+        new.has_metadata = has_metadata
+        new.calibrate()
+        return new
 
     @staticmethod
     def _lower_priority() -> None:

@@ -35,24 +35,44 @@ def low_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class HeldBuild:
-    """Holds the retraining thread inside AnnIndex.build until released, so the test can
-    write while it runs; a build from any other thread runs straight through."""
+    """Holds the retraining thread when it enters ``AnnIndex.trained`` (before any row is
+    copied) or, with ``between_groups``, after it added its first group of rows, until
+    released, so the test can write while it runs; other threads run straight through."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, fail: bool = False, between_groups: bool = False
+    ) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
-        real = ann_index.AnnIndex.build.__func__  # type: ignore[attr-defined]
         cls = ann_index.AnnIndex
+        name = "add_normalised" if between_groups else "trained"
+        real = getattr(cls, name)
 
-        def build(*args: Any, **kwargs: Any) -> Any:
+        def hold() -> None:
             if threading.current_thread().name.startswith("omnivec-retrain"):
+                if self.entered.is_set():
+                    return
                 self.entered.set()
                 assert self.release.wait(60)
                 if fail:
                     raise RuntimeError("injected: training failed")
-            return real(cls, *args, **kwargs)
 
-        monkeypatch.setattr(ann_index.AnnIndex, "build", build)
+        if between_groups:
+
+            def add(self_: Any, *args: Any, **kwargs: Any) -> Any:
+                out = real(self_, *args, **kwargs)
+                hold()
+                return out
+
+            monkeypatch.setattr(cls, name, add)
+        else:
+            real_func = real.__func__
+
+            def trained(*args: Any, **kwargs: Any) -> Any:
+                hold()
+                return real_func(cls, *args, **kwargs)
+
+            monkeypatch.setattr(cls, name, trained)
 
 
 def grown_store(db_path: str, n: int = GROWN) -> tuple[MilvusStore, np.ndarray, list[str]]:
@@ -77,10 +97,14 @@ def ivf(s: MilvusStore) -> ann_index.AnnIndex:
 
 
 def start_held(
-    s: MilvusStore, x: np.ndarray, monkeypatch: pytest.MonkeyPatch, fail: bool = False
+    s: MilvusStore,
+    x: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    fail: bool = False,
+    between_groups: bool = False,
 ) -> tuple[HeldBuild, retrain.Retrain]:
     """A search starts the retraining; it is held inside its build until released."""
-    held = HeldBuild(monkeypatch, fail)
+    held = HeldBuild(monkeypatch, fail, between_groups)
     assert [r[0].key for r in s.search("c", x[:3], 1)] == ["k0", "k1", "k2"]  # old index
     assert held.entered.wait(30)
     return held, manager(s).retrains["c"]
@@ -94,15 +118,20 @@ def exact_top(s: MilvusStore, q: np.ndarray, k: int = 10) -> list[list[str]]:
     return [[keys[j] for j in row] for row in order]
 
 
+@pytest.mark.parametrize("between_groups", [False, True], ids=["before-copy", "mid-copy"])
 def test_a_search_retrains_in_the_background_and_writes_made_meanwhile_are_kept(
-    db_path: str, monkeypatch: pytest.MonkeyPatch
+    db_path: str, monkeypatch: pytest.MonkeyPatch, between_groups: bool
 ) -> None:
+    """Writes while it trains (before any row is copied) or between two groups of copied
+    rows (rows then moved from a copied list to one not yet copied are read twice)."""
+    monkeypatch.setattr(retrain, "GROUP_ROWS", 500)  # ~16 groups of lists
     s, x, keys = grown_store(db_path)
     try:
         man = manager(s)
         old = ivf(s)
         assert old.trained_rows == TRAINED
-        held, job = start_held(s, x, monkeypatch)
+        assert len(old.list_groups(retrain.GROUP_ROWS)) > 4
+        held, job = start_held(s, x, monkeypatch, between_groups=between_groups)
         # Writes while it trains: new rows, replaced rows, deleted rows.
         fresh = clustered(300, seed=5)
         fresh_keys = [f"new{i}" for i in range(300)]
@@ -248,5 +277,27 @@ def test_a_search_waits_for_the_retraining_when_the_lists_have_become_too_slow(
         assert answers == [keys[:5]]
         new = ivf(s)
         assert new is not old and new.nlist > old.nlist and not manager(s).retrains
+    finally:
+        s.close()
+
+
+def test_close_retrains_lists_that_became_too_slow_so_the_next_session_loads_them(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No search in the session that grew it: close retrains the too-slow lists before
+    saving, and the next session loads them (no rebuild, no retraining on its first search)."""
+    s, x, keys = grown_store(db_path)
+    old_nlist = ivf(s).nlist
+    monkeypatch.setattr(retrain, "URGENT_PROBE_SHARE", 0.0)
+    s.close()
+    book = json.loads((ann.AnnManager(db_path).folder / "c.json").read_text())
+    assert book["clean"] and book["nlist"] > old_nlist and book["trained_rows"] == GROWN
+    caplog.set_level(logging.INFO, logger="omnivec.stores")
+    s = MilvusStore(db_path)
+    try:
+        assert [r[0].key for r in s.search("c", x[:5], 1)] == keys[:5]
+        assert not manager(s).retrains
+        assert not [r for r in caplog.records if "building the index" in r.getMessage()]
+        assert ivf(s).nlist == book["nlist"]
     finally:
         s.close()
