@@ -45,6 +45,7 @@ __all__ = [
     "URGENT_PROBE_SHARE",
     "Retrain",
     "RetrainCancelled",
+    "query_cost",
     "urgent",
     "wants_retrain",
 ]
@@ -74,12 +75,26 @@ def urgent(index: AnnIndex) -> bool:
     return index.nprobe > URGENT_PROBE_SHARE * index.nlist
 
 
+def query_cost(nlist: int, nprobe: int, rows: int) -> float:
+    """Vectors a query compares itself with: every list centre, then ``nprobe`` lists of
+    ``rows / nlist`` rows."""
+    return nlist + nprobe * rows / max(nlist, 1)
+
+
 def wants_retrain(index: AnnIndex) -> bool:
-    """Whether ``index`` (IVF-Flat) has outgrown its lists enough to retrain them."""
+    """Whether ``index`` (IVF-Flat) has outgrown its lists enough to retrain them: 8x the
+    rows they were trained on, twice the lists for its size now, and queries that would cost
+    at least half as much on the new lists even at one probe. (Lists of a few clear clusters
+    answer at nprobe 1 and stay: measured at 1M x 384 with 1,000 tight clusters, 4,000 new
+    lists took p50 from 0.52 to 0.56-0.60 ms, the centres costing more than the shorter lists
+    save.)"""
+    rows = index.rows
+    new = nlist_for(rows)
     return (
         index.kind == "ivf_flat"
-        and index.rows >= RETRAIN_GROWTH * max(index.trained_rows, 1)
-        and nlist_for(index.rows) >= 2 * index.nlist
+        and rows >= RETRAIN_GROWTH * max(index.trained_rows, 1)
+        and new >= 2 * index.nlist
+        and query_cost(index.nlist, index.nprobe, rows) > 2 * query_cost(new, 1, rows)
     )
 
 

@@ -21,9 +21,12 @@ GROWN = TRAINED * retrain.RETRAIN_GROWTH  # where a search starts the retraining
 
 
 def clustered(n: int, seed: int = 0, centers: int = 100) -> np.ndarray:
+    """Loose clusters: 25 lists trained on the first 1,000 rows need nprobe ~11 at 8,000
+    rows, the kind of data retraining is for (tight clusters answer at nprobe 1 and keep
+    their lists)."""
     c = np.random.default_rng(1234).standard_normal((centers, DIM)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    x = c[rng.integers(0, centers, n)] + 0.35 * rng.standard_normal((n, DIM)).astype(np.float32)
+    x = c[rng.integers(0, centers, n)] + rng.standard_normal((n, DIM)).astype(np.float32)
     return x.astype(np.float32)
 
 
@@ -299,5 +302,27 @@ def test_close_retrains_lists_that_became_too_slow_so_the_next_session_loads_the
         assert not manager(s).retrains
         assert not [r for r in caplog.records if "building the index" in r.getMessage()]
         assert ivf(s).nlist == book["nlist"]
+    finally:
+        s.close()
+
+
+def test_lists_that_still_answer_at_one_probe_are_kept(db_path: str) -> None:
+    """Tight clusters: the old lists answer at nprobe 1, and new ones would cost more per
+    query (more centres to compare) than they save: no retraining."""
+    s = MilvusStore(db_path)
+    try:
+        s.create_collection("c", DIM, "cosine", index="auto")
+        c = np.random.default_rng(1234).standard_normal((100, DIM)).astype(np.float32)
+        rng = np.random.default_rng(0)
+        x = c[rng.integers(0, 100, GROWN)] + 0.35 * rng.standard_normal((GROWN, DIM))
+        for lo in range(0, GROWN, 1_000):
+            s.upsert(
+                "c", [f"k{i}" for i in range(lo, lo + 1_000)], x[lo : lo + 1_000], [{}] * 1_000
+            )
+        index = ivf(s)
+        assert index.nprobe == 1 and index.rows >= retrain.RETRAIN_GROWTH * index.trained_rows
+        assert not retrain.wants_retrain(index)
+        s.search("c", x[:1].astype(np.float32), 1)
+        assert not manager(s).retrains
     finally:
         s.close()
