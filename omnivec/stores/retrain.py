@@ -1,28 +1,28 @@
 """Retraining a collection's IVF index in the background, while it keeps serving.
 
 An "auto" collection's IVF lists are trained once, on its first :data:`ANN_MIN_ROWS` rows
-(512 lists at 20k rows). Past a few times that size the lists grow long and mix clusters: on
-data with many clusters a million rows need ~4,000 lists (``nlist_for``) to reach recall 0.95
-at a few probes (measured at 1M x 384 with 10,000 clusters: 512 lists need nprobe 64 for
-recall 0.83, 8.5 ms a query; 4,096 lists reach 0.96 at nprobe 8, 0.23 ms). Training those
-lists and re-adding every row takes about a minute of CPU at 1M, so it never runs inside a
-write (the insert would stall): a search that finds its index grown :data:`RETRAIN_GROWTH`
-times past its training starts a :class:`Retrain` thread. Usually the search goes on with the
+(512 lists at 20k rows). Past a few times that size the lists grow long and, on data with
+many loose clusters, mix them: a million rows then need ~4,000 lists (``nlist_for``) to reach
+recall 0.95 at a few probes (measured at 1M x 384 with 10,000 clusters: 512 lists need nprobe
+64 for recall 0.83, 8.5 ms a query; 4,096 lists reach 0.96 at nprobe 8, 0.23 ms). Tight
+clusters are answered at nprobe 1 by the first lists and gain nothing (:func:`wants_retrain`
+compares the cost of a query on both). Training new lists and re-adding every row takes about
+a minute of CPU at 1M, so it never runs inside a write (the insert would stall): a search that
+finds its index outgrown starts a :class:`Retrain` thread. Usually the search goes on with the
 old lists; only when they have become too slow to keep omnivec's promise (:func:`urgent`: the
 calibrated nprobe scans more than 1/16 of the rows) does it wait for the new ones, which are
-then trained at full speed with a progress bar (~40 s at 1M x 384 on 2 cores), as an index
-build would be.
+then trained at full speed with a progress bar, as an index build would be; closing the store
+does the same for such an index before saving it.
 
 The thread trains new lists on a sample of the old index's rows (the IVF-Flat lists hold them
 exactly; no Milvus read) with one faiss thread, fills the new index from the old lists a group
 at a time (each group copied under the manager's lock, added outside it: the extra memory is
 the new index plus one group), then, under the lock again, replays the writes that reached
-the old index meanwhile (a journal kept by :class:`AnnManager`) and swaps the new index in. Searches and writes go to
-the old index until that moment, so nothing waits for the retraining and nothing written
-during it is lost. The swap is abandoned when the collection changed under it in other ways
-(dropped, rebuilt, retrained by a write) or the store closed (the old index is saved; the next
-session starts again). SQ8 indexes are not retrained in the background: their codes are not
-the stored vectors.
+the old index meanwhile (a journal kept by :class:`AnnManager`) and swaps the new index in.
+Searches and writes go to the old index until that moment, and nothing written during the
+retraining is lost. The swap is abandoned when the collection changed under it in other ways
+(dropped, rebuilt from Milvus) or the store closed (the old index is saved; the next session
+starts again). SQ8 indexes are not retrained: their codes are not the stored vectors.
 """
 
 from __future__ import annotations

@@ -314,7 +314,7 @@ def test_lists_that_still_answer_at_one_probe_are_kept(db_path: str) -> None:
         s.create_collection("c", DIM, "cosine", index="auto")
         c = np.random.default_rng(1234).standard_normal((100, DIM)).astype(np.float32)
         rng = np.random.default_rng(0)
-        x = c[rng.integers(0, 100, GROWN)] + 0.35 * rng.standard_normal((GROWN, DIM))
+        x = c[rng.integers(0, 100, GROWN)] + 0.2 * rng.standard_normal((GROWN, DIM))
         for lo in range(0, GROWN, 1_000):
             s.upsert(
                 "c", [f"k{i}" for i in range(lo, lo + 1_000)], x[lo : lo + 1_000], [{}] * 1_000
