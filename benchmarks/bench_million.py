@@ -66,6 +66,11 @@ def main() -> None:
         help="also wait for the background retraining the first search starts, then measure "
         "again, and once more after another close and reopen",
     )
+    ap.add_argument(
+        "--search-first",
+        action="store_true",
+        help="search (and measure) in the inserting session too, before closing",
+    )
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}")
     x = clustered(args.n, args.dim, 0, args.centers, args.noise)
@@ -78,6 +83,11 @@ def main() -> None:
             for s in range(0, args.n, CHUNK):
                 col.add(vectors=x[s : s + CHUNK], ids=list(range(s, min(s + CHUNK, args.n))))
             insert_s = time.perf_counter() - t0
+            if args.search_first:  # search in the session that inserted, before closing
+                t = time.perf_counter()
+                col.search(ov.vector(q[0]), k=K)
+                first_s = time.perf_counter() - t
+                in_session = measure(col, x, q)
             t1 = time.perf_counter()
         close_s = time.perf_counter() - t1
         t2 = time.perf_counter()
@@ -103,6 +113,9 @@ def main() -> None:
                 reopened = measure(col, x, q)
     print(f"n={args.n:,} dim={args.dim} centers={args.centers} noise={args.noise}")
     print(f"insert: {args.n / insert_s:,.0f} rows/s ({insert_s:.1f} s); close {close_s:.1f} s")
+    if args.search_first:
+        print(f"first search in the inserting session: {first_s:.1f} s")
+        report("in the inserting session", *in_session)
     print(f"reopen + first search: {reopen_s:.1f} s")
     report("first lists", p50, np50, rec)
     if args.retrained and job is not None:

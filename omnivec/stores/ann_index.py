@@ -303,6 +303,42 @@ class AnnIndex:
         # itemgetter looks the keys up in one C loop (a third of a list comprehension's time).
         return list(operator.itemgetter(*ids.tolist())(self.keys)), out
 
+    def _exact_top(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, lists), int64 ``(m, k)`` each: the ``k`` best rows of every query of float32
+        ``(m, dim)`` ``q`` by exact score, and the list each is in (-1: fewer rows). One
+        matrix product per inverted list, on faiss' memory in place: ~10x faster than faiss
+        scanning every list for the same queries (12 s for 256 queries at 640k x 384)."""
+        faiss = faiss_module()
+        invlists, dim, m = self.index.invlists, int(self.index.d), q.shape[0]
+        best_s = np.full((m, k), -np.inf, dtype=np.float32)
+        best_i = np.full((m, k), -1, dtype=np.int64)
+        best_l = np.full((m, k), -1, dtype=np.int64)
+        for lst in range(self.nlist):
+            size = int(invlists.list_size(lst))
+            if not size:
+                continue
+            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * dim * 4)
+            rows = codes.view(np.float32).reshape(size, dim)
+            scores = q @ rows.T  # (m, size)
+            if self.metric == "l2":  # -|q - x|^2 up to the query's own norm
+                scores = 2 * scores - np.einsum("ij,ij->i", rows, rows)
+            # Only queries with a score above their k-th best so far merge this list: after
+            # the first lists that is the few whose neighbours live here.
+            hit = np.flatnonzero((scores > best_s.min(axis=1, keepdims=True)).any(axis=1))
+            if not hit.size:
+                continue
+            ids = faiss.rev_swig_ptr(invlists.get_ids(lst), size).astype(np.int64)
+            n = hit.size
+            cand_s = np.concatenate([best_s[hit], scores[hit]], axis=1)
+            cand_i = np.concatenate([best_i[hit], np.broadcast_to(ids, (n, size))], axis=1)
+            cand_l = np.concatenate([best_l[hit], np.full((n, size), lst, dtype=np.int64)], axis=1)
+            top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
+            best_s[hit] = np.take_along_axis(cand_s, top, axis=1)
+            best_i[hit] = np.take_along_axis(cand_i, top, axis=1)
+            best_l[hit] = np.take_along_axis(cand_l, top, axis=1)
+        order = np.argsort(-best_s, axis=1, kind="stable")  # best first
+        return np.take_along_axis(best_i, order, axis=1), np.take_along_axis(best_l, order, axis=1)
+
     def read_lists(self, lists: range) -> tuple[list[str], np.ndarray]:
         """The (keys, rows) of inverted lists ``lists`` (IVF-Flat), copied: float32
         ``(n, dim)``, unit rows for cosine."""
@@ -322,14 +358,25 @@ class AnnIndex:
         ids = [live[int(j)] for j in pick]
         q = np.stack([self.index.reconstruct(i) for i in ids]).astype(np.float32)
         k = min(10, self.rows - 1)
-        _, truth = self.index.search(q, k + 1, params=faiss.SearchParametersIVF(nprobe=self.nlist))
+        if self.kind == "ivf_flat":
+            truth, truth_lists = self._exact_top(q, k + 1)
+        else:  # SQ8 codes: faiss' own scan of every list
+            params = faiss.SearchParametersIVF(nprobe=self.nlist)
+            _, truth = self.index.search(q, k + 1, params=params)
+            truth_lists = np.asarray(
+                [[faiss.lo_listno(self.index.direct_map.get(int(i))) if i >= 0 else -1
+                  for i in row] for row in truth]
+            )  # fmt: skip
         _, order = self.index.quantizer.search(q, self.nlist)
         needed: list[int] = []
-        for row, (own, found) in enumerate(zip(ids, truth.tolist(), strict=True)):
+        for row, own in enumerate(ids):
             rank = np.empty(self.nlist, dtype=np.int64)
             rank[order[row]] = np.arange(1, self.nlist + 1)
-            neighbours = [i for i in found if i != own and i >= 0][:k]
-            lists = [faiss.lo_listno(self.index.direct_map.get(int(i))) for i in neighbours]
+            lists = [
+                int(li)
+                for i, li in zip(truth[row].tolist(), truth_lists[row].tolist(), strict=True)
+                if i != own and i >= 0
+            ][:k]
             needed.extend(int(rank[li]) for li in lists)
         needed.sort()
         at = min(len(needed) - 1, int(np.ceil(_CALIBRATE_RECALL * len(needed))) - 1)
