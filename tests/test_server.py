@@ -638,6 +638,44 @@ def test_openapi_documents_every_route(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def test_reembed_and_reindex_routes(client: httpx.Client) -> None:
+    """Re-embed "docs" to another max_seq_length (its texts are short: the same ranking),
+    turn keywords on and off again; bad bodies are one-line 4xx errors."""
+    before = client.post("/collections/docs/search", json={"query": "kittens", "k": 3}).json()
+    r = client.post("/collections/docs/reembed", json={"options": {"max_seq_length": 128}})
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["name"] == "docs" and report["records"] == report["encoded"] >= len(DOCS)
+    assert report["space"] != report["old_space"]
+    after = client.post("/collections/docs/search", json={"query": "kittens", "k": 3}).json()
+    assert [h["id"] for h in after["hits"]] == [h["id"] for h in before["hits"]]
+    info = client.get("/collections/docs").json()
+    assert info["config"]["max_seq_length"] == 128
+    for body, status in (
+        ({"options": {}}, 400),
+        ({"options": {"progress": True}}, 400),
+        ({}, 422),
+        ({"options": {"max_seq_length": 128}, "extra": 1}, 422),
+    ):
+        bad = client.post("/collections/docs/reembed", json=body)
+        assert bad.status_code == status, (body, bad.text)
+        assert set(bad.json()) == {"error", "detail"} and "\n" not in bad.json()["detail"]
+    assert (
+        client.post("/collections/nope/reembed", json={"options": {"model": "x"}}).status_code
+        == 404
+    )
+    r = client.post("/collections/docs/reindex", json={"keywords": True})
+    assert r.status_code == 200, r.text
+    assert client.get("/collections/docs").json().get("keywords")
+    hits = client.post(
+        "/collections/docs/search", json={"query": "kittens", "k": 1, "mode": "keyword"}
+    ).json()["hits"]
+    assert hits[0]["id"] == "cat"
+    r = client.post("/collections/docs/reindex", json={"keywords": False})  # as it was
+    assert r.status_code == 200, r.text
+    assert client.post("/collections/docs/reindex", json={"keywords": False}).status_code == 400
+
+
 def test_no_request_crashed_the_server(server: tuple[str, Path], client: httpx.Client) -> None:
     """Runs last in this module: nothing above produced a 500 or a traceback in the log."""
     assert client.get("/healthz").status_code == 200

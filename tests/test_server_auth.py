@@ -132,6 +132,10 @@ def test_read_only_refuses_writes_and_answers_reads(guarded: tuple[str, Path]) -
         "read_only",
     )
     assert_error(httpx.delete(f"{base}/collections/raw", headers=h), 403, "read_only")
+    for route, body in (("reembed", {"options": {"model": "x"}}), ("reindex", {"keywords": True})):
+        assert_error(
+            httpx.post(f"{base}/collections/raw/{route}", json=body, headers=h), 403, "read_only"
+        )
     # Without a key the answer is 401, not 403: who you are is checked first.
     assert_error(httpx.post(f"{base}/collections/raw/add", json=add), 401, "unauthorized")
     # Reads still work, and nothing was written.

@@ -37,6 +37,8 @@ from omnivec.server.schemas import (
     HitsOut,
     LegIn,
     RecommendIn,
+    ReembedIn,
+    ReindexIn,
     SearchIn,
     SimilarIn,
 )
@@ -365,6 +367,31 @@ def create_app(
         ``color_by`` (the cluster, or a metadata key's value); ``keys``: the metadata keys seen."""
         col = _platform(request).get_collection(name)
         return JSONResponse(_map_payload(col, method, color_by, limit, n_clusters, where))
+
+    @app.post("/collections/{name}/reembed", tags=["collections"])
+    def reembed(name: str, body: ReembedIn, request: Request) -> dict[str, Any]:
+        """Re-encode every record with the encoder options given (a fine-tuned model, another
+        checkpoint), without downtime: searches answer from the old vectors until the switch.
+        Answers when it is done: ``{"name", "records", "encoded", "resumed", "seconds",
+        "old_space", "space"}``. Call it again to resume one that was interrupted."""
+        if not body.options:
+            raise InvalidInputError(
+                'reembed needs the options that change, e.g. {"options": {"model": "DIR"}}'
+            )
+        if "progress" in body.options:
+            raise InvalidInputError("progress is not an encoder option; leave it out")
+        col = _platform(request).get_collection(name)
+        report = col.reembed(**body.options, progress=False)
+        return {"name": name, **report.to_dict()}
+
+    @app.post("/collections/{name}/reindex", tags=["collections"])
+    def reindex(name: str, body: ReindexIn, request: Request) -> dict[str, Any]:
+        """Turn a text collection's keyword (BM25) index on or off, or change its analyzer,
+        from the stored text without re-encoding; searches answer from the old rows until the
+        switch. Answers when it is done (the same report as ``reembed``, plus ``keywords``)."""
+        col = _platform(request).get_collection(name)
+        report = col.reindex(keywords=body.keywords, analyzer=body.analyzer, progress=False)
+        return {"name": name, **report.to_dict()}
 
     @app.post("/search", tags=["collections"], response_model=HitsOut, response_class=JSONResponse)
     def fused_search(body: FusedSearchIn, request: Request) -> JSONResponse:

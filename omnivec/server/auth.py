@@ -29,7 +29,9 @@ PUBLIC_PATHS = frozenset(
 PUBLIC_PREFIXES = ("/static/",)
 #: Last path segment of a POST route that changes stored data; ``--read-only`` refuses them,
 #: as it refuses every DELETE, PUT and PATCH. Routes that only read may use POST (search).
-WRITE_ACTIONS = frozenset({"add", "upsert", "delete", "drop", "fit", "reembed", "embed", "train"})
+WRITE_ACTIONS = frozenset(
+    {"add", "upsert", "delete", "drop", "fit", "reembed", "reindex", "embed", "train"}
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SCHEME_NAME = "HTTPBearer"
 

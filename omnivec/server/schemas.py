@@ -162,3 +162,23 @@ class ErrorOut(BaseModel):
 class DeleteIn(StrictBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ids": ["a"]}]})
     ids: list[Id] = Field(description="ids to delete (unknown ids are not an error)")
+
+
+class ReembedIn(StrictBody):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"options": {"model": "/models/finetuned-minilm"}}]},
+    )
+    options: dict[str, Any] = Field(
+        description="the encoder options that change (e.g. model, pretrained, max_seq_length)"
+    )
+
+
+class ReindexIn(StrictBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"keywords": True, "analyzer": "chinese"}]}
+    )
+    keywords: StrictBool = Field(True, description="turn the keyword (BM25) index on or off")
+    analyzer: StrictStr | None = Field(
+        None, description="standard, english or chinese (default: the current one)"
+    )
