@@ -63,9 +63,9 @@ assert tuple(f.name for f in fields(Hit)) == _HIT_FIELDS, "update hits_from_stor
 
 def hits_from_stored(stored: Iterable[Any]) -> list[Hit]:
     """``[Hit(decode_id(s.key), s.score, s.metadata) for s in stored]`` (store hits: triples
-    ``(key, score, metadata)`` such as :class:`~omnivec.stores.base.StoredHit`), built for the search hot path: equal hits, in
-    every respect, made without the frozen dataclass ``__init__``'s one ``object.__setattr__``
-    per field (half the cost of a hit at k=10)."""
+    ``(key, score, metadata)`` such as :class:`~omnivec.stores.base.StoredHit`), built for
+    the search hot path: equal hits, in every respect, made without the frozen dataclass
+    ``__init__``'s one ``object.__setattr__`` per field (half the cost of a hit at k=10)."""
     new = object.__new__
     out = []
     for key, score, metadata in stored:  # unpacked: a NamedTuple's attributes cost more

@@ -402,9 +402,9 @@ class AnnManager:
                     return
                 assigned = prepared.result(index) if prepared is not None else None
                 index.upsert(keys, vectors, assigned)
-                retrain = self.retrains.get(name)
-                if retrain is not None and retrain.old is index:
-                    retrain.upserted(list(keys), vectors)
+                journal = self._journal(name, index)
+                if journal is not None:
+                    journal.upserted(list(keys), vectors)
                 index.has_metadata = index.has_metadata or any(metadata)
                 self.counts[name] = index.rows
                 # Outgrown lists are retrained in the background, started by a search
@@ -425,9 +425,9 @@ class AnnManager:
             index = self.indexes.get(name)
             if index is not None:
                 index.remove(keys)
-                retrain = self.retrains.get(name)
-                if retrain is not None and retrain.old is index:
-                    retrain.deleted(list(keys))
+                journal = self._journal(name, index) if isinstance(index, AnnIndex) else None
+                if journal is not None:
+                    journal.deleted(list(keys))
                 self.counts[name] = index.rows
                 if isinstance(index, AnnIndex) and index.rows < ANN_MIN_ROWS // 2:
                     self._discard(name)  # kept as rows again when next read (from Milvus)
@@ -459,12 +459,7 @@ class AnnManager:
             if index is None:
                 return None
             urgent = None
-            if (
-                retrain
-                and name not in self.retrains
-                and self.retrain_failed.get(name) is not index
-                and wants_retrain(index)
-            ):
+            if retrain and self._retrain_due(name, index):
                 urgent = self._start_retrain(name, index)
             if urgent is None:
                 exact = None
@@ -523,6 +518,20 @@ class AnnManager:
             return mirror.read(unit) if mirror is not None else None
 
     # -- background retraining (omnivec.stores.retrain) ---------------------------------
+    def _retrain_due(self, name: str, index: AnnIndex) -> bool:
+        """Whether ``index`` should start retraining now: none under way for ``name``, none
+        failed on this index, and it has outgrown its lists (:func:`wants_retrain`)."""
+        return (
+            name not in self.retrains
+            and self.retrain_failed.get(name) is not index
+            and wants_retrain(index)
+        )
+
+    def _journal(self, name: str, index: AnnIndex) -> Retrain | None:
+        """The retraining of ``index`` under way, whose journal takes the write just made."""
+        job = self.retrains.get(name)
+        return job if job is not None and job.old is index else None
+
     def _start_retrain(self, name: str, index: AnnIndex) -> Retrain | None:
         """Start retraining ``index`` in the background; returns the job when the caller
         should wait for it (:func:`omnivec.stores.retrain.urgent`), else None."""
@@ -556,10 +565,10 @@ class AnnManager:
         jobs: list[Retrain] = []
         with self.lock:
             for name, index in list(self.indexes.items()):
-                if not isinstance(index, AnnIndex) or self.retrain_failed.get(name) is index:
+                if not isinstance(index, AnnIndex):
                     continue
                 job = self.retrains.get(name)
-                if job is None and wants_retrain(index) and urgent(index):
+                if self._retrain_due(name, index) and urgent(index):
                     job = self._start_retrain(name, index)
                 if job is not None and job.urgent:
                     jobs.append(job)

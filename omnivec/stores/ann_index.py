@@ -178,20 +178,20 @@ class AnnIndex:
     def sample_rows(self, count: int, seed: int = 0) -> np.ndarray:
         """About ``count`` stored rows drawn at random, every list in proportion to its size
         (what the index holds: unit rows for cosine): float32 ``(~count, dim)``, a copy."""
-        faiss = faiss_module()
-        invlists, dim = self.index.invlists, int(self.index.d)
         rng = np.random.default_rng(seed)
         share = min(1.0, count / max(self.rows, 1))
         parts = []
         for lst in range(self.nlist):
-            size = int(invlists.list_size(lst))
-            take = int(rng.binomial(size, share)) if size else 0
-            if not take:
+            view = self._list_view(lst)
+            if view is None:
                 continue
-            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * dim * 4)
-            rows = codes.view(np.float32).reshape(size, dim)
-            parts.append(rows[np.sort(rng.choice(size, take, replace=False))])
-        return np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
+            rows = view[1]
+            take = int(rng.binomial(len(rows), share))
+            if take:
+                parts.append(rows[np.sort(rng.choice(len(rows), take, replace=False))])
+        if not parts:
+            return np.empty((0, int(self.index.d)), np.float32)
+        return np.concatenate(parts)
 
     def list_groups(self, rows: int) -> list[range]:
         """Runs of consecutive inverted lists holding about ``rows`` rows each (at least one
@@ -266,34 +266,46 @@ class AnnIndex:
         vectors): a cosine collection's only as unit rows (None unless ``unit``)."""
         if self.kind != "ivf_flat" or (self.metric == "cosine" and not unit):
             return None
-        keys, vectors = self._list_vectors()
+        keys, vectors = self.read_lists()
         return RowBlock(keys, vectors, unit=self.metric == "cosine")
 
     def vectors(self) -> tuple[list[str], np.ndarray]:
         """Every stored (key, vector): exact for IVF-Flat, decoded codes for SQ8; float32
         ``(rows, dim)``, unit rows for cosine, in the order of the inverted lists."""
         if self.kind == "ivf_flat":
-            return self._list_vectors()
+            return self.read_lists()
         keys = [k for k in self.keys if k is not None]
         ids = np.asarray([self.ids[k] for k in keys], dtype=np.int64)
         out = np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
         return keys, out
 
-    def _list_vectors(self, lists: range | None = None) -> tuple[list[str], np.ndarray]:
+    def _list_view(self, lst: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Inverted list ``lst`` of an IVF-Flat index in faiss' own memory, no copy: (int64
+        ids ``(size,)``, float32 rows ``(size, dim)``), valid until the index next changes
+        (callers hold the manager's lock or own the index); None when the list is empty."""
+        invlists = self.index.invlists
+        size = int(invlists.list_size(lst))
+        if not size:
+            return None
+        faiss = faiss_module()
+        dim = int(self.index.d)
+        ids = faiss.rev_swig_ptr(invlists.get_ids(lst), size)
+        codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * dim * 4)
+        return ids, codes.view(np.float32).reshape(size, dim)
+
+    def read_lists(self, lists: range | None = None) -> tuple[list[str], np.ndarray]:
+        """The (keys, rows) of inverted lists ``lists`` (default: all) of an IVF-Flat index,
+        copied: float32 ``(n, dim)``, unit rows for cosine, in list order."""
         # Straight from the inverted lists' packed codes, one copy per list: ~10x faster than
         # reconstruct_batch through the hashtable direct map at 100k rows.
-        faiss = faiss_module()
-        invlists = self.index.invlists
         dim = int(self.index.d)
         id_parts: list[np.ndarray] = []
         vec_parts: list[np.ndarray] = []
         for lst in lists if lists is not None else range(self.nlist):
-            size = int(invlists.list_size(lst))
-            if not size:
-                continue
-            id_parts.append(faiss.rev_swig_ptr(invlists.get_ids(lst), size))
-            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * dim * 4)
-            vec_parts.append(codes.view(np.float32).reshape(size, dim))
+            view = self._list_view(lst)
+            if view is not None:
+                id_parts.append(view[0])
+                vec_parts.append(view[1])
         if not id_parts:
             return [], np.empty((0, dim), np.float32)
         ids = np.concatenate(id_parts)
@@ -308,17 +320,16 @@ class AnnIndex:
         ``(m, dim)`` ``q`` by exact score, and the list each is in (-1: fewer rows). One
         matrix product per inverted list, on faiss' memory in place: ~10x faster than faiss
         scanning every list for the same queries (12 s for 256 queries at 640k x 384)."""
-        faiss = faiss_module()
-        invlists, dim, m = self.index.invlists, int(self.index.d), q.shape[0]
+        m = q.shape[0]
         best_s = np.full((m, k), -np.inf, dtype=np.float32)
         best_i = np.full((m, k), -1, dtype=np.int64)
         best_l = np.full((m, k), -1, dtype=np.int64)
         for lst in range(self.nlist):
-            size = int(invlists.list_size(lst))
-            if not size:
+            view = self._list_view(lst)
+            if view is None:
                 continue
-            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * dim * 4)
-            rows = codes.view(np.float32).reshape(size, dim)
+            list_ids, rows = view
+            size = len(rows)
             scores = q @ rows.T  # (m, size)
             if self.metric == "l2":  # -|q - x|^2 up to the query's own norm
                 scores = 2 * scores - np.einsum("ij,ij->i", rows, rows)
@@ -327,7 +338,7 @@ class AnnIndex:
             hit = np.flatnonzero((scores > best_s.min(axis=1, keepdims=True)).any(axis=1))
             if not hit.size:
                 continue
-            ids = faiss.rev_swig_ptr(invlists.get_ids(lst), size).astype(np.int64)
+            ids = list_ids.astype(np.int64)
             n = hit.size
             cand_s = np.concatenate([best_s[hit], scores[hit]], axis=1)
             cand_i = np.concatenate([best_i[hit], np.broadcast_to(ids, (n, size))], axis=1)
@@ -338,11 +349,6 @@ class AnnIndex:
             best_l[hit] = np.take_along_axis(cand_l, top, axis=1)
         order = np.argsort(-best_s, axis=1, kind="stable")  # best first
         return np.take_along_axis(best_i, order, axis=1), np.take_along_axis(best_l, order, axis=1)
-
-    def read_lists(self, lists: range) -> tuple[list[str], np.ndarray]:
-        """The (keys, rows) of inverted lists ``lists`` (IVF-Flat), copied: float32
-        ``(n, dim)``, unit rows for cosine."""
-        return self._list_vectors(lists)
 
     def calibrate(self) -> None:
         """Pick the smallest nprobe with recall@10 >= the calibration target, leave-one-out:

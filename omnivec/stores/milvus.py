@@ -417,29 +417,25 @@ class MilvusStore:
         if known is not None:  # the in-process copy holds every row (the file's only writer)
             return known
         # On a server, Strong: a replaced row counts twice until its delete is visible.
-        extra = {"consistency_level": "Strong"} if self._ann is None else {}
-        rows = self._call(
-            "count rows",
-            lambda: self._client.query(
-                name, filter=where or "", output_fields=["count(*)"], **extra
-            ),
-            where=where,
-        )
-        counted = int(rows[0]["count(*)"])
+        extra: dict[str, Any] = {"consistency_level": "Strong"} if self._ann is None else {}
+
+        def query(field: str, **more: Any) -> Any:
+            return self._call(
+                "count rows",
+                lambda: self._client.query(
+                    name, filter=where or "", output_fields=[field], **extra, **more
+                ),
+                where=where,
+            )
+
+        counted = int(query("count(*)")[0]["count(*)"])
         if self._ann is not None or counted > _MAX_LIMIT:
             return counted
         # Two processes' upserts of the same new key, racing on a server, can leave that key
         # stored twice: every read returns it once (and a delete removes both), but Milvus'
         # count(*) counts both, and a Lite server never compacts them away. Up to one query
         # window (16,384 rows, ~20 ms), list the keys instead: a query returns each key once.
-        keys = self._call(
-            "count rows",
-            lambda: self._client.query(
-                name, filter=where or "", output_fields=["pk"], limit=_MAX_LIMIT, **extra
-            ),
-            where=where,
-        )
-        return len(keys)
+        return len(query("pk", limit=_MAX_LIMIT))
 
     def keys(self, name: str, where: str | None = None) -> list[str]:
         from pymilvus import MilvusClient

@@ -89,22 +89,23 @@ def wants_retrain(index: AnnIndex) -> bool:
     lists took p50 from 0.52 to 0.56-0.60 ms, the centres costing more than the shorter lists
     save.)"""
     rows = index.rows
+    # Asked on every search: the two comparisons first, the list count only past them.
+    if index.kind != "ivf_flat" or rows < RETRAIN_GROWTH * max(index.trained_rows, 1):
+        return False
     new = nlist_for(rows)
-    return (
-        index.kind == "ivf_flat"
-        and rows >= RETRAIN_GROWTH * max(index.trained_rows, 1)
-        and new >= 2 * index.nlist
-        and query_cost(index.nlist, index.nprobe, rows) > 2 * query_cost(new, 1, rows)
+    return new >= 2 * index.nlist and query_cost(index.nlist, index.nprobe, rows) > 2 * query_cost(
+        new, 1, rows
     )
 
 
 class Retrain:
     """One background retraining of collection ``name``'s index ``old``.
 
-    ``lock`` is the manager's lock; ``journal`` receives every write the old index takes
-    after the snapshot (:meth:`upserted`, :meth:`deleted`); ``swap(new)`` is called under the
-    lock with the finished index when ``old`` is still the collection's index, and returns
-    False when it is not (the retraining is then dropped)."""
+    ``lock`` is the manager's lock; the journal receives every write the old index takes
+    while the job runs (:meth:`upserted`, :meth:`deleted`); ``swap(old, new)`` is called under
+    the lock with the finished index and returns False when ``old`` is no longer the
+    collection's index (the retraining is then dropped); ``done(job)`` is called under the
+    lock when the thread ends, whatever the outcome."""
 
     def __init__(
         self,
