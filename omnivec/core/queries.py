@@ -18,6 +18,7 @@ __all__ = [
     "Record",
     "RefQuery",
     "VectorQuery",
+    "hits_from_ids",
     "hits_from_stored",
     "hits_payload",
     "image",
@@ -75,6 +76,22 @@ def hits_from_stored(stored: Iterable[Any]) -> list[Hit]:
         d["id"] = int(key[2:]) if tag == "i:" else key[2:] if tag == "s:" else decode_id(key)
         d["score"] = score
         d["metadata"] = metadata
+        d["text"] = d["passage"] = d["scores"] = None
+        out.append(hit)
+    return out
+
+
+def hits_from_ids(ids: Iterable[Any], scores: Iterable[float]) -> list[Hit]:
+    """:func:`hits_from_stored` for hits without metadata, from user ids and scores side by
+    side (what :meth:`~omnivec.stores.milvus.MilvusStore.search_ids` answers)."""
+    new = object.__new__
+    out = []
+    for id_, score in zip(ids, scores, strict=True):
+        hit = new(Hit)
+        d = hit.__dict__
+        d["id"] = id_
+        d["score"] = score
+        d["metadata"] = {}
         d["text"] = d["passage"] = d["scores"] = None
         out.append(hit)
     return out

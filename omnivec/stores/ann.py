@@ -495,6 +495,26 @@ class AnnManager:
             out.append(hits[:k])
         return out
 
+    def search_one(
+        self, store: Any, name: str, vector: np.ndarray, k: int, params: dict[str, int]
+    ) -> tuple[list[Any], list[float]] | None:
+        """The top-``k`` user ids and scores of one query ``vector`` (dim,) float32 when the
+        in-process index answers it alone: IVF-Flat, rows without metadata (nothing to read
+        from Milvus), no retraining due (:meth:`search` starts it, and may have to wait).
+        None: ask :meth:`search`. The single-query hot path (:meth:`AnnIndex.search_one`)."""
+        with self.lock:
+            index = self.indexes.get(name)  # in memory: the common case, no mode lookup
+            if index is None:
+                index = self._index(store, name)
+            if (
+                not isinstance(index, AnnIndex)
+                or index.has_metadata
+                or index.kind != "ivf_flat"
+                or self._retrain_due(name, index)
+            ):
+                return None
+            return index.search_one(vector, min(k, index.rows), params.get("nprobe"))
+
     def known_rows(self, name: str) -> int | None:
         """The row count of ``name`` when its in-process copy is held (exact), else None."""
         with self.lock:

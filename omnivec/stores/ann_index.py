@@ -8,10 +8,11 @@ import operator
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from omnivec.core.ids import decode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import unit_rows
 from omnivec.stores.scan import RowBlock
@@ -80,6 +81,29 @@ def write_keys(folder: Path, name: str, keys: Sequence[str]) -> None:
     os.replace(tmp, folder / f"{name}.keys")
 
 
+#: search_one keeps its arrays for every k up to this (a few KB each).
+_ONE_QUERY_BUFFERS_K = 256
+
+
+class _OneQuery(NamedTuple):
+    """One query's arrays for :meth:`AnnIndex.search_one` and their faiss pointers."""
+
+    q: np.ndarray  # (1, dim) float32
+    dist: np.ndarray  # (1, k) float32
+    found: np.ndarray  # (1, k) int64
+    pq: Any
+    pdist: Any
+    pfound: Any
+
+    @classmethod
+    def make(cls, dim: int, k: int) -> _OneQuery:
+        ptr = faiss_module().swig_ptr
+        q = np.empty((1, dim), dtype=np.float32)
+        dist = np.empty((1, k), dtype=np.float32)
+        found = np.empty((1, k), dtype=np.int64)
+        return cls(q, dist, found, ptr(q), ptr(dist), ptr(found))
+
+
 class AnnIndex:
     """A faiss IVF index over one collection's rows, with a key <-> int64 id table.
 
@@ -102,6 +126,12 @@ class AnnIndex:
         #: faiss search parameters by nprobe, made once (a SWIG object per search shows).
         self._params: dict[int, Any] = {}
         self._nlist = int(index.nlist)  # fixed for an index's life (a retraining is a new one)
+        self._int_table: np.ndarray | None = np.zeros(0, dtype=np.int64)  # see int_ids
+        self._int_filled = 0
+        #: search_one's query and answer arrays by k, with their faiss pointers: made once,
+        #: reused (search_one runs under the owner's lock, one search at a time).
+        self._one_buffers: dict[int, _OneQuery] = {}
+        self._faiss = faiss_module()
 
     @property
     def rows(self) -> int:
@@ -389,6 +419,65 @@ class AnnIndex:
         self.nprobe = int(max(1, min(needed[at] if needed else 1, self.nlist)))
         self.calibrated_rows = self.rows
 
+    def _search_params(self, nprobe: int | None) -> Any:
+        probe = min(nprobe or self.nprobe, self.nlist)
+        params = self._params.get(probe)
+        if params is None:
+            params = self._params[probe] = faiss_module().SearchParametersIVF(nprobe=probe)
+        return params
+
+    def search_one(
+        self, vector: np.ndarray, k: int, nprobe: int | None = None
+    ) -> tuple[list[Any], list[float]]:
+        """The top-``k`` user ids (store keys decoded, :func:`omnivec.core.ids.decode_id`) and
+        higher-is-better scores of one query ``vector`` (dim,) float32, best first (IVF-Flat:
+        no re-ranking). :meth:`search` for the single-query hot path: no per-query lists, and
+        int ids come from one gather in :meth:`int_ids`, not a key lookup and parse each."""
+        buffers = self._one_buffers.get(k)
+        if buffers is None:
+            buffers = _OneQuery.make(self.index.d, k)
+            if k <= _ONE_QUERY_BUFFERS_K:
+                self._one_buffers[k] = buffers
+        q, dist, found, pq, pdist, pfound = buffers
+        q[0] = vector
+        if self.metric == "cosine":
+            self._faiss.fvec_renorm_L2(q.shape[1], 1, pq)  # normalize_L2's core, in place
+        self.index.search_c(1, pq, k, pdist, pfound, self._search_params(nprobe))
+        row = found[0]
+        if row[-1] < 0:  # -1 (only at the end): fewer rows in the probed lists than k
+            row = row[row >= 0]
+        if self.metric == "l2":  # faiss reports squared L2; scores are higher-is-better
+            dist = -np.sqrt(np.maximum(dist, 0.0)) + 0.0
+        scores = dist[0, : len(row)].tolist()
+        # An id faiss returns is live (removal takes it out of faiss too).
+        table = self.int_ids()
+        if table is not None:
+            return table[row].tolist(), scores
+        keys = self.keys
+        return [decode_id(keys[i]) for i in row.tolist()], scores  # type: ignore[arg-type]
+
+    def int_ids(self) -> np.ndarray | None:
+        """Each position's int user id (rows,) int64, or None once a key is not an int id.
+        Filled up to the key table's end when asked: a position keeps its key for life (a
+        removed one, filled 0, is never returned), so the table only grows."""
+        n = len(self.keys)
+        if self._int_filled < n and self._int_table is not None:
+            new = self.keys[self._int_filled : n]
+            if any(k is not None and k[:2] != "i:" for k in new):
+                self._int_table = None
+                return None
+            try:
+                more = np.array([0 if k is None else int(k[2:]) for k in new], dtype=np.int64)
+            except OverflowError:  # an int id past int64
+                self._int_table = None
+                return None
+            table = self._int_table
+            if len(table) < n:  # amortised growth: writes and searches interleave
+                table = np.resize(table, max(n, 2 * len(table)))
+            table[self._int_filled : n] = more
+            self._int_table, self._int_filled = table, n
+        return self._int_table
+
     def search(
         self,
         queries: np.ndarray,
@@ -400,11 +489,8 @@ class AnnIndex:
         stored vectors of the candidates to re-rank them exactly."""
         faiss = faiss_module()
         q = self._prepare(queries)
-        probe = min(nprobe or self.nprobe, self.nlist)
         fetch = k * RERANK_FACTOR if exact is not None else k
-        params = self._params.get(probe)
-        if params is None:
-            params = self._params[probe] = faiss.SearchParametersIVF(nprobe=probe)
+        params = self._search_params(nprobe)
         # faiss' own search_c into arrays made here: its Python wrapper's checks and
         # allocations cost more than the search of one query at nprobe 1.
         n = q.shape[0]

@@ -85,6 +85,13 @@ class RowStore(Protocol):
         params: dict[str, Any] | None = None,
     ) -> list[list[StoredHit]]: ...
 
+    def search_ids(
+        self, name: str, vector: np.ndarray, k: int, params: dict[str, Any] | None = None
+    ) -> tuple[list[Any], list[float]] | None:
+        """Top-``k`` (user ids, scores) of one unfiltered query (dim,) float32 when the store
+        can answer without metadata; None: :meth:`search` answers."""
+        ...
+
     def get(
         self, name: str, keys: Sequence[str], *, strong: bool = False
     ) -> dict[str, StoredRow]: ...

@@ -44,6 +44,9 @@ _LITE_USERS_LOCK = threading.Lock()
 _LITE_GUARDS: dict[str, Any] = {}
 #: How long opening a Lite file waits for the server of a crashed process to exit.
 ORPHAN_WAIT_S = 5.0
+#: How long opening a Lite file keeps connecting to the server it started while that
+#: process runs (each attempt waits up to the connection timeout).
+LITE_START_WAIT_S = 60.0
 
 
 def open_lite(uri: str, connect: Callable[[], T]) -> T:
@@ -60,13 +63,40 @@ def open_lite(uri: str, connect: Callable[[], T]) -> T:
         try:
             if first:
                 _start_lite_server(uri)
-            client = connect()
+                client = _connect_started(uri, connect)
+            else:
+                client = connect()
         except BaseException:
             if first:
                 _drop_lite_guard(uri)
             raise
         _LITE_USERS[uri] = _LITE_USERS.get(uri, 0) + 1
         return client
+
+
+def _connect_started(uri: str, connect: Callable[[], T]) -> T:
+    """``connect()`` to the server just started for ``uri``, trying again while its process
+    is alive but has not opened its socket yet: milvus-lite waits only half a second after
+    starting it, and on a loaded machine its socket has been seen to take longer than one
+    connection timeout (seen twice in ~1,000 opens here: "No such file or directory")."""
+    deadline = time.monotonic() + LITE_START_WAIT_S
+    while True:
+        try:
+            return connect()
+        except Exception as exc:
+            if time.monotonic() >= deadline or not _lite_server_running(uri):
+                raise
+            logger.warning("Milvus Lite for %s is still starting (%s); waiting for it", uri, exc)
+
+
+def _lite_server_running(path: str) -> bool:
+    """Whether milvus-lite's server process for ``path`` runs (False when it cannot tell)."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    servers = getattr(server_manager_instance, "_servers", {})
+    server = servers.get(str(Path(path).absolute().resolve()))
+    process = getattr(server, "_p", None)
+    return process is not None and process.poll() is None
 
 
 def _start_lite_server(path: str) -> None:

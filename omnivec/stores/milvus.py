@@ -553,6 +553,19 @@ class MilvusStore:
             out.append(row[:k])
         return out
 
+    def search_ids(
+        self, name: str, vector: np.ndarray, k: int, params: dict[str, Any] | None = None
+    ) -> tuple[list[Any], list[float]] | None:
+        """The top-``k`` user ids (keys decoded, :func:`omnivec.core.ids.decode_id`) and
+        higher-is-better scores of one unfiltered query ``vector`` (dim,) float32, best first,
+        when the in-process index answers alone and the hits carry nothing else (no metadata
+        stored); None: call :meth:`search`. The single-query hot path: at 100k rows the
+        layers above faiss cost as much as its search."""
+        if self._ann is None:
+            return None
+        knobs = check_search_params(params) if params else {}
+        return self._ann.search_one(self, name, vector, k, knobs)
+
     def keyword_search(
         self, name: str, texts: Sequence[str], k: int, where: str | None = None
     ) -> list[list[StoredHit]]:

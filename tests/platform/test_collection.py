@@ -167,3 +167,33 @@ def test_text_and_images_wrappers_validate() -> None:
         ov.vector([])
     with pytest.raises(InvalidInputError):
         ov.image(None)
+
+
+@pytest.mark.parametrize("ids", ["int", "str"])
+def test_one_vector_hot_path_gives_the_general_paths_hits(
+    plat: ov.Platform, monkeypatch: pytest.MonkeyPatch, ids: str
+) -> None:
+    """One ``ov.vector`` on an ANN-indexed vectors-only collection takes the store's
+    ``search_ids``; its hits equal the batch path's (``store.search``) in every field."""
+    from omnivec.stores import ann
+
+    monkeypatch.setattr(ann, "ANN_MIN_ROWS", 1_000)
+    x = unit(np.random.default_rng(0), 1_200, 16)
+    names: list[Any] = list(range(1_200)) if ids == "int" else [f"r {i}!" for i in range(1_200)]
+    col = plat.collection("v", dim=16, metric="cosine")
+    col.add(vectors=x, ids=names)
+    calls = []
+    real = plat.store.search_ids  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        plat.store, "search_ids", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    for v in x[:5]:
+        one = col.search(ov.vector(v), k=7)
+        assert one == col.search([ov.vector(v)], k=7)[0]
+        assert one[0].id == names[int(np.argmax(x @ v))] and one[0].metadata == {}
+        assert col.search(ov.vector(v), k=7, min_score=2.0) == []
+    assert len(calls) == 10
+    # A where, metadata on the rows or a text collection go the general way (None answered).
+    col.add(vectors=x[:1], ids=names[:1], metadata=[{"g": 1}])
+    hits = col.search(ov.vector(x[0]), k=3)
+    assert hits[0].id == names[0] and hits[0].metadata == {"g": 1}

@@ -468,3 +468,74 @@ def test_index_decides_insert_or_replace_without_reading_new_keys(
     top = store.search("c", new[[7, 307]], 2, params={"nprobe": 4096})
     assert [r[0].key for r in top] == ["k7", "fresh7"]
     assert top[0][1].key != "k7"  # replaced, not duplicated
+
+
+def fill_bare(store: MilvusStore, name: str, x: np.ndarray, keys: list[str], metric: str) -> None:
+    """Rows without metadata: hits need nothing from Milvus, so ``search_ids`` answers."""
+    store.create_collection(name, x.shape[1], metric, index="auto")
+    for s in range(0, len(x), 2_000):
+        store.upsert(name, keys[s : s + 2_000], x[s : s + 2_000], [{}] * len(x[s : s + 2_000]))
+
+
+def ids_and_scores(store: MilvusStore, name: str, v: np.ndarray, k: int, **kw: object) -> tuple:
+    from omnivec.core.ids import decode_ids
+
+    row = store.search(name, v[None], k, **kw)[0]  # type: ignore[arg-type]
+    return decode_ids([h.key for h in row]), [h.score for h in row]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+@pytest.mark.parametrize("kind", ["int", "str", "mixed"])
+def test_one_query_hot_path_answers_as_search(
+    store: MilvusStore, low_threshold: int, metric: str, kind: str
+) -> None:
+    """``search_ids`` (one unfiltered query, no metadata) gives search's ids, decoded, and
+    scores, through deletes, replacements and new rows, whatever the ids."""
+    from omnivec.core.ids import encode_ids
+
+    x = clustered(1_500)
+    ids: list[object] = list(range(1_500))
+    if kind == "str":
+        ids = [f"doc {i}/ü" if i % 2 else f"d{i}" for i in range(1_500)]  # hex- and plain keys
+    elif kind == "mixed":
+        ids = [i if i % 3 else f"s{i}" for i in range(1_500)]
+    keys = encode_ids(ids)
+    fill_bare(store, "c", x, keys, metric)
+    assert store._ann is not None and store._ann.has_index("c")
+    q = np.concatenate([x[:4], clustered(4, seed=9)])
+
+    def check(k: int = 10) -> None:
+        for v in q:
+            for params in (None, {"nprobe": 4096}):
+                got = store.search_ids("c", v, k, params)
+                assert got is not None
+                want = ids_and_scores(store, "c", v, k, params=params)
+                assert got[0] == want[0]
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-6)
+
+    check()
+    store.delete("c", keys[:200])
+    store.upsert("c", keys[300:310], -x[300:310], [{}] * 10)
+    store.upsert("c", encode_ids([10**6, "late"]), x[:2] + 0.01, [{}, {}])
+    check()
+    check(k=1_400)  # more than the probed lists hold at the default nprobe: no -1 ids
+    hits = store.search_ids("c", x[0], 1_400, {"nprobe": 4096})
+    assert hits is not None and not set(hits[0]) & set(ids[:200])
+
+
+def test_one_query_hot_path_declines_what_it_cannot_answer(
+    store: MilvusStore, low_threshold: int
+) -> None:
+    x = clustered(1_500)
+    fill_bare(store, "small", x[:500], keys_of(500), "cosine")  # exact rows, no ANN index
+    assert store.search_ids("small", x[0], 5) is None
+    fill(store, "meta", x, "auto")  # rows with metadata: hits read it from Milvus
+    assert store.search_ids("meta", x[0], 5) is None
+    fill(store, "sq8", x, "ivf_sq8")  # candidates re-ranked on the stored vectors
+    assert store.search_ids("sq8", x[0], 5) is None
+    big = 2**70  # an int id past int64: decoded from its key
+    fill_bare(store, "big", x, [*keys_of(1_499, "i:"), f"i:{big}"], "cosine")
+    got = store.search_ids("big", x[1_499], 1)
+    assert got is not None and got[0] == [big]
+    with pytest.raises(InvalidInputError):
+        store.search_ids("big", x[0], 5, {"nprobe": 0})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -184,3 +185,44 @@ def test_rows_without_metadata_take_the_prebuilt_request(
     assert store.count("p") == 1_200
     hits = store.search("p", x[7:8], k=1)[0]
     assert hits[0].key == "s:7" and hits[0].score == pytest.approx(0.0, abs=1e-4)
+
+
+def test_opening_waits_for_a_lite_server_slow_to_open_its_socket(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A started milvus-lite process that has not opened its socket yet is waited for (seen
+    on loaded machines: the first connection attempt fails with no socket file)."""
+    from omnivec.stores import lite
+
+    attempts: list[bool] = []
+    real = lite._connect_started
+
+    def slow_first(uri: str, connect: Any) -> Any:
+        assert lite._lite_server_running(uri)  # the real process, just started
+
+        def flaky() -> Any:
+            attempts.append(True)
+            if len(attempts) < 3:
+                raise OSError("unix socket: No such file or directory")
+            return connect()
+
+        return real(uri, flaky)
+
+    monkeypatch.setattr(lite, "_connect_started", slow_first)
+    store = MilvusStore(db_path)
+    try:
+        store.create_collection("c", 4, "cosine")
+        assert store.has_collection("c") and len(attempts) == 3
+    finally:
+        store.close()
+    assert not lite._lite_server_running(db_path)
+    # A process that is gone is not waited for: the failure stands at once.
+    monkeypatch.setattr(lite, "_lite_server_running", lambda uri: False)
+
+    def refused() -> None:
+        attempts.append(True)
+        raise OSError("no socket")
+
+    with pytest.raises(OSError, match="no socket"):
+        real(db_path, refused)
+    assert len(attempts) == 4
