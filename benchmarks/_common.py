@@ -21,6 +21,19 @@ def p50_ms(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(samples)
 
 
+def p50_each_ms(fn: Callable[[Any], Any], items: Any) -> float:
+    """Median wall time of ``fn(item)`` in milliseconds, one call per item (after one warm-up
+    on the first): distinct queries, so no query finds its own data still in the caches."""
+    items = list(items)
+    fn(items[0])
+    samples = []
+    for item in items:
+        t0 = time.perf_counter()
+        fn(item)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
 def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     """float32 ``(n, dim)`` rows drawn uniformly on the unit sphere (IVF's worst case)."""
     x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)

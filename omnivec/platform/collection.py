@@ -113,28 +113,31 @@ class Collection(TrainableCollection):
                     vecs[at[key]] = vec
         if unit and not block.unit and self.metric == "cosine":
             vecs = unit_rows(vecs)
-        return decode_ids(block.keys), vecs
+        return (block.ids if block.ids is not None else decode_ids(block.keys)), vecs
 
     def _local_block(
         self, block: RowBlock, limit: int | None, seed: int, ordered: bool
     ) -> tuple[RowBlock, bool]:
         """The main rows of an in-process copy (``block``), sampled and ordered as
         :meth:`_scan` would read them from Milvus; and whether any record has windows."""
-        keys, vecs = block.keys, block.vectors
+        keys, vecs, ids = block.keys, block.vectors, block.ids
         main = windows.main_positions(keys) if self.text_options else None
         windowed = main is not None
         if main is not None:
-            keys, vecs = [keys[i] for i in main], vecs[main]
+            keys, vecs, ids = [keys[i] for i in main], vecs[main], None
         sample = limit is not None and len(keys) > limit
         if not sample and not ordered:
-            return RowBlock(keys, vecs, unit=block.unit), windowed
+            return RowBlock(keys, vecs, unit=block.unit, ids=ids), windowed
         order = sorted(range(len(keys)), key=keys.__getitem__)
         if sample:  # the rule of _scan: a seeded choice among the keys in order
             pick = np.random.default_rng(seed).choice(len(keys), size=limit, replace=False)
             order = [order[i] for i in sorted(pick)]
         elif all(i == j for i, j in enumerate(order)):
-            return RowBlock(keys, vecs, unit=block.unit), windowed
-        return RowBlock([keys[i] for i in order], vecs[order], unit=block.unit), windowed
+            return RowBlock(keys, vecs, unit=block.unit, ids=ids), windowed
+        picked = [ids[i] for i in order] if ids is not None else None
+        return RowBlock(
+            [keys[i] for i in order], vecs[order], unit=block.unit, ids=picked
+        ), windowed
 
     def _scan(self, where: str | None, limit: int | None, seed: int, metadata: bool) -> RowBlock:
         """The rows of :meth:`records` / :meth:`vectors` (``where`` already restricted to one

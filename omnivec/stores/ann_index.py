@@ -296,8 +296,11 @@ class AnnIndex:
         vectors): a cosine collection's only as unit rows (None unless ``unit``)."""
         if self.kind != "ivf_flat" or (self.metric == "cosine" and not unit):
             return None
-        keys, vectors = self.read_lists()
-        return RowBlock(keys, vectors, unit=self.metric == "cosine")
+        positions, vectors = self._read_positions(None)
+        keys = self._keys_at(positions)
+        table = self.int_ids()
+        ids = table[positions].tolist() if table is not None else None  # no parsing of keys
+        return RowBlock(keys, vectors, unit=self.metric == "cosine", ids=ids)
 
     def vectors(self) -> tuple[list[str], np.ndarray]:
         """Every stored (key, vector): exact for IVF-Flat, decoded codes for SQ8; float32
@@ -326,6 +329,11 @@ class AnnIndex:
     def read_lists(self, lists: range | None = None) -> tuple[list[str], np.ndarray]:
         """The (keys, rows) of inverted lists ``lists`` (default: all) of an IVF-Flat index,
         copied: float32 ``(n, dim)``, unit rows for cosine, in list order."""
+        positions, out = self._read_positions(lists)
+        return self._keys_at(positions), out
+
+    def _read_positions(self, lists: range | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`read_lists` with the rows' positions (n,) int64 in place of their keys."""
         # Straight from the inverted lists' packed codes, one copy per list: ~10x faster than
         # reconstruct_batch through the hashtable direct map at 100k rows.
         dim = int(self.index.d)
@@ -337,13 +345,14 @@ class AnnIndex:
                 id_parts.append(view[0])
                 vec_parts.append(view[1])
         if not id_parts:
-            return [], np.empty((0, dim), np.float32)
-        ids = np.concatenate(id_parts)
-        out = np.concatenate(vec_parts)  # copies out of faiss' memory
-        if len(ids) == 1:
-            return [self.keys[int(ids[0])]], out  # type: ignore[list-item]
+            return np.empty(0, np.int64), np.empty((0, dim), np.float32)
+        return np.concatenate(id_parts), np.concatenate(vec_parts)  # copies out of faiss
+
+    def _keys_at(self, positions: np.ndarray) -> list[str]:
+        if len(positions) <= 1:
+            return [self.keys[int(i)] for i in positions]  # type: ignore[misc]
         # itemgetter looks the keys up in one C loop (a third of a list comprehension's time).
-        return list(operator.itemgetter(*ids.tolist())(self.keys)), out
+        return list(operator.itemgetter(*positions.tolist())(self.keys))
 
     def _exact_top(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, lists), int64 ``(m, k)`` each: the ``k`` best rows of every query of float32

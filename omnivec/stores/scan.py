@@ -41,12 +41,15 @@ Query = Callable[[str, "int | None", list[str]], Any]
 class RowBlock:
     """Rows read in bulk, in key order: ``keys`` (n store keys), ``vectors`` float32
     ``(n, dim)``, ``metadata`` (n dicts; empty dicts when metadata was not read). ``unit``:
-    the vectors were scaled to unit length (a cosine collection's in-process copy)."""
+    the vectors were scaled to unit length (a cosine collection's in-process copy). ``ids``:
+    the keys decoded (:func:`omnivec.core.ids.decode_ids`) when the store had them at hand
+    (an ANN index over int ids keeps them as an array), else None."""
 
     keys: list[str]
     vectors: np.ndarray
     metadata: list[dict[str, Any]] = field(default_factory=list)
     unit: bool = False
+    ids: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.keys)

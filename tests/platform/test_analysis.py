@@ -247,6 +247,26 @@ def test_projection_samples_big_collections_reproducibly(plat, digits) -> None:
     assert len(few) == col.count(where="digit == 3")
 
 
+@pytest.mark.parametrize(
+    ("n", "dim", "dtype"),
+    [(4_000, 24, np.float32), (4_000, 24, np.float64), (60, 24, np.float32), (500, 1, np.float32)],
+)
+def test_pca_gives_scikit_learns_coordinates(n: int, dim: int, dtype: type) -> None:
+    """analysis.pca_2d (its own covariance path from 10 rows per dimension, scikit-learn's
+    PCA below) answers PCA(2).fit_transform's coordinates, signs included."""
+    from sklearn.decomposition import PCA
+
+    from omnivec.platform.analysis import pca_2d
+
+    rng = np.random.default_rng(n + dim)
+    # Anisotropic with an offset: clear leading axes and a mean to take out.
+    x = (rng.standard_normal((n, dim)) * np.linspace(3, 0.5, dim) + 2.0).astype(dtype)
+    got = pca_2d(x)
+    want = PCA(min(2, dim)).fit_transform(x)
+    assert got.dtype == np.float64 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
+
+
 # -- bad input ----------------------------------------------------------------------------------
 def test_bad_input_is_one_line_invalid_input(plat, digits, topics, reviews) -> None:
     col = digits_collection(plat, digits, "l2")

@@ -60,6 +60,33 @@ def test_unit_rows_from_the_ann_index(plat: ov.Platform, monkeypatch: pytest.Mon
     assert local.cluster(n_clusters=4) == exact.cluster(n_clusters=4)
 
 
+@pytest.mark.parametrize("kind", ["int", "mixed"])
+def test_ids_of_the_ann_index_rows_match_the_read_from_milvus(
+    plat: ov.Platform, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """An ANN index over int ids hands out its rows' ids decoded (one gather, no key
+    parsing); the same ids as Milvus' read, through samples, order, deletes and new rows."""
+    monkeypatch.setattr(ann, "ANN_MIN_ROWS", 500)
+    x = np.random.default_rng(4).standard_normal((800, 6)).astype(np.float32)
+    ids: list = list(range(800)) if kind == "int" else [i if i % 2 else f"s{i}" for i in range(800)]
+    local, exact = twins(plat, x, ids, "cosine")
+    for step in range(2):
+        block = plat.store.local_rows(local.physical, unit=True)
+        assert block is not None and (block.ids is not None) == (kind == "int")
+        for kwargs in ({}, {"limit": 120, "seed": 5}):
+            got_ids, got = local.vectors(unit=True, **kwargs)
+            want_ids, want = exact.vectors(unit=True, **kwargs)
+            assert got_ids == want_ids
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+        any_ids, _ = local.vectors(unit=True, ordered=False)
+        assert sorted(any_ids, key=encode_id) == exact.vectors()[0]
+        if step == 0:  # then: some rows gone, some replaced, some new
+            for col in (local, exact):
+                col.delete(ids[:50])
+                col.add(vectors=-x[100:110], ids=ids[100:110])
+                col.add(vectors=x[:30] + 1, ids=[10_000 + i for i in range(30)])
+
+
 def test_long_texts_read_as_one_row_each(plat: ov.Platform) -> None:
     texts = ["I love cats", BODY + "The lighthouse door is orange.", "Stocks fell", BODY]
     cols = []
