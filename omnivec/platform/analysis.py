@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLASSIFIER_METHODS",
     "CLUSTER_METHODS",
+    "PCA_FIT_ROWS",
     "PROJECT_LIMIT",
     "PROJECT_METHODS",
     "Classifier",
@@ -55,6 +56,12 @@ CLASSIFIER_METHODS = ("logistic", "knn")
 PROJECT_METHODS = ("pca", "umap", "tsne")
 #: Records projected at most; larger collections are projected on a seeded sample this big.
 PROJECT_LIMIT = 20_000
+#: PCA fits its axes on at most this many rows (a seeded sample) and projects every row: at
+#: 100k x 384 the fit on all rows is ~110 ms of one Gram product, half that on the sample, and
+#: the sample's axes keep 99.9% of the exact axes' variance (benchmarks/bench_analysis.py);
+#: where the top variances are nearly equal the map may turn between them (points moved up
+#: to 12% of its spread on 20 blobs), as it would between two samples of the same data.
+PCA_FIT_ROWS = 50_000
 #: k-means restarts: ten keep the result stable from seed to seed (one restart, scikit-learn's
 #: "auto", gave ARI 0.57-0.68 on the digits where ten gave 0.66-0.67); above this many
 #: records three restarts keep it fast.
@@ -370,31 +377,38 @@ def _one_blas_thread() -> Any:
     return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
-def pca_2d(vectors: np.ndarray) -> np.ndarray:
+def pca_2d(vectors: np.ndarray, fit_rows: int | None = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:
     """The first two principal coordinates, float64 ``(n, min(2, n, dim))``, of ``vectors``
-    ``(n, dim)``: scikit-learn's ``PCA(2).fit_transform``, signs included.
+    ``(n, dim)``: scikit-learn's ``PCA(2).fit_transform``, signs included; above ``fit_rows``
+    rows, ``PCA(2).fit(seeded sample of fit_rows).transform(vectors)`` (every row projected).
 
     With n >= 10 dim, scikit-learn's own "covariance_eigh" algorithm without its overheads:
-    timed at 100k x 384 float32, one ``X.T @ X`` (~110 ms) dominates; scikit-learn adds input
-    checks, a slower mean and a full float32 ``eigh`` (~20-40 ms in all), which put a whole
-    ``col.project`` past 1.2x its time. Here the mean is one pass and only the top two
-    eigenpairs are computed, from the covariance in float64. Fewer rows: scikit-learn (its
-    SVD of the centred rows, the better choice there)."""
+    timed at 100k x 384 float32, the ``X.T @ X`` product (~110 ms) dominates; scikit-learn
+    adds input checks, a slower mean and a full float32 ``eigh`` (~20-40 ms in all). Here
+    the mean is one pass and only the top two eigenpairs are computed, from the covariance in
+    float64. Fewer rows: scikit-learn (its SVD of the centred rows, the better choice there)."""
     x = np.asarray(vectors)
     n, dim = x.shape
-    if n < 10 * dim:
+    fit = x
+    if fit_rows is not None and n > fit_rows:
+        # Sorted: the gather reads the rows in memory order.
+        pick = np.sort(np.random.default_rng(seed).choice(n, size=fit_rows, replace=False))
+        fit = x[pick]
+    m = len(fit)
+    if m < 10 * dim:
         from sklearn.decomposition import PCA
 
-        return np.asarray(PCA(n_components=min(2, n, dim)).fit_transform(x), dtype=np.float64)
+        pca = PCA(n_components=min(2, m, dim)).fit(fit)
+        return np.asarray(pca.transform(x), dtype=np.float64)
     from scipy.linalg import eigh
 
     comps = min(2, dim)
     # In the rows' own dtype, as scikit-learn's mean: a float64 pass is 4x slower.
-    mean = (x.sum(axis=0) / n).astype(np.float64)
-    # Centred afterwards (C - n mean mean^T), as scikit-learn does: no centred copy of X.
-    cov = (x.T @ x).astype(np.float64)
-    cov -= n * np.outer(mean, mean)
-    cov /= n - 1
+    mean = (fit.sum(axis=0) / m).astype(np.float64)
+    # Centred afterwards (C - m mean mean^T), as scikit-learn does: no centred copy.
+    cov = (fit.T @ fit).astype(np.float64)
+    cov -= m * np.outer(mean, mean)
+    cov /= m - 1
     with _one_blas_thread():
         # A 384 x 384 eigh is many small BLAS calls: on two threads, woken for each, it took
         # 5-100 ms right after the product above; on one, 6-7 ms.
@@ -416,7 +430,7 @@ def project_vectors(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> 
     if method == "pca":
         if n == 1:
             return np.zeros((1, 2))
-        xy = pca_2d(vectors)
+        xy = pca_2d(vectors, seed=seed)
     elif method == "tsne":
         from sklearn.manifold import TSNE
 

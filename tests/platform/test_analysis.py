@@ -259,12 +259,25 @@ def test_pca_gives_scikit_learns_coordinates(n: int, dim: int, dtype: type) -> N
     from omnivec.platform.analysis import pca_2d
 
     rng = np.random.default_rng(n + dim)
-    # Anisotropic with an offset: clear leading axes and a mean to take out.
-    x = (rng.standard_normal((n, dim)) * np.linspace(3, 0.5, dim) + 2.0).astype(dtype)
+    # Anisotropic with an offset: two clear leading axes and a mean to take out.
+    scale = np.linspace(1.5, 0.5, dim)
+    scale[:2] = (5.0, 3.0)[:dim]
+    x = (rng.standard_normal((n, dim)) * scale + 2.0).astype(dtype)
     got = pca_2d(x)
     want = PCA(min(2, dim)).fit_transform(x)
     assert got.dtype == np.float64 and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
+    if n > 1_000:
+        # Above fit_rows: the axes of a seeded sample, every row projected on them.
+        pick = np.sort(np.random.default_rng(7).choice(n, size=1_000, replace=False))
+        sampled = pca_2d(x, fit_rows=1_000, seed=7)
+        np.testing.assert_allclose(
+            sampled,
+            PCA(2).fit(x[pick]).transform(x),
+            rtol=0,
+            atol=1e-4 * np.abs(want).max(),
+        )
+        assert np.abs(sampled - want).max() < 0.05 * np.ptp(want)  # the same map, nearly
 
 
 # -- bad input ----------------------------------------------------------------------------------
