@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -365,16 +366,22 @@ class Projection:
 
 
 _BLAS_CONTROLLER: Any = None
+_BLAS_LIMIT_LOCK = threading.Lock()
 
 
-def _one_blas_thread() -> Any:
-    """A context that keeps BLAS on one thread (threadpoolctl; its library scan made once)."""
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread for the block (threadpoolctl; its library scan made once). One
+    block at a time: two overlapping limits would restore each other's setting, leaving BLAS
+    on one thread for good."""
     global _BLAS_CONTROLLER
     from threadpoolctl import ThreadpoolController
 
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+    with _BLAS_LIMIT_LOCK:
+        if _BLAS_CONTROLLER is None:
+            _BLAS_CONTROLLER = ThreadpoolController()
+        with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+            yield
 
 
 def pca_2d(vectors: np.ndarray, fit_rows: int | None = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:

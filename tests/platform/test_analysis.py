@@ -280,6 +280,23 @@ def test_pca_gives_scikit_learns_coordinates(n: int, dim: int, dtype: type) -> N
         assert np.abs(sampled - want).max() < 0.05 * np.ptp(want)  # the same map, nearly
 
 
+def test_pca_leaves_blas_threads_as_they_were_even_from_two_threads() -> None:
+    """pca_2d keeps BLAS on one thread for its eigh only; overlapping calls must not restore
+    each other's limit (BLAS would stay on one thread for the process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    from omnivec.platform.analysis import pca_2d
+
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+    x = np.random.default_rng(0).standard_normal((2_000, 16)).astype(np.float32)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: pca_2d(x), range(16)))
+    assert all(np.array_equal(o, outs[0]) for o in outs)
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
+
+
 # -- bad input ----------------------------------------------------------------------------------
 def test_bad_input_is_one_line_invalid_input(plat, digits, topics, reviews) -> None:
     col = digits_collection(plat, digits, "l2")
