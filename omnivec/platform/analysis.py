@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from omnivec.core.ids import encode_ids
 from omnivec.core.space import unit_rows
 from omnivec.errors import InvalidInputError
 
@@ -384,10 +385,17 @@ def _one_blas_thread() -> Iterator[None]:
             yield
 
 
-def pca_2d(vectors: np.ndarray, fit_rows: int | None = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:
+def pca_2d(
+    vectors: np.ndarray,
+    fit_rows: int | None = PCA_FIT_ROWS,
+    seed: int = 0,
+    order: np.ndarray | None = None,
+) -> np.ndarray:
     """The first two principal coordinates, float64 ``(n, min(2, n, dim))``, of ``vectors``
     ``(n, dim)``: scikit-learn's ``PCA(2).fit_transform``, signs included; above ``fit_rows``
     rows, ``PCA(2).fit(seeded sample of fit_rows).transform(vectors)`` (every row projected).
+    ``order`` (n,) int: the rows' positions in a canonical order (their ids sorted), so that
+    the sample is drawn from the same records however the rows came (None: as given).
 
     With n >= 10 dim, scikit-learn's own "covariance_eigh" algorithm without its overheads:
     timed at 100k x 384 float32, the ``X.T @ X`` product (~110 ms) dominates; scikit-learn
@@ -395,17 +403,20 @@ def pca_2d(vectors: np.ndarray, fit_rows: int | None = PCA_FIT_ROWS, seed: int =
     the mean is one pass and only the top two eigenpairs are computed, from the covariance in
     float64. Fewer rows: scikit-learn (its SVD of the centred rows, the better choice there)."""
     x = np.asarray(vectors)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)  # float16 products overflow; ints are no vectors to multiply
     n, dim = x.shape
     fit = x
     if fit_rows is not None and n > fit_rows:
-        # Sorted: the gather reads the rows in memory order.
-        pick = np.sort(np.random.default_rng(seed).choice(n, size=fit_rows, replace=False))
-        fit = x[pick]
+        pick = np.random.default_rng(seed).choice(n, size=fit_rows, replace=False)
+        if order is not None:
+            pick = np.asarray(order)[pick]
+        fit = x[np.sort(pick)]  # sorted: the gather reads the rows in memory order
     m = len(fit)
     if m < 10 * dim:
         from sklearn.decomposition import PCA
 
-        pca = PCA(n_components=min(2, m, dim)).fit(fit)
+        pca = PCA(n_components=min(2, m, dim), random_state=seed).fit(fit)
         return np.asarray(pca.transform(x), dtype=np.float64)
     from scipy.linalg import eigh
 
@@ -427,8 +438,22 @@ def pca_2d(vectors: np.ndarray, fit_rows: int | None = PCA_FIT_ROWS, seed: int =
     return np.asarray(x @ w.T - mean.astype(w.dtype) @ w.T, dtype=np.float64)
 
 
-def project_vectors(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
-    """2-D coordinates, float64 ``(n, 2)``, of prepared vectors ``(n, dim)``."""
+def _id_order(ids: list[Any]) -> np.ndarray:
+    """Positions of ``ids`` in sorted order: int ids by value, others by their store key."""
+    if all(type(i) is int for i in ids):
+        try:
+            return np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+        except OverflowError:  # an int id past int64
+            pass
+    keys = encode_ids(ids, unique=False)
+    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+
+
+def project_vectors(
+    vectors: np.ndarray, method: str = "pca", seed: int = 0, order: np.ndarray | None = None
+) -> np.ndarray:
+    """2-D coordinates, float64 ``(n, 2)``, of prepared vectors ``(n, dim)``; ``order``: see
+    :func:`pca_2d`."""
     method = _check_method(method, PROJECT_METHODS, "projection")
     n = vectors.shape[0]
     if n < 3 or (method != "pca" and n < 5):
@@ -437,7 +462,7 @@ def project_vectors(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> 
     if method == "pca":
         if n == 1:
             return np.zeros((1, 2))
-        xy = pca_2d(vectors, seed=seed)
+        xy = pca_2d(vectors, fit_rows=PCA_FIT_ROWS, seed=seed, order=order)
     elif method == "tsne":
         from sklearn.manifold import TSNE
 
@@ -481,7 +506,8 @@ def projection(
         records = _read(col, where, limit=int(limit), seed=seed)
         ids, x = [r.id for r in records], _matrix(records, col.metric)
     else:
-        # PCA does not depend on the row order: no sorting of the ids.
+        # PCA needs no sorted read: its result does not depend on the row order (its fit
+        # sample, above PCA_FIT_ROWS rows, is drawn by id below).
         ids, x = _read_vectors(col, where, limit=int(limit), seed=seed, ordered=method != "pca")
     # Fewer than the limit: every matching record was read.
     total = len(ids) if len(ids) < limit else col.count(where=where)
@@ -489,7 +515,12 @@ def projection(
         logger.info(
             "projecting a seeded sample of %d of the %d records of %r", len(ids), total, col.name
         )
-    xy = project_vectors(x, method, seed)
+    order = None
+    if method == "pca" and len(ids) > PCA_FIT_ROWS:
+        # The rows came in the in-process copy's order (inserts, a retraining or a read from
+        # Milvus change it): PCA's fit sample is drawn by id instead.
+        order = _id_order(ids)
+    xy = project_vectors(x, method, seed, order)
     return Projection(ids, xy, method, len(ids), total, records)
 
 

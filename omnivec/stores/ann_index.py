@@ -442,6 +442,8 @@ class AnnIndex:
         higher-is-better scores of one query ``vector`` (dim,) float32, best first (IVF-Flat:
         no re-ranking). :meth:`search` for the single-query hot path: no per-query lists, and
         int ids come from one gather in :meth:`int_ids`, not a key lookup and parse each."""
+        if k < 1:
+            return [], []
         buffers = self._one_buffers.get(k)
         if buffers is None:
             buffers = _OneQuery.make(self.index.d, k)
@@ -477,7 +479,7 @@ class AnnIndex:
                 return None
             try:
                 more = np.array([0 if k is None else int(k[2:]) for k in new], dtype=np.int64)
-            except OverflowError:  # an int id past int64
+            except (OverflowError, ValueError):  # past int64, or a window row ("i:5#0.1")
                 self._int_table = None
                 return None
             table = self._int_table

@@ -84,9 +84,28 @@ def _connect_started(uri: str, connect: Callable[[], T]) -> T:
         try:
             return connect()
         except Exception as exc:
-            if time.monotonic() >= deadline or not _lite_server_running(uri):
+            if (
+                not _not_listening_yet(exc)
+                or time.monotonic() >= deadline
+                or not _lite_server_running(uri)
+            ):
                 raise
             logger.warning("Milvus Lite for %s is still starting (%s); waiting for it", uri, exc)
+            time.sleep(0.2)
+
+
+def _not_listening_yet(exc: BaseException) -> bool:
+    """Whether a failed connection says the server is not reachable (yet): another failure
+    (a refused token, a version mismatch) will not go away by waiting."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # pymilvus chains `e from e`
+        seen.add(id(current))
+        text = str(current).lower()
+        if any(s in text for s in ("unavailable", "no such file", "fail connecting")):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _lite_server_running(path: str) -> bool:

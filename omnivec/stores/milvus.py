@@ -563,8 +563,7 @@ class MilvusStore:
         layers above faiss cost as much as its search."""
         if self._ann is None:
             return None
-        knobs = check_search_params(params) if params else {}
-        return self._ann.search_one(self, name, vector, k, knobs)
+        return self._ann.search_one(self, name, vector, k, check_search_params(params))
 
     def keyword_search(
         self, name: str, texts: Sequence[str], k: int, where: str | None = None

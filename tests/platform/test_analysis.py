@@ -280,6 +280,32 @@ def test_pca_gives_scikit_learns_coordinates(n: int, dim: int, dtype: type) -> N
         assert np.abs(sampled - want).max() < 0.05 * np.ptp(want)  # the same map, nearly
 
 
+def test_pca_fit_sample_is_drawn_by_id_not_by_row_order(
+    plat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above PCA_FIT_ROWS the axes come from a sample; the same records in another order (the
+    in-process copy's order follows the writes) give the same map."""
+    from omnivec.platform import analysis
+
+    monkeypatch.setattr(analysis, "PCA_FIT_ROWS", 300)
+    rng = np.random.default_rng(3)
+    scale = np.linspace(1.0, 0.2, 8)
+    scale[:2] = (6.0, 3.0)
+    x = (rng.standard_normal((900, 8)) * scale).astype(np.float32)
+    ids = [int(i) for i in rng.permutation(10_000)[:900]]
+    maps = []
+    for name, perm in (("a", np.arange(900)), ("b", rng.permutation(900))):
+        col = plat.collection(name, dim=8, metric="l2")
+        col.add(vectors=x[perm], ids=[ids[i] for i in perm])
+        maps.append(col.project("pca", limit=900))
+    assert maps[0].keys() == maps[1].keys()
+    a, b = (np.array([m[i] for i in ids]) for m in maps)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+    # str ids too: the sample is drawn in store-key order
+    order = analysis._id_order(["b", "a", 3, "c"])
+    assert order.tolist() == [2, 1, 0, 3]
+
+
 def test_pca_leaves_blas_threads_as_they_were_even_from_two_threads() -> None:
     """pca_2d keeps BLAS on one thread for its eigh only; overlapping calls must not restore
     each other's limit (BLAS would stay on one thread for the process)."""

@@ -87,6 +87,26 @@ def test_ids_of_the_ann_index_rows_match_the_read_from_milvus(
                 col.add(vectors=x[:30] + 1, ids=[10_000 + i for i in range(30)])
 
 
+def test_int_ids_with_long_texts_past_the_ann_threshold(
+    plat: ov.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Window rows of a long text have keys like ``i:5#0.1``: an ANN index over them has no
+    int-id table, and reads, projections and clusters still work by record."""
+    monkeypatch.setattr(ann, "ANN_MIN_ROWS", 30)
+    col = plat.collection("t", encoder="text", chunk_tokens=24, chunk_overlap=6)
+    texts = [f"note {i} about the weather in town number {i}" for i in range(30)]
+    texts += [BODY + f"The lighthouse door is colour {i}." for i in range(3)]
+    col.add(texts, ids=list(range(33)))
+    assert plat.store._ann is not None and plat.store._ann.has_index(col.physical)
+    block = plat.store.local_rows(col.physical, unit=True)
+    assert block is not None and block.ids is None and len(block) > 33
+    ids, vecs = col.vectors(unit=True, ordered=False)
+    assert sorted(ids) == list(range(33)) and vecs.shape == (33, 384)
+    assert set(col.project("pca")) == set(range(33))
+    assert set(col.cluster(3)) == set(range(33))
+    assert col.search(texts[5], k=1)[0].id == 5
+
+
 def test_long_texts_read_as_one_row_each(plat: ov.Platform) -> None:
     texts = ["I love cats", BODY + "The lighthouse door is orange.", "Stocks fell", BODY]
     cols = []

@@ -216,13 +216,20 @@ def test_opening_waits_for_a_lite_server_slow_to_open_its_socket(
     finally:
         store.close()
     assert not lite._lite_server_running(db_path)
-    # A process that is gone is not waited for: the failure stands at once.
-    monkeypatch.setattr(lite, "_lite_server_running", lambda uri: False)
+    # A process that is gone, or a failure that waiting will not cure, stands at once.
+    running = {"now": False}
+    monkeypatch.setattr(lite, "_lite_server_running", lambda uri: running["now"])
 
-    def refused() -> None:
-        attempts.append(True)
-        raise OSError("no socket")
+    def refused(message: str) -> Any:
+        def connect() -> None:
+            attempts.append(True)
+            raise OSError(message)
 
-    with pytest.raises(OSError, match="no socket"):
-        real(db_path, refused)
-    assert len(attempts) == 4
+        return connect
+
+    with pytest.raises(OSError, match="No such file"):
+        real(db_path, refused("unix socket: No such file or directory"))
+    running["now"] = True
+    with pytest.raises(OSError, match="token"):
+        real(db_path, refused("bad token"))
+    assert len(attempts) == 5
