@@ -45,14 +45,9 @@ import numpy as np
 
 from omnivec.core.progress import progress_bar
 from omnivec.errors import InvalidInputError
-from omnivec.stores.ann_index import (
-    RECALL_TARGET,
-    AnnIndex,
-    FlatRows,
-    Mirror,
-    versions,
-)
+from omnivec.stores.ann_index import RECALL_TARGET, AnnIndex, versions
 from omnivec.stores.base import StoredHit
+from omnivec.stores.flat_rows import FlatRows, Mirror
 from omnivec.stores.retrain import Retrain, urgent, wants_retrain
 from omnivec.stores.scan import RowBlock
 
