@@ -154,7 +154,7 @@ class SearchableCollection(CollectionBase):
                     )
                 pairs = None
                 if where is None and not options.get("text"):
-                    physical = record.physical or self.name  # CollectionRecord.milvus_name
+                    physical = record.milvus_name(self.name)
                     pairs = self._store.search_ids(physical, arr, k, search_params)
                 if pairs is not None:
                     row = hits_from_ids(*pairs)

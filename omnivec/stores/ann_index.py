@@ -425,6 +425,12 @@ class AnnIndex:
         self.nprobe = int(max(1, min(needed[at] if needed else 1, self.nlist)))
         self.calibrated_rows = self.rows
 
+    def _scores(self, dist: np.ndarray) -> np.ndarray:
+        """faiss' distances as higher-is-better scores: it reports squared L2 for ``l2``."""
+        if self.metric == "l2":
+            return -np.sqrt(np.maximum(dist, 0.0)) + 0.0
+        return dist
+
     def _search_params(self, nprobe: int | None) -> Any:
         probe = min(nprobe or self.nprobe, self.nlist)
         params = self._params.get(probe)
@@ -454,9 +460,7 @@ class AnnIndex:
         row = found[0]
         if row[-1] < 0:  # -1 (only at the end): fewer rows in the probed lists than k
             row = row[row >= 0]
-        if self.metric == "l2":  # faiss reports squared L2; scores are higher-is-better
-            dist = -np.sqrt(np.maximum(dist, 0.0)) + 0.0
-        scores = dist[0, : len(row)].tolist()
+        scores = self._scores(dist)[0, : len(row)].tolist()
         # An id faiss returns is live (removal takes it out of faiss too).
         table = self.int_ids()
         if table is not None:
@@ -509,9 +513,7 @@ class AnnIndex:
         )
         keys = self.keys
         if exact is None:
-            scores: np.ndarray = dist
-            if self.metric == "l2":  # faiss reports squared L2; scores are higher-is-better
-                scores = -np.sqrt(np.maximum(dist, 0.0)) + 0.0
+            scores = self._scores(dist)
             # An id faiss returns is live (removal takes it out of faiss too); -1 (only at the
             # end of a row): no more; zip stops at the live ids. zip/map loop in C.
             out_rows = []

@@ -7,7 +7,13 @@ import logging
 import time
 from typing import Any
 
-__all__ = ["DropRpcTracebacks", "connect_client", "is_transient_goaway", "quiet_rpc_tracebacks"]
+__all__ = [
+    "DropRpcTracebacks",
+    "connect_client",
+    "error_mentions",
+    "is_transient_goaway",
+    "quiet_rpc_tracebacks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +41,19 @@ def connect_client(client_class: Any, uri: str, token: str, timeout: float) -> A
 
 
 def is_transient_goaway(exc: BaseException) -> bool:
+    return error_mentions(exc, "too many pings", "too_many_pings", "goaway")
+
+
+def error_mentions(exc: BaseException, *phrases: str) -> bool:
+    """Whether ``exc`` or an exception it was raised from mentions one of ``phrases``
+    (lower case), case-insensitively."""
     visited: set[int] = set()
     current: BaseException | None = exc
     # pymilvus raises `e from e`, so the chain can loop back on itself.
     while current is not None and id(current) not in visited:
         visited.add(id(current))
         text = str(current).lower()
-        if "too many pings" in text or "too_many_pings" in text or "goaway" in text:
+        if any(phrase in text for phrase in phrases):
             return True
         current = current.__cause__ or current.__context__
     return False

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from omnivec.errors import StoreUnavailableError
+from omnivec.stores.connection import error_mentions
 
 __all__ = [
     "ORPHAN_WAIT_S",
@@ -97,15 +98,7 @@ def _connect_started(uri: str, connect: Callable[[], T]) -> T:
 def _not_listening_yet(exc: BaseException) -> bool:
     """Whether a failed connection says the server is not reachable (yet): another failure
     (a refused token, a version mismatch) will not go away by waiting."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:  # pymilvus chains `e from e`
-        seen.add(id(current))
-        text = str(current).lower()
-        if any(s in text for s in ("unavailable", "no such file", "fail connecting")):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return error_mentions(exc, "unavailable", "no such file", "fail connecting")
 
 
 def _lite_server_running(path: str) -> bool:
