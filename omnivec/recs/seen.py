@@ -36,7 +36,7 @@ from omnivec.core.ids import encode_id
 from omnivec.errors import StoreError
 
 if TYPE_CHECKING:
-    from omnivec.recs.rewrite import Rewrite
+    from omnivec.recs.commit import Rewrite
     from omnivec.stores.base import StoredRow, VectorStore
 
 __all__ = [

@@ -33,6 +33,9 @@ SearchMany = Callable[[str, list[Any], dict[str, Any]], list[Any]]
 class _Group:
     queue: list[tuple[Any, asyncio.Future[Any]]] = field(default_factory=list)
     running: int = 0
+    #: Set when a query joins the queue or a request in flight ends: a waiting batch looks
+    #: again at once instead of polling.
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class SearchBatcher:
@@ -70,6 +73,7 @@ class SearchBatcher:
         group = self._groups.setdefault(key, _Group())
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         group.queue.append((query, future))
+        group.changed.set()
         self.pending += 1
         try:
             if group.running < self.concurrency:
@@ -84,6 +88,12 @@ class SearchBatcher:
     def _others_coming(self) -> bool:
         return self.active > self.pending
 
+    def request_ended(self) -> None:
+        """A request in flight ended: batches waiting for it look again."""
+        self.active -= 1
+        for group in self._groups.values():
+            group.changed.set()
+
     async def _drain(
         self, key: Hashable, group: _Group, name: str, options: dict[str, Any]
     ) -> None:
@@ -94,9 +104,13 @@ class SearchBatcher:
                 while (
                     len(group.queue) < self.max_batch
                     and self._others_coming()
-                    and loop.time() < deadline
+                    and (left := deadline - loop.time()) > 0
                 ):
-                    await asyncio.sleep(0.0005)
+                    group.changed.clear()
+                    try:
+                        await asyncio.wait_for(group.changed.wait(), left)
+                    except TimeoutError:
+                        break
                 # The group's other worker may have taken the queue during the wait.
                 batch = group.queue[: self.max_batch]
                 del group.queue[: self.max_batch]
@@ -163,4 +177,4 @@ class InFlight:
         try:
             await self.app(scope, receive, send)
         finally:
-            self.batcher.active -= 1
+            self.batcher.request_ended()
