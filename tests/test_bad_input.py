@@ -27,20 +27,10 @@ from omnivec.errors import (
     SpaceMismatchError,
     StoreUnavailableError,
 )
-from tests.test_reliability_batches import HashEncoder
+from tests.helpers.checks import INJECT, one_line, snapshot
+from tests.helpers.encoders import HashEncoder
 
 DIM = 8
-INJECT = 'a" or pk != "'
-
-
-def one_line(exc: BaseException) -> None:
-    text = str(exc)
-    assert text and "\n" not in text and "Traceback" not in text, text
-    assert len(text) < 600, text
-
-
-def snapshot(col: ov.Collection) -> dict[Any, tuple[bytes, dict[str, Any]]]:
-    return {r.id: (r.vector.tobytes(), r.metadata) for r in col.get(col.ids())}
 
 
 class World:

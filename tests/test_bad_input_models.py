@@ -31,8 +31,8 @@ from omnivec.errors import (
 from omnivec.platform.collection_base import ENCODE_CHUNK
 from omnivec.stores.milvus import MilvusStore
 from tests.encoders.test_clip import TINY, make_images, png_bytes
-from tests.test_bad_input import INJECT, one_line, snapshot
-from tests.test_reliability_batches import HashEncoder  # noqa: F401 - registers "hash_rel"
+from tests.helpers.checks import INJECT, one_line, snapshot
+from tests.helpers.encoders import HashEncoder  # noqa: F401 - registers "hash_rel"
 
 REC = {"factors": 8, "iterations": 3, "random_state": 0, "num_threads": 1}
 GRAPH = {"dim": 8, "walk_length": 5, "context_size": 3, "walks_per_node": 2, "epochs": 1}

@@ -4,7 +4,7 @@ Every test here uses the names and call shapes DESIGN.md documents ("Public API 
 "Details that users (and checks) rely on", "Errors", "CLI and server"), on real parts: Milvus
 Lite files in tmp dirs, the bundled all-MiniLM-L6-v2, open_clip models with random weights
 saved to checkpoint files, the numba node2vec walker and implicit. The HTTP face is in
-tests/test_contract_http.py.
+tests/server/test_contract_http.py.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import omnivec as ov
 from omnivec.cli import app
-from tests.test_server import running_server
+from tests.helpers.http import running_server
 
 pytestmark = pytest.mark.slow
 

@@ -46,9 +46,7 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
 
-def imports(
-    path: Path, name: str, typing: bool = False
-) -> list[tuple[str, list[str], int]]:
+def imports(path: Path, name: str, typing: bool = False) -> list[tuple[str, list[str], int]]:
     """(imported module, imported names, line) for every import in ``path`` that can run,
     and with ``typing=True`` also those under ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))

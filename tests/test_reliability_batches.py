@@ -8,8 +8,6 @@ would refuse, injected below it), or is interrupted (KeyboardInterrupt, a droppe
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,6 @@ import numpy as np
 import pytest
 
 import omnivec as ov
-from omnivec.core.encoder import BaseEncoder
-from omnivec.core.space import Space
 from omnivec.errors import (
     DimensionMismatchError,
     EncoderError,
@@ -29,46 +25,10 @@ from omnivec.errors import (
 )
 from omnivec.platform.collection_base import ENCODE_CHUNK
 from omnivec.stores.milvus import INSERT_BATCH_ROWS, MilvusStore
+from tests.helpers.encoders import DIM, HashEncoder
 
-DIM = 8
 N_OLD = 300
 BIG = 4 * INSERT_BATCH_ROWS - 100  # four internal writes
-
-
-# -- a real plugin encoder that refuses one input -----------------------------------------
-@dataclasses.dataclass
-class HashConfig:
-    dim: int = DIM
-    metric: str = "cosine"
-
-
-class HashEncoder(BaseEncoder):
-    """Deterministic vectors from a text's sha256; raises on the text ``"poison"``."""
-
-    name = "hash_rel"
-    modalities = ("text",)
-    config_class = HashConfig
-
-    @property
-    def dim(self) -> int:
-        return int(self.cfg.dim)
-
-    @property
-    def space(self) -> Space:
-        return Space(self.name, "sha256", "", self.dim, self.metric)
-
-    def encode(self, batch: Sequence[Any], modality: str | None = None) -> np.ndarray:
-        self._default_modality(modality)
-        if "poison" in batch:
-            raise RuntimeError("cannot encode 'poison'")
-        rows = [
-            np.frombuffer(hashlib.sha256(str(t).encode()).digest()[: 4 * self.dim], "<u4")
-            for t in batch
-        ]
-        return (np.stack(rows).astype(np.float64) / 2**32 - 0.5).astype(np.float32)
-
-
-ov.register_encoder(HashEncoder.name, HashEncoder)
 
 
 # -- a real store whose N-th write fails ----------------------------------------------------

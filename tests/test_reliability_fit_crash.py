@@ -19,7 +19,7 @@ import pytest
 import omnivec as ov
 from omnivec.errors import StoreError
 from tests.crash_fit_child import NAME, fitted_vectors
-from tests.test_reliability_crash import reopen, run_child
+from tests.helpers.crash import reopen, run_child
 
 KINDS = ["node2vec", "rec"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import omnivec as ov
+from tests.helpers.browser import CHROMIUM, LAUNCH_ARGS
+from tests.helpers.http import running_server
 from tests.platform.test_text_records import LONG, NEEDLE
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS
-from tests.test_server import running_server
 
 pytestmark = [
     pytest.mark.slow,

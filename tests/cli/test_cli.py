@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from omnivec.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: Every command the app registers, so a new one cannot miss its --help check.
 COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 assert {"search", "search-all", "map", "cluster", "classify", "reembed", "reindex", "eval"} <= set(

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import omnivec as ov
 from omnivec.cli import app
-from tests.test_server import DOCS, populate_all, running_server
+from tests.helpers.http import DOCS, populate_all, running_server
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_server import (
-    ARTIFACTS,
+from tests.helpers.browser import CHROMIUM, LAUNCH_ARGS, hit_ids, shot
+from tests.helpers.http import (
     HAVE_CLIP,
     HAVE_GRAPH,
     HAVE_RECS,
@@ -23,8 +23,6 @@ from tests.test_server import (
     running_server,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
@@ -32,15 +30,6 @@ pytestmark = [
         not os.access(CHROMIUM, os.X_OK),
         reason=f"{CHROMIUM} is missing: `make browser` (apt-get install chromium) installs it",
     ),
-]
-
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
 ]
 
 
@@ -82,18 +71,6 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     # The console logs failed fetches (4xx answers the tests provoke on purpose) as errors.
     assert not [e for e in errors if "status of 4" not in e], errors
     context.close()
-
-
-def shot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 10_000
-    return path
-
-
-def hit_ids(page: Any) -> list[str]:
-    return [t.strip() for t in page.locator("#search-results .hit-id").all_inner_texts()]
 
 
 def test_typing_a_query_shows_the_expected_hit(page: Any) -> None:

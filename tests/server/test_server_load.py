@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import omnivec as ov
-from tests.test_server import ARTIFACTS, running_server
+from tests.helpers.http import ARTIFACTS, running_server
 
 pytestmark = pytest.mark.slow
 

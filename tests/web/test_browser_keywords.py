@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import omnivec as ov
+from tests.helpers.browser import CHROMIUM, LAUNCH_ARGS, hit_ids, shot
+from tests.helpers.http import running_server
 from tests.platform.test_hybrid import MANUALS
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, hit_ids, shot
-from tests.test_server import running_server
 
 pytestmark = [
     pytest.mark.slow,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import omnivec as ov
-from tests.test_server import REPO, running_server
+from tests.helpers.http import REPO, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -251,7 +251,7 @@ def test_non_loopback_without_key_warns(tmp_path: Path) -> None:
 def test_web_page_asks_for_the_key_once(guarded: tuple[str, Path]) -> None:
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import LAUNCH_ARGS
+    from tests.helpers.browser import LAUNCH_ARGS
 
     base, _ = guarded
     prompts: list[str] = []

@@ -23,7 +23,7 @@ import omnivec as ov
 from omnivec.errors import DimensionMismatchError, SpaceMismatchError
 from omnivec.server import create_app
 from omnivec.server.batching import SearchBatcher
-from tests.test_server import DOCS, free_port
+from tests.helpers.http import DOCS, free_port
 
 pytestmark = pytest.mark.slow
 

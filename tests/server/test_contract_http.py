@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import omnivec as ov
 from omnivec.cli import app
-from tests.test_server import running_server
+from tests.helpers.http import running_server
 
 TINY_CLIP: dict[str, Any] = {
     "embed_dim": 32,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import omnivec as ov
+from tests.helpers.http import running_server
 from tests.milvus_server import milvus_server
-from tests.test_server import running_server
 
 pytestmark = pytest.mark.slow
 
