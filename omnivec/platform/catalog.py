@@ -243,7 +243,7 @@ class Catalog:
         return self._names(RECOMMENDER_PREFIX)
 
     def _names(self, prefix: str) -> list[str]:
-        return sorted(k[len(prefix) :] for k in self._store.list_docs() if k.startswith(prefix))
+        return sorted(k[len(prefix) :] for k in self._store.list_doc_keys(prefix))
 
     # -- blobs: learned state too big for a record -----------------------------------------
     def put_blob(self, owner: str, data: bytes) -> dict[str, Any]:

@@ -18,7 +18,26 @@ from typing import Any
 
 from omnivec.errors import InvalidInputError
 
-__all__ = ["check_judgements", "metric_names", "read_judgements", "retrieval_metrics"]
+__all__ = [
+    "check_judgements",
+    "list_ndcg",
+    "list_recall",
+    "metric_names",
+    "read_judgements",
+    "retrieval_metrics",
+]
+
+
+def list_recall(top: Sequence[Hashable], wanted: set[Hashable]) -> float:
+    """Share of ``wanted`` (non-empty) found in ``top`` (one query's top-k ids)."""
+    return len(set(top) & wanted) / len(wanted)
+
+
+def list_ndcg(top: Sequence[Hashable], wanted: set[Hashable], k: int) -> float:
+    """Binary-relevance nDCG of one query's top-``k`` ids against ``wanted`` (non-empty)."""
+    dcg = sum(1.0 / math.log2(r + 1) for r, hit in enumerate(top[:k], 1) if hit in wanted)
+    ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(k, len(wanted)) + 1))
+    return dcg / ideal
 
 
 def metric_names(k: int) -> tuple[str, str, str]:
@@ -62,11 +81,9 @@ def retrieval_metrics(
         wanted = set(rel)
         top = list(hits)[:k]
         found = [r for r, hit in enumerate(top, 1) if hit in wanted]
-        recall += len(set(top) & wanted) / len(wanted)
+        recall += list_recall(top, wanted)
         mrr += 1.0 / found[0] if found else 0.0
-        dcg = sum(1.0 / math.log2(r + 1) for r in found)
-        ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(k, len(wanted)) + 1))
-        ndcg += dcg / ideal
+        ndcg += list_ndcg(top, wanted, k)
     n = len(ranked)
     names = metric_names(k)
     return {names[0]: recall / n, names[1]: mrr / n, names[2]: ndcg / n}

@@ -22,13 +22,13 @@ list of ``(user, item[, weight])`` tuples, as ``Recommender.fit`` takes them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from omnivec.errors import InvalidInputError
+from omnivec.platform.evaluation import list_ndcg, list_recall
 
 __all__ = [
     "content_profile",
@@ -282,7 +282,7 @@ def recall_at_k(
 ) -> float:
     """Mean over users with held-out items of ``|top-k ∩ relevant| / |relevant|``."""
     k = _check_k(k)
-    return _mean([len(set(r) & t) / len(t) for r, t in _per_user(recommended, relevant, k)])
+    return _mean([list_recall(r, t) for r, t in _per_user(recommended, relevant, k)])
 
 
 def ndcg_at_k(
@@ -290,12 +290,7 @@ def ndcg_at_k(
 ) -> float:
     """Mean over users with held-out items of binary-relevance ``DCG@k / IDCG@k``."""
     k = _check_k(k)
-    scores = []
-    for recs, truth in _per_user(recommended, relevant, k):
-        dcg = sum(1.0 / math.log2(rank + 2) for rank, item in enumerate(recs) if item in truth)
-        ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(k, len(truth))))
-        scores.append(dcg / ideal)
-    return _mean(scores)
+    return _mean([list_ndcg(r, t, k) for r, t in _per_user(recommended, relevant, k)])
 
 
 def synthetic_interactions(

@@ -51,8 +51,20 @@ class RowStore(Protocol):
     """
 
     def create_collection(
-        self, name: str, dim: int, metric: str, index: str = "auto", keywords: str | None = None
+        self,
+        name: str,
+        dim: int,
+        metric: str,
+        index: str = "auto",
+        keywords: str | None = None,
+        recall_target: float | None = None,
     ) -> None: ...
+
+    def index_stats(self, name: str) -> dict[str, Any]:
+        """The collection's index: kind, rows, nlist/nprobe or ef, calibrated recall."""
+        ...
+
+    def set_recall_target(self, name: str, target: float) -> None: ...
 
     def keyword_search(
         self, name: str, texts: Sequence[str], k: int, where: str | None = None
@@ -141,7 +153,9 @@ class CatalogStore(Protocol):
 
     def delete_doc(self, key: str) -> None: ...
 
-    def list_docs(self) -> dict[str, dict[str, Any]]: ...
+    def list_docs(self, prefix: str = "") -> dict[str, dict[str, Any]]: ...
+
+    def list_doc_keys(self, prefix: str = "") -> list[str]: ...
 
 
 @runtime_checkable

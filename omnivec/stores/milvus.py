@@ -9,7 +9,6 @@ low recall on freshly written data.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
@@ -27,12 +26,14 @@ from omnivec.stores.ann import (
     LOCAL_INDEXES,
     AnnManager,
     ann_manager,
+    check_recall_target,
     check_search_params,
     release_ann_manager,
     server_index,
     server_search_params,
 )
 from omnivec.stores.base import StoredHit, StoredRow, block_rows
+from omnivec.stores.catalog_docs import CATALOG, CatalogDocs
 from omnivec.stores.connection import connect_client, quiet_rpc_tracebacks
 from omnivec.stores.errors import translate
 from omnivec.stores.fulltext import SPARSE_FIELD, add_keyword_fields
@@ -52,7 +53,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CATALOG = "_omnivec_catalog"
 _METRICS = {"cosine": "COSINE", "ip": "IP", "l2": "L2"}
 _SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
 #: Rows per insert call. Measured with lite 2.5.1 at dim 384 (docs/benchmarks.md): 500 rows
@@ -75,7 +75,7 @@ def _is_server_uri(uri: str) -> bool:
     return uri.startswith(_SERVER_SCHEMES)
 
 
-class MilvusStore:
+class MilvusStore(CatalogDocs):
     """Rows ``(pk: VARCHAR, vector: FLOAT_VECTOR, dynamic metadata)`` in Milvus collections.
 
     ``uri`` is a Milvus Lite file (``*.db``, created if missing) or a server address
@@ -169,26 +169,12 @@ class MilvusStore:
             raise mapped from exc
 
     # -- collections -----------------------------------------------------------------
-    def _ensure_catalog(self) -> None:
-        from pymilvus import DataType
-
-        if self._call("list collections", lambda: self._client.has_collection(CATALOG)):
-            return
-        schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=512)
-        schema.add_field("doc", DataType.VARCHAR, max_length=65_535)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
-        index = self._client.prepare_index_params()
-        index.add_index("vector", index_type="FLAT", metric_type="L2")
-        self._call(
-            "create the catalog",
-            lambda: self._client.create_collection(CATALOG, schema=schema, index_params=index),
-        )
-
     def create_collection(
-        self, name: str, dim: int, metric: str, index: str = "auto", keywords: str | None = None
-    ) -> None:
-        """Create collection ``name``; ``keywords`` (an analyzer name) adds a BM25 field."""
+        self, name: str, dim: int, metric: str, index: str = "auto", keywords: str | None = None,
+        recall_target: float | None = None,
+    ) -> None:  # fmt: skip
+        """Create collection ``name``; ``keywords`` (an analyzer name) adds a BM25 field;
+        ``recall_target``: the recall@10 an in-process ANN index is calibrated for."""
         from pymilvus import DataType
 
         if metric not in _METRICS:
@@ -198,7 +184,8 @@ class MilvusStore:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dim))
         if index not in INDEXES:
             raise InvalidInputError(f"index must be one of {', '.join(INDEXES)}, got {index!r}")
-        # On a Lite file "auto"/"ivf_sq8" are Milvus FLAT plus an in-process index.
+        target = check_recall_target(0.95 if recall_target is None else recall_target)
+        # On a Lite file "auto"/"ivf_sq8"/"hnsw" are Milvus FLAT plus an in-process index.
         kind, build = server_index(index)
         if self._ann is not None and index in LOCAL_INDEXES:
             kind, build = "FLAT", {}
@@ -221,7 +208,7 @@ class MilvusStore:
         self._metrics[name] = metric
         self._kinds[name] = index
         if self._ann is not None:
-            self._ann.created(self, name, index)
+            self._ann.created(self, name, index, target)
 
     def has_collection(self, name: str) -> bool:
         return bool(self._call("look up a collection", lambda: self._client.has_collection(name)))
@@ -553,6 +540,26 @@ class MilvusStore:
             out.append(row[:k])
         return out
 
+    def index_stats(self, name: str) -> dict[str, Any]:
+        """The collection's index (see ``Collection.index_stats``)."""
+        if self._ann is not None:
+            stats = self._ann.index_stats(self, name)
+            if stats is not None:
+                return stats
+        self._metric(name)
+        kind = (self._kinds.get(name) or "flat").replace("auto", "hnsw")
+        return {
+            "index": kind, "rows": self.count(name), "nlist": None, "nprobe": None,
+            "ef": None, "calibrated_recall": 1.0 if kind == "flat" else None,
+            "fresh_queries": True,
+        }  # fmt: skip
+
+    def set_recall_target(self, name: str, target: float) -> None:
+        """Calibrate ``name``'s in-process ANN index for ``target`` recall@10 from now on."""
+        target = check_recall_target(target)
+        if self._ann is not None:
+            self._ann.set_recall_target(self, name, target)
+
     def search_ids(
         self, name: str, vector: np.ndarray, k: int, params: dict[str, Any] | None = None
     ) -> tuple[list[Any], list[float]] | None:
@@ -612,41 +619,6 @@ class MilvusStore:
 
     def flush(self, name: str) -> None:
         self._call("flush", lambda: self._client.flush(name))
-
-    # -- catalog documents -------------------------------------------------------------
-    def get_doc(self, key: str, *, strong: bool = False) -> dict[str, Any] | None:
-        """The document under ``key``; ``strong``: see every write acknowledged before the
-        call, also another process's (pymilvus' default is Bounded staleness)."""
-        extra = {"consistency_level": "Strong"} if strong else {}
-        rows = self._call(
-            "read the catalog",
-            lambda: self._client.query(
-                CATALOG, filter=keys_expr([key]), output_fields=["doc"], **extra
-            ),
-        )
-        return json.loads(rows[0]["doc"]) if rows else None
-
-    def put_doc(self, key: str, doc: dict[str, Any]) -> None:
-        text = json.dumps(doc, sort_keys=True)
-        if len(text.encode()) > 65_535:
-            raise StoreError(f"catalog entry {key!r} is too large ({len(text)} bytes)")
-        row = {"pk": key, "doc": text, "vector": [0.0, 0.0]}
-        self._call("write the catalog", lambda: self._client.upsert(CATALOG, [row]))
-
-    def delete_doc(self, key: str) -> None:
-        self._call(
-            "write the catalog",
-            lambda: self._client.delete(CATALOG, filter=keys_expr([key])),
-        )
-
-    def list_docs(self) -> dict[str, dict[str, Any]]:
-        rows = self._call(
-            "read the catalog",
-            lambda: self._client.query(
-                CATALOG, filter='pk != ""', output_fields=["pk", "doc"], limit=16_384
-            ),
-        )
-        return {r["pk"]: json.loads(r["doc"]) for r in rows}
 
     def close(self) -> None:
         with self._lock:

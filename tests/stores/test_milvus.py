@@ -77,6 +77,20 @@ def test_catalog_documents(store: MilvusStore) -> None:
     assert store.get_doc("x") is None
 
 
+def test_catalog_lists_past_one_query_limit(store: MilvusStore) -> None:
+    """Listing pages through the catalog: more documents than one Milvus query answers
+    (16,384) all come back, and listing keys by prefix reads no bodies of other kinds."""
+    n = 16_500
+    rows = [{"pk": f"collection:c{i}", "doc": "{}", "vector": [0.0, 0.0]} for i in range(n)]
+    for start in range(0, n, 2_000):
+        store._client.insert("_omnivec_catalog", rows[start : start + 2_000])
+    store.put_doc("note:other", {"x": 1})
+    keys = store.list_doc_keys("collection:")
+    assert len(keys) == n and len(set(keys)) == n
+    assert "note:other" not in keys
+    assert store.list_docs("note:") == {"note:other": {"x": 1}}
+
+
 def test_unreachable_server_is_store_unavailable() -> None:
     start = time.monotonic()
     with pytest.raises(StoreUnavailableError, match="cannot reach the Milvus server"):
