@@ -17,7 +17,10 @@ from omnivec import errors
 from omnivec.core.encoder import BaseEncoder, Encoder, FitResult, TrainableEncoder
 from omnivec.core.queries import Hit, Record, hits_payload, image, ref, vector
 from omnivec.core.space import Space, fingerprint_of
+from omnivec.errors import LLMError
+from omnivec.platform.ask import Answer
 from omnivec.platform.collection import Collection
+from omnivec.platform.llm import llm
 from omnivec.platform.platform import Platform, connect
 from omnivec.platform.registry import available_encoders, register_encoder
 
@@ -25,11 +28,13 @@ if TYPE_CHECKING:
     from omnivec.recs.recommender import Recommender
 
 __all__ = [
+    "Answer",
     "BaseEncoder",
     "Collection",
     "Encoder",
     "FitResult",
     "Hit",
+    "LLMError",
     "Platform",
     "Recommender",
     "Record",
@@ -41,6 +46,7 @@ __all__ = [
     "fingerprint_of",
     "hits_payload",
     "image",
+    "llm",
     "ref",
     "register_encoder",
     "vector",

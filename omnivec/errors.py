@@ -12,6 +12,7 @@ __all__ = [
     "DimensionMismatchError",
     "EncoderError",
     "InvalidInputError",
+    "LLMError",
     "NotFoundError",
     "OmnivecError",
     "SpaceMismatchError",
@@ -54,3 +55,9 @@ class StoreError(OmnivecError):
 
 class StoreUnavailableError(StoreError):
     """The vector store cannot be reached (server down, wrong URI, file locked)."""
+
+
+class LLMError(OmnivecError):
+    """A language model (an OpenAI-compatible chat endpoint used by ``ask``) could not be
+    reached, refused the request (a bad key, an unknown model, a prompt over its context) or
+    timed out. The message names the URL and what to do; it never contains the API key."""

@@ -8,12 +8,24 @@ exactly what the HTTP API answers. Commands live in :mod:`omnivec.cli.commands` 
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from omnivec.cli import commands, organise
-from omnivec.cli.app import app
+from omnivec.cli import ask, commands, organise, words
+from omnivec.cli.app import VERBOSE_FLAGS, app
 
-__all__ = ["app", "commands", "main", "organise"]
+__all__ = ["app", "ask", "commands", "main", "organise", "verbose_first", "words"]
+
+
+def verbose_first(argv: list[str]) -> list[str]:
+    """``-v/--verbose`` is a global option; accept it after the command name too
+    (``omnivec demo -v``) by moving it to the front (never past a ``--``)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in VERBOSE_FLAGS]
+    if not flags:
+        return argv
+    return ["--verbose", *(a for a in argv[:end] if a not in VERBOSE_FLAGS), *argv[end:]]
 
 
 def main() -> None:
@@ -22,7 +34,7 @@ def main() -> None:
     # typer vendors click; its UsageError is the base class of the public typer.BadParameter.
     usage_error: type[Exception] = typer.BadParameter.__mro__[1]  # type: ignore[assignment]
     try:
-        code = app(standalone_mode=False)
+        code = app(args=verbose_first(sys.argv[1:]), standalone_mode=False)
     except usage_error as exc:
         if not exc.format_message():  # type: ignore[attr-defined]
             raise SystemExit(0) from None  # bare `omnivec`: help was printed

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from omnivec.core.quiet import quiet_third_party
 from omnivec.errors import NotFoundError, OmnivecError
 
 app = typer.Typer(
@@ -22,6 +23,27 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+VERBOSE_FLAGS = ("-v", "--verbose")
+
+
+@app.callback()
+def global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "-v",
+            "--verbose",
+            help="Let third-party libraries (gRPC, transformers, torch, ...) print their log "
+            "lines and warnings; by default only omnivec's output and progress bars show.",
+        ),
+    ] = False,
+) -> None:
+    """Text, images, graph nodes and users/items as vectors, in one store, behind one query
+    API."""
+    # Before any command imports pymilvus (gRPC reads its log level once, when it loads).
+    quiet_third_party(verbose)
+
 
 DbOption = Annotated[
     str,

@@ -76,6 +76,7 @@ def info(
     """Show one collection: encoder, configuration, vector space, row count."""
     with open_platform(db, token) as plat:
         data = plat.info(name)
+        data["index_stats"] = plat.existing_collection(name).index_stats()
         if as_json:
             print_json(data)
         else:
@@ -252,6 +253,14 @@ def search(
         str | None,
         typer.Option("--mode", help="dense, keyword (BM25) or hybrid (default with keywords)."),
     ] = None,
+    candidates: Annotated[
+        int | None,
+        typer.Option("--candidates", help="Hybrid: records each leg fetches before fusion (>= k)."),
+    ] = None,
+    fusion: Annotated[
+        str | None,
+        typer.Option("--fusion", help="Hybrid fusion: rrf, weighted or relative."),
+    ] = None,
     db: DbOption = "omnivec.db",
     token: TokenOption = "",
     as_json: JsonOption = False,
@@ -274,7 +283,15 @@ def search(
             q = ov.ref(resolve_id(source, ref), collection=ref_collection)
         else:
             q = query
-        hits = col.search(q, k=k, where=where, min_score=min_score, mode=mode)
+        hits = col.search(
+            q,
+            k=k,
+            where=where,
+            min_score=min_score,
+            mode=mode,
+            candidates=candidates,
+            fusion=fusion,
+        )
         print_hits(hits, as_json)  # type: ignore[arg-type]
 
 
@@ -560,11 +577,32 @@ def serve(
     read_only: Annotated[
         bool, typer.Option(help="Refuse (403) the routes that add, delete, drop, fit or re-embed.")
     ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            help="OpenAI-compatible API of the language model that answers /ask and the "
+            "page's Ask box, e.g. http://127.0.0.1:8080/v1.",
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None, typer.Option("--llm-model", help="Model name the LLM server knows.")
+    ] = None,
+    llm_api_key_env: Annotated[
+        str | None,
+        typer.Option("--llm-api-key-env", help="Environment variable holding the LLM's key."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
+    import omnivec as ov
     from omnivec.server.run import serve_from_flags
 
-    serve_from_flags(db, host=host, port=port, token=token, api_key=api_key, read_only=read_only)
+    model = (
+        ov.llm(model=llm_model, base_url=llm, api_key_env=llm_api_key_env) if llm else None
+    )
+    serve_from_flags(
+        db, host=host, port=port, token=token, api_key=api_key, read_only=read_only, llm=model
+    )
 
 
 @app.command()

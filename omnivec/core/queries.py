@@ -33,7 +33,9 @@ class Hit:
 
     ``text`` is the record's stored source text (``None`` for records that have none: images,
     raw vectors, collections made before text was stored); ``passage`` the part of it that
-    matched (the whole text for a short record, the best window for a long one).
+    matched: the best-matching window widened to whole sentences, at most the collection's
+    ``passage_chars`` characters (a short text is its own passage); ``span`` the
+    ``(start, end)`` character offsets of ``passage`` in ``text`` (``None`` without text).
     """
 
     id: Any
@@ -44,6 +46,7 @@ class Hit:
     #: Per-leg scores of a fused hit (``plat.search`` over several collections: by collection
     #: name; hybrid search: ``"dense"`` / ``"keyword"``); ``None`` for a plain search.
     scores: dict[str, float] | None = None
+    span: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "score": self.score, "metadata": self.metadata}
@@ -52,13 +55,15 @@ class Hit:
             # The passage only says something when it is a part of the text.
             if self.passage is not None and self.passage != self.text:
                 out["passage"] = self.passage
+            if self.span is not None:
+                out["span"] = [int(self.span[0]), int(self.span[1])]
         if self.scores is not None:
             out["scores"] = self.scores
         return out
 
 
 #: The fields :func:`hits_from_stored` fills, in :class:`Hit`'s order (checked below).
-_HIT_FIELDS = ("id", "score", "metadata", "text", "passage", "scores")
+_HIT_FIELDS = ("id", "score", "metadata", "text", "passage", "scores", "span")
 assert tuple(f.name for f in fields(Hit)) == _HIT_FIELDS, "update hits_from_stored"
 
 
@@ -76,7 +81,7 @@ def hits_from_stored(stored: Iterable[Any]) -> list[Hit]:
         d["id"] = int(key[2:]) if tag == "i:" else key[2:] if tag == "s:" else decode_id(key)
         d["score"] = score
         d["metadata"] = metadata
-        d["text"] = d["passage"] = d["scores"] = None
+        d["text"] = d["passage"] = d["scores"] = d["span"] = None
         out.append(hit)
     return out
 
@@ -92,7 +97,7 @@ def hits_from_ids(ids: Iterable[Any], scores: Iterable[float]) -> list[Hit]:
         d["id"] = id_
         d["score"] = score
         d["metadata"] = {}
-        d["text"] = d["passage"] = d["scores"] = None
+        d["text"] = d["passage"] = d["scores"] = d["span"] = None
         out.append(hit)
     return out
 

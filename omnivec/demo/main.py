@@ -13,7 +13,7 @@ from omnivec.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-PARTS = ("text", "images", "graph", "recs")
+PARTS = ("text", "images", "graph", "recs", "words", "ask")
 #: Catalog note listing what the demo created in its file (so reruns drop only that).
 DEMO_NOTE = "demo"
 TITLES = {
@@ -21,6 +21,8 @@ TITLES = {
     "images": "Images: a tiny CLIP trained from scratch, text -> image, then fused text+image",
     "graph": "Graph: node2vec on the karate club",
     "recs": "Users/items: ALS recommendations, then items similar to them",
+    "words": "Words: word2vec on the demo's texts (Chinese by jieba), neighbours and an analogy",
+    "ask": "Ask: an answer from the texts by a language model, citing its sources",
 }
 
 

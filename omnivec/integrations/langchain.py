@@ -24,7 +24,13 @@ from langchain_core.vectorstores import VectorStore
 
 import omnivec as ov
 from omnivec.errors import InvalidInputError, NotFoundError
-from omnivec.integrations.common import TEXT_KEY, text_of, where_from_filter, with_text
+from omnivec.integrations.common import (
+    TEXT_KEY,
+    hit_extras,
+    text_of,
+    where_from_filter,
+    with_text,
+)
 
 if TYPE_CHECKING:
     from omnivec.platform.collection import Collection
@@ -238,6 +244,8 @@ class OmnivecVectorStore(VectorStore):
 
     def _document(self, item: Any) -> Document:
         text, meta = text_of(item, self.text_key)
+        for key, value in hit_extras(item).items():
+            meta.setdefault(key, value)  # a user's own metadata key wins
         return Document(page_content=text, metadata=meta, id=str(item.id))
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:

@@ -40,7 +40,14 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 
 import omnivec as ov
 from omnivec.errors import InvalidInputError
-from omnivec.integrations.common import TEXT_KEY, check_key, literal, text_of, with_text
+from omnivec.integrations.common import (
+    TEXT_KEY,
+    check_key,
+    hit_extras,
+    literal,
+    text_of,
+    with_text,
+)
 
 if TYPE_CHECKING:
     from omnivec.platform.collection import Collection
@@ -211,6 +218,8 @@ class OmnivecVectorStore(BasePydanticVectorStore):
         text, meta = text_of(item, self.text_key)
         node = metadata_dict_to_node(meta, text=text)
         node.embedding = None
+        for key, value in hit_extras(item).items():
+            node.metadata.setdefault(key, value)  # a user's own metadata key wins
         return node
 
 

@@ -7,13 +7,13 @@ writing, reading, encoding), :mod:`~omnivec.platform.query` (search), :mod:`~omn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from omnivec.core.ids import decode_id, decode_ids
-from omnivec.core.queries import Record
+from omnivec.core.queries import Hit, Record
 from omnivec.core.space import unit_rows
 from omnivec.core.validation import (
     check_k,
@@ -32,6 +32,7 @@ from omnivec.stores.base import RowBlock, block_rows
 
 if TYPE_CHECKING:
     from omnivec.platform.analysis import Classifier
+    from omnivec.platform.ask import Answer
 
 #: Looks up another collection by name (for cross-collection refs); NotFoundError if absent.
 Resolver = Callable[[str], "Collection"]
@@ -102,8 +103,9 @@ class Collection(TrainableCollection):
         if not len(block):
             return [], np.empty((0, self.dim), np.float32)
         vecs = block.vectors
-        if windowed:
-            # A long text's vector is the mean of its windows' (its main row holds window 0).
+        if windowed and (self.text_options or {}).get("record_vector") != windows.RECORD_VECTOR:
+            # A collection made before round 3: a long text's main row may hold window 0's
+            # vector; its record vector is then the mean of its windows' (until reindex).
             long = windows.long_vectors(
                 self._store, self.physical, self._records_where(where), self.metric, block.keys
             )
@@ -218,6 +220,103 @@ class Collection(TrainableCollection):
             raise InvalidInputError(f"evaluate(): {exc}") from exc
         ranked = [[h.id for h in row] for row in hits]
         return retrieval_metrics(ranked, [list(relevant[q]) for q in qids], k)
+
+    # -- asking (omnivec.platform.ask) -----------------------------------------------------
+    @overload
+    def ask(
+        self,
+        question: str,
+        k: int = ...,
+        *,
+        llm: Any = ...,
+        mode: str | None = ...,
+        where: str | None = ...,
+        stream: Literal[False] = ...,
+        min_score: float | None = ...,
+        rerank: Any = ...,
+        max_context_tokens: int | None = ...,
+    ) -> Answer: ...
+
+    @overload
+    def ask(
+        self,
+        question: str,
+        k: int = ...,
+        *,
+        llm: Any = ...,
+        mode: str | None = ...,
+        where: str | None = ...,
+        stream: Literal[True],
+        min_score: float | None = ...,
+        rerank: Any = ...,
+        max_context_tokens: int | None = ...,
+    ) -> Iterator[str | Answer]: ...
+
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        *,
+        llm: Any = None,
+        mode: str | None = None,
+        where: str | None = None,
+        stream: bool = False,
+        min_score: float | None = None,
+        rerank: Any = None,
+        max_context_tokens: int | None = None,
+    ) -> Answer | Iterator[str | Answer]:
+        """Answer ``question`` from this collection's texts with a language model, citing them.
+
+        Retrieves the top ``k`` passages (as :meth:`search` with ``mode``, ``where``,
+        ``min_score``, ``rerank``), numbers them in a prompt that fits the model's context and
+        asks ``llm`` (``ov.llm(...)`` or an OpenAI-compatible URL) to answer only from them.
+        Returns an :class:`~omnivec.platform.ask.Answer` (``text``, ``sources``, ``citations``,
+        ``prompt``); with ``stream=True`` an iterator of text pieces, then the ``Answer``.
+        When nothing relevant is found the answer says so and the model is not called.
+        """
+        from omnivec.platform.ask import ask_collection
+
+        return ask_collection(
+            self,
+            question,
+            k,
+            llm=llm,
+            mode=mode,
+            where=where,
+            stream=stream,
+            min_score=min_score,
+            rerank=rerank,
+            max_context_tokens=max_context_tokens,
+        )
+
+    # -- word vectors ----------------------------------------------------------------------
+    def analogy(
+        self,
+        positive: Sequence[str] | str | None = None,
+        negative: Sequence[str] | str | None = None,
+        k: int = 5,
+        *,
+        where: str | None = None,
+    ) -> list[Hit]:
+        """Word arithmetic in a word collection (word2vec, fasttext): the words nearest to
+        the mean of the unit vectors of ``positive`` minus those of ``negative`` (3CosAdd,
+        as gensim's ``most_similar(positive, negative)``), the given words left out.
+        ``analogy(positive=["king", "woman"], negative=["man"])`` -> queen first."""
+        from omnivec.core.queries import vector
+        from omnivec.core.validation import MAX_K, check_k
+
+        enc = self._encoder
+        if enc is None or not callable(getattr(enc, "analogy_vector", None)):
+            raise InvalidInputError(
+                f"collection {self.name!r} has no word vectors; analogy() works on collections "
+                'with encoder="word2vec" or "fasttext"'
+            )
+        k = check_k(k)
+        self._check_encoder_space()
+        vec, used = enc.analogy_vector(positive, negative)
+        skip = set(used)
+        hits = self.search(vector(vec), k=min(MAX_K, k + len(skip)), where=where)
+        return [h for h in hits if isinstance(h, Hit) and h.id not in skip][:k]
 
     # -- re-embedding ----------------------------------------------------------------------
     def reembed(self, *, progress: bool | None = None, **encoder_options: Any) -> ReembedReport:

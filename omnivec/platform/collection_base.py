@@ -39,6 +39,7 @@ from omnivec.errors import (
 from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
 from omnivec.platform.reembed import SwitchGate
+from omnivec.platform.text_options import passage_chars_of
 from omnivec.platform.registry import create_encoder
 
 if TYPE_CHECKING:
@@ -128,6 +129,11 @@ class CollectionBase:
             encoder.add_fit_listeners(
                 before=self._before_encoder_fit, after=self._after_encoder_fit
             )
+        if encoder is not None and hasattr(encoder, "set_state_loader"):
+            # Learned state kept as catalog bytes (word vectors) loads when first needed.
+            encoder.set_state_loader(
+                lambda: self._catalog.get_blob(self._record.options.get("blob"))
+            )
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -179,6 +185,13 @@ class CollectionBase:
             "analyzer": (keywords or {}).get("analyzer"),
         }
 
+    def index_stats(self) -> dict[str, Any]:
+        """How searches are answered: ``{"index": "ivf_flat" | "ivf_sq8" | "hnsw" | "flat",
+        "rows", "nlist", "nprobe", "ef", "calibrated_recall", "fresh_queries": True, ...}``;
+        ``calibrated_recall`` is the recall@10 measured at calibration on fresh queries
+        (stored rows moved by their nearest-neighbour distance), 1.0 for an exact index."""
+        return self._store.index_stats(self.physical)
+
     @property
     def keywords(self) -> dict[str, Any] | None:
         """The keyword-index settings (``{"analyzer": ...}``), or ``None`` without keywords."""
@@ -186,9 +199,35 @@ class CollectionBase:
 
     @property
     def text_options(self) -> dict[str, Any] | None:
-        """How this collection keeps texts (``{"store", "chunk_tokens", "chunk_overlap"}``);
-        ``None`` for collections that store no text (made before texts were stored)."""
+        """How this collection keeps texts (``{"store", "chunk_tokens", "chunk_overlap",
+        "passage_chars", "record_vector"}``); ``None`` for collections that store no text."""
         return self._record.options.get("text")
+
+    @property
+    def passage_chars(self) -> int:
+        """The most characters of a hit's passage (``passage_chars=`` at creation)."""
+        return passage_chars_of(self.text_options)
+
+    def check_record_vectors(self) -> bool:
+        """Whether every record's vector is its text's vector; if not (a text collection made
+        before round 3 whose long texts stored window 0's vector), log what upgrades it."""
+        try:
+            old = windows.needs_upgrade(self._store, self.physical, self._record.options)
+        except OmnivecError:
+            return True  # cannot tell now; the next open says
+        if old:
+            keywords = self.keywords is not None
+            logger.warning(
+                "collection %r was made before a record's vector was its whole text's vector "
+                "(its long texts stand for their first window in refs, vectors() and "
+                "analysis); upgrade it with col.reindex(keywords=%s) (CLI: omnivec reindex %s "
+                "%s) or col.reembed(...)",
+                self.name,
+                keywords,
+                self.name,
+                "--keywords" if keywords else "--no-keywords",
+            )
+        return not old
 
     def _records_where(self, where: str | None) -> str | None:
         # A long text is several rows; only its main row stands for the record.
@@ -257,7 +296,9 @@ class CollectionBase:
         if vectors is None and (modality or self._encoder.modalities[0]) == "text":
             texts = windows.plan_texts(self._encoder, windows.check_texts(batch), keys, meta, opts)
             plan: windows.Plan = texts
-            arr = self._encode_many(texts.pieces, "text", progress)
+            arr = windows.encode_plan(
+                self._encoder, texts, lambda b: self._encode_many(b, "text", progress)
+            )
         else:
             if vectors is None:
                 arr = self._encode_many(batch, modality, progress)

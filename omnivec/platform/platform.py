@@ -23,9 +23,10 @@ from omnivec.platform.registry import (
     get_factory,
     recommender_factory,
 )
+from omnivec.stores.index_options import check_recall_target
 
 if TYPE_CHECKING:
-    from omnivec.recs.recommender import Recommender
+    from omnivec.platform.recommending import RecommenderLike
     from omnivec.stores.base import VectorStore
 
 __all__ = ["Platform", "connect"]
@@ -60,7 +61,7 @@ class Platform:
         self.uri = store.uri
         self._lock = threading.RLock()
         self._collections: dict[str, Collection] = {}
-        self._recommenders: dict[str, Recommender] = {}
+        self._recommenders: dict[str, RecommenderLike] = {}
         self._encoders: dict[tuple[str, str], Any] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -108,6 +109,7 @@ class Platform:
         chunk_overlap: int | None = None,
         keywords: bool | None = None,
         analyzer: str | None = None,
+        passage_chars: int | None = None,
         **config: Any,
     ) -> Collection:
         """Get collection ``name``, creating it if it does not exist.
@@ -121,12 +123,16 @@ class Platform:
         ``"ivf_sq8"`` (compressed, re-ranked exactly), ``"ivf_flat"`` or ``"hnsw"`` (server).
         Text collections keep each record's text and split texts longer than ``chunk_tokens``
         of the model's tokens into windows overlapping by ``chunk_overlap`` (defaults: the
-        encoder's, measured). ``keywords=True`` also indexes the stored text for BM25
+        encoder's, measured); a hit's passage is at most ``passage_chars`` characters
+        (default 800) of whole sentences around its best window. ``keywords=True`` also indexes the stored text for BM25
         (``analyzer`` ``"standard"``, ``"english"`` or ``"chinese"``), and searches default to
         ``mode="hybrid"``.
         """
         check_name(name)
-        chunks = (chunk_tokens, chunk_overlap)
+        chunks = (chunk_tokens, chunk_overlap, passage_chars)
+        target = config.pop("recall_target", None)  # the ANN index's, not the encoder's
+        if target is not None:
+            target = check_recall_target(target)
         with self._lock:
             record = self.catalog.collection(name)
             if record is not None and record.status == "creating":
@@ -136,14 +142,20 @@ class Platform:
             if record is not None:
                 windows.check_reopen(name, record.options, *chunks)
                 hybrid.check_reopen(name, record.options, keywords, analyzer)
-                return self._reopen(name, record, encoder, dim, metric, config)
+                col = self._reopen(name, record, encoder, dim, metric, config)
+                if target is not None:
+                    self.store.set_recall_target(col.physical, target)
+                return col
             if self.store.has_collection(name):
                 raise InvalidInputError(
                     f"a Milvus collection {name!r} exists but was not made by omnivec; pick another name"
                 )
-            return self._create(
+            col = self._create(
                 name, encoder, dim, metric, index, config, chunks, (keywords, analyzer)
             )
+            if target is not None:
+                self.store.set_recall_target(col.physical, target)
+            return col
 
     def _create(
         self,
@@ -153,7 +165,7 @@ class Platform:
         metric: str | None,
         index: str | None,
         config: dict[str, Any],
-        chunks: tuple[int | None, int | None] = (None, None),
+        chunks: tuple[int | None, int | None, int | None] = (None, None, None),
         keywords: tuple[bool | None, str | None] = (None, None),
     ) -> Collection:
         index = index or "auto"
@@ -204,6 +216,13 @@ class Platform:
         self.catalog.save_collection(name, record)
         self._finish_create(name, record)
         col = self.attach(name, record, enc)
+        if getattr(enc, "stores_vocabulary", False):
+            # Pretrained word vectors: the file's words become the records now, or no collection.
+            try:
+                col.fit(None)
+            except BaseException:
+                self._drop_collection(name)
+                raise
         logger.info("created collection %r in %s", name, space.describe())
         return col
 
@@ -256,6 +275,8 @@ class Platform:
         if record.state and hasattr(enc, "load_state_dict"):
             enc.load_state_dict(record.state)
         col = self.attach(name, record, enc, checked=False)
+        if record.options.get("text"):
+            col.check_record_vectors()  # says how to upgrade a collection made before round 3
         return col
 
     def _finish_create(self, name: str, record: CollectionRecord) -> None:
@@ -397,8 +418,42 @@ class Platform:
             for f in fuse(legs, k, fusion_weights)
         ]
 
+    def ask(
+        self,
+        queries: Mapping[str, Any],
+        k: int = 5,
+        *,
+        llm: Any = None,
+        weights: Mapping[str, float] | None = None,
+        where: str | Mapping[str, str] | None = None,
+        stream: bool = False,
+        min_score: float | None = None,
+        rerank: Any = None,
+        max_context_tokens: int | None = None,
+    ) -> Any:
+        """``Collection.ask`` over :meth:`search`'s fused hits: ``queries`` maps collection
+        names to the question (or another query, e.g. ``ov.image``); the first text query is
+        the question put to ``llm``. Returns an ``ov.Answer`` (``stream=True``: text pieces,
+        then the Answer); see :mod:`omnivec.platform.ask`."""
+        from omnivec.platform.ask import ask_platform
+
+        return ask_platform(
+            self,
+            queries,
+            k,
+            llm=llm,
+            weights=weights,
+            where=where,
+            stream=stream,
+            min_score=min_score,
+            rerank=rerank,
+            max_context_tokens=max_context_tokens,
+        )
+
     # -- recommenders -----------------------------------------------------------------------
-    def recommender(self, name: str, algorithm: str | None = None, **config: Any) -> Recommender:
+    def recommender(
+        self, name: str, algorithm: str | None = None, **config: Any
+    ) -> RecommenderLike:
         """Get or create recommender ``name`` (``algorithm="als"`` or ``"bpr"``)."""
         check_name(name, "recommender")
         with self._lock:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import threading
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +18,92 @@ if TYPE_CHECKING:
     from omnivec.platform.analysis import Classifier, MapPoint
     from omnivec.platform.collection import Collection
 
-__all__ = ["MAX_LEGEND", "classify_report", "cluster_lines", "draw_collection_map", "save_map"]
+__all__ = [
+    "CJK_FAMILIES",
+    "MAX_LEGEND",
+    "cjk_font_families",
+    "classify_report",
+    "cluster_lines",
+    "draw_collection_map",
+    "font_rc",
+    "save_map",
+]
 
 #: Categories named in the legend; rarer ones are drawn grey as "other".
 MAX_LEGEND = 20
 _AXIS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+
+#: CJK-capable families tried after matplotlib's own Latin font, in this order: the bundled
+#: Noto Sans CJK SC (the ``mplfonts`` dependency; OFL, covers Chinese, Japanese kana and
+#: Hangul) first, then what users' systems commonly have.
+CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans CJK KR",
+    "Noto Sans CJK TC",
+    "Source Han Sans SC",
+    "Source Han Sans",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Hiragino Sans",
+    "Microsoft YaHei",
+    "Apple SD Gothic Neo",
+    "Malgun Gothic",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+)
+#: The font file shipped by the ``mplfonts`` package (the other CJK files it bundles are not
+#: used: SimHei is not under a free licence).
+_BUNDLED = ("fonts", "NotoSansCJKsc-Regular.otf")
+_CJK_HINT = (
+    "no CJK font found: Chinese, Japanese and Korean text in figures will show as boxes "
+    "(pip install mplfonts, or install Noto Sans CJK on the system)"
+)
+_fonts_lock = threading.Lock()
+_families: list[str] | None = None
+
+
+def _bundled_font() -> Path | None:
+    """The path of mplfonts' Noto Sans CJK SC, found without importing the package."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        path = Path(root).joinpath(*_BUNDLED)
+        if path.is_file():
+            return path
+    return None
+
+
+def cjk_font_families() -> list[str]:
+    """The CJK-capable font families matplotlib knows, best first (registering the bundled
+    Noto Sans CJK SC with matplotlib's font manager the first time it is called).
+
+    Nothing is changed at import and no global ``rcParams`` are touched: :func:`font_rc`
+    applies the list to one drawing. An empty list (and one warning) where no CJK font exists.
+    """
+    global _families
+    with _fonts_lock:
+        if _families is None:
+            from matplotlib import font_manager
+
+            bundled = _bundled_font()
+            if bundled is not None:
+                known = {Path(f.fname) for f in font_manager.fontManager.ttflist}
+                if bundled not in known:
+                    font_manager.fontManager.addfont(str(bundled))
+            names = {f.name for f in font_manager.fontManager.ttflist}
+            _families = [f for f in CJK_FAMILIES if f in names]
+            if not _families:
+                warnings.warn(_CJK_HINT, RuntimeWarning, stacklevel=2)
+        return list(_families)
+
+
+def font_rc() -> dict[str, Any]:
+    """``rcParams`` for one drawing (use with ``matplotlib.rc_context``): matplotlib's own
+    sans-serif for Latin text, then the CJK families for the glyphs it lacks (matplotlib's
+    per-glyph font fallback), so labels and titles in any of the three scripts render."""
+    return {"font.family": ["DejaVu Sans", *cjk_font_families()]}  # DejaVu ships in matplotlib
 
 
 def _is_number(value: Any) -> bool:
@@ -40,16 +124,23 @@ def save_map(
     Categorical labels get a legend (the :data:`MAX_LEGEND` most common; cluster -1 is
     HDBSCAN's noise, drawn grey); numeric metadata gets a colour bar. Returns the path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: always draw to a file
-    import matplotlib.pyplot as plt
-
     path = Path(out)
     if path.suffix.lower() != ".png":
         raise InvalidInputError(f"--out {path} must end in .png")
     if not points:
         raise InvalidInputError("nothing to draw: no points")
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: always draw to a file
+    with matplotlib.rc_context(font_rc()):  # type: ignore[arg-type]
+        return _draw(points, path, title=title, method=method, color_by=color_by, dpi=dpi)
+
+
+def _draw(
+    points: Sequence[MapPoint], path: Path, *, title: str, method: str, color_by: str, dpi: int
+) -> Path:
+    import matplotlib.pyplot as plt
+
     xy = np.array([(p.x, p.y) for p in points], dtype=np.float64)
     labels = [p.label for p in points]
     size = float(np.clip(600 / np.sqrt(len(points)), 4, 60))

@@ -13,7 +13,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from omnivec.core.ids import encode_ids
+from omnivec.core.ids import encode_id, encode_ids
 from omnivec.core.queries import (
     Hit,
     ImageQuery,
@@ -23,7 +23,6 @@ from omnivec.core.queries import (
     hits_from_stored,
 )
 from omnivec.core.validation import (
-    MAX_K,
     check_batch,
     check_k,
     check_where,
@@ -71,7 +70,11 @@ class SearchableCollection(CollectionBase):
         min_score: float | None = ...,
         mode: str | None = ...,
         weights: Any = ...,
+        candidates: int | None = ...,
+        fusion: str | None = ...,
         search_params: dict[str, int] | None = ...,
+        rerank: Any = ...,
+        exact: bool = ...,
     ) -> list[list[Hit]]: ...
 
     @overload
@@ -84,7 +87,11 @@ class SearchableCollection(CollectionBase):
         min_score: float | None = ...,
         mode: str | None = ...,
         weights: Any = ...,
+        candidates: int | None = ...,
+        fusion: str | None = ...,
         search_params: dict[str, int] | None = ...,
+        rerank: Any = ...,
+        exact: bool = ...,
     ) -> list[Hit]: ...
 
     @overload
@@ -97,7 +104,11 @@ class SearchableCollection(CollectionBase):
         min_score: float | None = ...,
         mode: str | None = ...,
         weights: Any = ...,
+        candidates: int | None = ...,
+        fusion: str | None = ...,
         search_params: dict[str, int] | None = ...,
+        rerank: Any = ...,
+        exact: bool = ...,
     ) -> list[Hit] | list[list[Hit]]: ...
 
     @gated
@@ -110,7 +121,11 @@ class SearchableCollection(CollectionBase):
         min_score: float | None = None,
         mode: str | None = None,
         weights: Any = None,
+        candidates: int | None = None,
+        fusion: str | None = None,
         search_params: dict[str, int] | None = None,
+        rerank: Any = None,
+        exact: bool = False,
     ) -> list[Hit] | list[list[Hit]]:
         """Nearest neighbours of ``query``, best first.
 
@@ -120,21 +135,33 @@ class SearchableCollection(CollectionBase):
         ``where`` is a Milvus filter over metadata; ``min_score`` drops weaker hits.
         ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"`` (the default for collections
         created with ``keywords=True``; see :mod:`omnivec.platform.hybrid` for the scores);
-        ``weights=(dense, keyword)`` asks hybrid mode for weighted instead of RRF fusion.
+        Hybrid mode: each leg fetches ``candidates`` records (an int >= k; default
+        ``max(4k, 50)``) before ``fusion`` (``"rrf"``, ``"weighted"`` or ``"relative"``)
+        fuses them, the legs weighed by ``weights=(dense, keyword)``.
         ``search_params`` trades recall for speed on an ANN index: ``{"nprobe": n}`` (IVF,
-        in-process on a Lite file), ``{"ef": n}`` (HNSW on a server).
+        in-process on a Lite file), ``{"ef": n}`` (HNSW); ``exact=True`` scans every row
+        whatever the index (on a server: the index's widest search).
+        ``rerank``: a cross-encoder (folder, name or loaded ``CrossEncoder``) re-scores the
+        top candidates of text queries against their passages (:mod:`omnivec.platform.rerank`).
         """
         k = check_k(k)
+        if exact is not False:
+            if not isinstance(exact, bool):
+                raise InvalidInputError(f"exact must be True or False, got {exact!r}")
+            search_params = {**(search_params or {}), "exact": True}
+        if rerank is not None:
+            from omnivec.platform.rerank import rerank_search
+
+            options = {"where": where, "min_score": min_score, "mode": mode, "weights": weights}
+            options |= {"candidates": candidates, "fusion": fusion, "search_params": search_params}
+            return rerank_search(self, query, k, rerank, options)
         where = check_where(where)
         # The record's fields read directly below, not through properties: a single-vector
         # search costs ~45 us in all at 100k rows, so each lookup shows.
         record = self._record
         options = record.options
         mode = hybrid.resolve_mode(mode, options.get("keywords") is not None, self.name)
-        if weights is not None:
-            if mode != "hybrid":
-                raise InvalidInputError('weights= fuse the legs of mode="hybrid" search')
-            hybrid.check_hybrid_weights(weights)
+        depth, fusion = hybrid.check_hybrid_options(mode, k, candidates, fusion, weights)
         if record.fitting is not None:
             self.check_complete()
         if min_score is not None and (
@@ -174,10 +201,13 @@ class SearchableCollection(CollectionBase):
             queries = [query]
             batched = False
         if mode != "dense":
-            found = self._search_keywords(queries, k, where, mode, weights, search_params)
+            found = self._search_keywords(
+                queries, k, where, mode, weights, search_params, depth, fusion
+            )
         else:
             vectors, exclude = self._query_vectors(queries)
-            found = self._search_dense(vectors, exclude, k, where, search_params)
+            texts = [isinstance(q, str) for q in queries]  # only text queries match windows
+            found = self._search_dense(vectors, exclude, k, where, search_params, texts)
         if min_score is not None:
             found = [[h for h in row if h.score >= min_score] for row in found]
         return found if batched else found[0]
@@ -189,9 +219,11 @@ class SearchableCollection(CollectionBase):
         k: int,
         where: str | None,
         search_params: dict[str, int] | None,
+        texts: list[bool] | None = None,
     ) -> list[list[Hit]]:
         """Top-``k`` records per query vector of ``vectors`` (n, dim) float32 (fresh: the
-        store may work in it), ``exclude[i]`` a key left out of query i's hits."""
+        store may work in it), ``exclude[i]`` a key left out of query i's hits; ``texts[i]``:
+        query i is a text, which also matches long records' windows (default: none is)."""
         if self.text_options:
             return windows.search_records(
                 self._store,
@@ -203,6 +235,8 @@ class SearchableCollection(CollectionBase):
                 self.metric,
                 params=search_params,
                 rows_per_record=self._rows_per_record(),
+                text_queries=texts or [False] * len(exclude),
+                passage_chars=self.passage_chars,
             )
         raw = self._store.search(
             self.physical,
@@ -223,6 +257,8 @@ class SearchableCollection(CollectionBase):
         mode: str,
         weights: Any,
         search_params: dict[str, int] | None = None,
+        depth: int | None = None,
+        fusion: str = hybrid.DEFAULT_FUSION,
     ) -> list[list[Hit]]:
         texts = [i for i, q in enumerate(queries) if isinstance(q, str)]
         if mode == "keyword" and len(texts) < len(queries):
@@ -230,7 +266,8 @@ class SearchableCollection(CollectionBase):
                 'mode="keyword" searches with text; search ov.vector/ov.ref/ov.image queries '
                 'with mode="dense" or "hybrid"'
             )
-        depth = k if mode == "keyword" else min(MAX_K, max(3 * k, 30))
+        if mode == "keyword" or depth is None:
+            depth = k if mode == "keyword" else hybrid.default_candidates(k)
         text_queries = [queries[i] for i in texts]
         rows = self._rows_per_record()
         if mode == "keyword":
@@ -253,7 +290,7 @@ class SearchableCollection(CollectionBase):
         keyword: list[list[Hit] | None] = [None] * len(queries)
         for i, row in zip(texts, found, strict=True):
             keyword[i] = row
-        return hybrid.fuse_hybrid(dense, keyword, k, weights)
+        return hybrid.fuse_hybrid(dense, keyword, k, weights, fusion, self.metric)
 
     def _rows_per_record(self) -> int:
         """Rows a search fetches per record wanted: one while no record of the collection is
@@ -299,6 +336,13 @@ class SearchableCollection(CollectionBase):
                 )
         if texts:
             out[texts] = self._encode_queries([queries[i] for i in texts], "text")
+            query_word = getattr(self._encoder, "query_word", None)
+            if query_word is not None:
+                # A word collection leaves a one-word query's own record out of its hits.
+                for i in texts:
+                    word = query_word(queries[i])
+                    if word is not None:
+                        exclude[i] = encode_id(word)
         if images:
             out[images] = self._encode([queries[i].source for i in images], "image")
         for coll_name, idx in refs.items():

@@ -400,7 +400,12 @@ class Reembed:
         )
         try:
             out = np.asarray(
-                encode_in_role(self.encoder, plan.pieces, "text", "document"), np.float32
+                windows.encode_plan(
+                    self.encoder,
+                    plan,
+                    lambda b: encode_in_role(self.encoder, b, "text", "document"),
+                ),
+                np.float32,
             )
         except OmnivecError as exc:
             raise type(exc)(f"re-embedding {self.name!r}: {exc}") from exc
@@ -464,6 +469,8 @@ class Reembed:
         options = {k: v for k, v in self.record.options.items() if k != "reembed"}
         retired = [n for n in options.get("retired", []) if n != self.shadow]
         options["retired"] = [*retired, self.old_physical]
+        if options.get("text"):  # every record was written with its text's vector
+            options["text"] = {**options["text"], "record_vector": windows.RECORD_VECTOR}
         return options
 
     def switch(self) -> CollectionRecord:

@@ -25,7 +25,8 @@ from omnivec.core.ids import decode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
 from omnivec.errors import InvalidInputError
-from omnivec.platform import reembed, windows
+from omnivec.core.encoder import encode_in_role
+from omnivec.platform import hybrid, reembed, windows
 from omnivec.platform.catalog import CollectionRecord
 from omnivec.platform.reembed import Reembed, ReembedReport
 from omnivec.stores.fulltext import KEYWORD_FIELD, check_analyzer, keyword_text
@@ -81,6 +82,8 @@ class Reindex(Reembed):
         self.encoder = encoder  # kept: the vectors stay in their space
         self.space = record.space
         self.old_keywords: dict[str, Any] | None = record.options.get("keywords")
+        #: Rewrite the records with their text's vector (a collection made before round 3).
+        self.upgrade = False
 
     def prepare(self, options: dict[str, Any]) -> Any:
         """Check the target before any work, then record and create the shadow. Refuses
@@ -107,7 +110,11 @@ class Reindex(Reembed):
             # Without analyzer=, a collection that has keywords keeps its analyzer.
             current = (self.old_keywords or {}).get("analyzer")
             target = {"analyzer": analyzer or current or "standard"}
-        if target == self.old_keywords:
+        # A collection made before round 3 is rewritten with each record's text's vector
+        # (re-encoded; see omnivec.platform.windows), even with the same keyword settings.
+        text = rec.options.get("text") or {}
+        self.upgrade = text.get("record_vector") != windows.RECORD_VECTOR
+        if target == self.old_keywords and not self.upgrade:
             todo = "keywords=False, or another analyzer=" if target else "keywords=True"
             raise InvalidInputError(
                 f"collection {self.name!r} already has {describe_keywords(target)}: nothing "
@@ -141,7 +148,11 @@ class Reindex(Reembed):
 
     def copy_records(self, keys: list[str]) -> None:
         """Write records ``keys`` (all their current rows) into the shadow: vectors and
-        metadata as stored, the keyword field set from each row's text (or left out)."""
+        metadata as stored, the keyword field set from each row's text (or left out); an
+        upgrade re-encodes the records that have text instead."""
+        if self.upgrade:
+            self.rewrite_records(keys)
+            return
         for start in range(0, len(keys), reembed.REEMBED_CHUNK):
             rows = windows.current_rows(
                 self.store, self.old_physical, keys[start : start + reembed.REEMBED_CHUNK]
@@ -165,6 +176,45 @@ class Reindex(Reembed):
             ]
             self.store.upsert(self.shadow, written, vectors, meta, delete=stale)
             self.encoded += sum(1 for row, _ in rows if windows.record_key(row.key) == row.key)
+
+    def rewrite_records(self, keys: list[str]) -> None:
+        """Write records ``keys`` into the shadow as ``add`` writes them today: texts planned
+        and encoded again (same model), rows without text copied as stored."""
+        text_options = self.record.options.get("text") or {}
+        for start in range(0, len(keys), reembed.REEMBED_CHUNK):
+            rows = self.store.get(self.old_physical, keys[start : start + reembed.REEMBED_CHUNK])
+            texted = [r for r in rows.values() if windows.record_text(r.metadata) is not None]
+            plain = [r for r in rows.values() if windows.record_text(r.metadata) is None]
+            plans: list[tuple[windows.Plan, np.ndarray]] = []
+            if texted:
+                plan = windows.plan_texts(
+                    self.encoder,
+                    [str(windows.record_text(r.metadata)) for r in texted],
+                    [r.key for r in texted],
+                    [windows.split_metadata(r.metadata) for r in texted],
+                    text_options,
+                )
+                vecs = windows.encode_plan(
+                    self.encoder,
+                    plan,
+                    lambda b: encode_in_role(self.encoder, b, "text", "document"),
+                )
+                plans.append((plan, vecs[plan.source]))
+            if plain:
+                plan = windows.plan_untexted(
+                    [r.key for r in plain], [windows.split_metadata(r.metadata) for r in plain]
+                )
+                plans.append((plan, np.stack([r.vector for r in plain])))
+            # Windows of an earlier copy of these records (a resumed or repeated copy).
+            stale = windows.stale_windows(self.store, self.shadow, sorted(rows))
+            for plan, vecs in plans:
+                if self.keywords:
+                    hybrid.keyword_rows(plan)
+                self.store.upsert(
+                    self.shadow, plan.keys, vecs.astype(np.float32), plan.metadata, delete=stale
+                )
+                stale = []
+            self.encoded += len(rows)
 
     def switch(self) -> CollectionRecord:
         """Make the shadow the collection's rows and the new keyword settings its own, in

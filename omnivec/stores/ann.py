@@ -1,33 +1,28 @@
-"""An in-process ANN index (faiss IVF) that mirrors a Milvus Lite collection.
+"""In-process ANN indexes that mirror Milvus Lite collections (:class:`AnnManager`).
 
 Milvus Lite answers only exact (FLAT) searches well: at 1M x 384 a query costs ~110 ms, and its
 IVF index gives recall 0.3 (DESIGN.md). omnivec holds an exclusive lock on a Lite file, so a
 process-local index over a collection can stay exactly consistent with it:
 
 - ``index="auto"`` (the default) searches Milvus exactly while a collection is small and builds
-  a faiss IVF-Flat index once it reaches :data:`ANN_MIN_ROWS` rows; ``index="ivf_sq8"`` keeps
-  8-bit codes instead of float32 vectors and re-ranks the candidates exactly with the vectors
-  from Milvus. ``nprobe`` is calibrated on a sample of stored vectors for recall@10 >=
-  :data:`RECALL_TARGET`; ``search(..., params={"nprobe": n})`` overrides it per search.
+  a faiss IVF-Flat index (:mod:`omnivec.stores.ann_index`) once it reaches :data:`ANN_MIN_ROWS`
+  rows, or an HNSW graph (:mod:`omnivec.stores.hnsw_index`) where IVF lists would need too
+  large a share of themselves (uniform-like data); ``index="hnsw"`` asks for the graph and
+  ``index="ivf_sq8"`` for 8-bit codes re-ranked exactly with Milvus' vectors. nprobe / ef are
+  calibrated on *fresh* queries (stored rows moved by their nearest-neighbour distance) for the
+  collection's ``recall_target`` (default :data:`RECALL_TARGET`), again after every doubling
+  (by the next search or the save, never inside a write); ``search_params`` override them and
+  ``exact`` scans every row.
 - Milvus is the source of truth. The index changes only after a Milvus write succeeded; a write
   that fails leaves it as it was. Filtered searches (``where``) go to Milvus.
 - Persisted beside the Lite file (``<db>.omnivec-ann/<collection>.faiss``, ``.keys``, ``.json``)
-  at close (and at interpreter exit), loaded on reopen, and rebuilt from Milvus (with a
-  progress bar) when the bookkeeping does not match: after a crash mid-write (the bookkeeping
-  is marked dirty before the first write of a session), after a write by another program (the
-  db file's size and mtime differ from those recorded at the last clean close), after a faiss
-  or omnivec version change, or when the row counts differ. Deleting the folder loses nothing.
+  at close (and at interpreter exit), loaded on reopen, and rebuilt from Milvus when the
+  bookkeeping does not match (a crash mid-write, a write by another program, a version change,
+  other row counts). Deleting the folder loses nothing.
 
-Below the threshold the manager keeps the rows themselves (:class:`FlatRows`, persisted the
-same way as ``<collection>.npy``): searches still go to Milvus, but bulk reads
-(:meth:`AnnManager.local_rows`, behind ``Collection.vectors`` and the analysis calls) need no
-round trip, writes need no pre-read, and the IVF index is trained from them once the collection
-reaches the threshold. Above it, the IVF-Flat index holds the vectors exactly and serves the
-same reads; one copy per collection either way.
-
-The index itself (faiss IVF, key <-> id table, calibration, files) is
-:class:`omnivec.stores.ann_index.AnnIndex`; faiss is imported inside functions, so ``import
-omnivec`` stays light.
+Below the threshold the manager keeps the rows themselves (:class:`FlatRows`, ``<name>.npy``):
+searches still go to Milvus, but bulk reads need no round trip, writes need no pre-read, and
+the ANN index is made from them at the threshold. faiss is imported inside functions.
 """
 
 from __future__ import annotations
@@ -44,10 +39,20 @@ from typing import Any
 import numpy as np
 
 from omnivec.core.progress import progress_bar
-from omnivec.errors import InvalidInputError
 from omnivec.stores.ann_index import RECALL_TARGET, AnnIndex, versions
 from omnivec.stores.base import StoredHit
-from omnivec.stores.flat_rows import FlatRows, Mirror
+from omnivec.stores.flat_rows import FlatRows
+from omnivec.stores.hnsw_index import HNSW_PROBE_SHARE, HnswIndex
+from omnivec.stores.index_options import (
+    INDEXES,
+    LOCAL_INDEXES,
+    check_recall_target,
+    check_search_params,
+    server_index,
+    server_search_params,
+)
+from omnivec.stores.mirror import PREPARE_MIN_ROWS, Mirror, Prepared, Searchable
+from omnivec.stores.pq_scan import PqScanIndex, pq_subquantizers
 from omnivec.stores.retrain import Retrain, urgent, wants_retrain
 from omnivec.stores.scan import RowBlock
 
@@ -59,8 +64,10 @@ __all__ = [
     "AnnIndex",
     "AnnManager",
     "FlatRows",
+    "HnswIndex",
     "Prepared",
     "ann_manager",
+    "check_recall_target",
     "check_search_params",
     "release_ann_manager",
     "server_index",
@@ -69,92 +76,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Every ``index=`` a collection accepts. "auto" and "ivf_sq8" are process-local on a Lite file.
-INDEXES = ("auto", "flat", "ivf_flat", "ivf_sq8", "hnsw")
-LOCAL_INDEXES = ("auto", "ivf_sq8")
 #: Rows from which an "auto" collection searches through the in-process index (measured:
 #: docs/store.md). Override with $OMNIVEC_ANN_MIN_ROWS.
 ANN_MIN_ROWS = int(os.environ.get("OMNIVEC_ANN_MIN_ROWS", "20000"))
 
 DOC_PREFIX = "ann:"
 _STAMP = "_clean.json"
-_SEARCH_PARAMS = ("nprobe", "ef")
-
-
-def check_search_params(params: dict[str, Any] | None) -> dict[str, int]:
-    """``{"nprobe": n}`` (IVF) and/or ``{"ef": n}`` (HNSW on a server), positive ints."""
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise InvalidInputError(f"search_params must be a dict, got {type(params).__name__}")
-    out = {}
-    for key, value in params.items():
-        if key not in _SEARCH_PARAMS:
-            raise InvalidInputError(
-                f"unknown search parameter {key!r}; use {', '.join(_SEARCH_PARAMS)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65_536:
-            raise InvalidInputError(f"search parameter {key} must be an int from 1 to 65536")
-        out[key] = int(value)
-    return out
-
-
-# -- Milvus server indexes ---------------------------------------------------------------------
-def server_index(index: str, rows: int = 1_000_000) -> tuple[str, dict[str, int]]:
-    """Milvus index type and build parameters for ``index`` on a server, sized for ``rows``.
-
-    ``auto`` is HNSW (no training, good recall from thousands to tens of millions of rows);
-    IVF types get nlist ~ 4 sqrt(rows)."""
-    nlist = int(min(65_536, max(64, 4 * np.sqrt(max(rows, 1)))))
-    if index in ("auto", "hnsw"):
-        m = 16 if rows <= 5_000_000 else 32
-        return "HNSW", {"M": m, "efConstruction": 200}
-    if index == "ivf_flat":
-        return "IVF_FLAT", {"nlist": nlist}
-    if index == "ivf_sq8":
-        return "IVF_SQ8", {"nlist": nlist}
-    return "FLAT", {}
-
-
-def server_search_params(index: str, k: int, params: dict[str, int]) -> dict[str, int]:
-    """Search parameters for a server index: HNSW ``ef`` >= k, IVF ``nprobe``."""
-    if index in ("auto", "hnsw"):
-        return {"ef": max(params.get("ef", 64), k)}
-    if index in ("ivf_flat", "ivf_sq8"):
-        return {"nprobe": params.get("nprobe", 32)}
-    return {}
-
-
-#: Below this many rows a write assigns its vectors inline (a thread costs more than it saves).
-_PREPARE_MIN_ROWS = 256
-
-
-class Prepared:
-    """:meth:`AnnIndex.assign` of one write's vectors, running in a thread."""
-
-    def __init__(self, index: AnnIndex, vectors: np.ndarray) -> None:
-        self.index = index
-        self.out: tuple[np.ndarray, np.ndarray] | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(vectors,), daemon=True)
-        self.thread.start()
-
-    def _run(self, vectors: np.ndarray) -> None:
-        try:
-            self.out = self.index.assign(vectors)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in result()
-            self.error = exc
-
-    def wait(self) -> None:
-        self.thread.join()
-
-    def result(self, index: AnnIndex) -> tuple[np.ndarray, np.ndarray] | None:
-        """The assignment, or None when it was made for another index than ``index`` (the
-        collection was retrained meanwhile): then the rows are assigned again."""
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.out if index is self.index else None
 
 
 # -- the index -------------------------------------------------------------------------------
@@ -172,6 +99,8 @@ class AnnManager:
         self.users = 0
         self.lock = threading.RLock()
         self.modes: dict[str, str] = {}
+        #: Each local collection's recall target (``recall_target=``, in its catalog document).
+        self.targets: dict[str, float] = {}
         #: Each collection's in-process copy: FlatRows below the threshold, AnnIndex above.
         self.indexes: dict[str, Mirror] = {}
         self.counts: dict[str, int] = {}
@@ -225,15 +154,19 @@ class AnnManager:
         if name not in self.modes:
             doc = store.get_doc(DOC_PREFIX + name)
             self.modes[name] = str(doc.get("index", "flat")) if doc else "flat"
+            self.targets[name] = float((doc or {}).get("recall_target", RECALL_TARGET))
         return self.modes[name]
 
-    def created(self, store: Any, name: str, index: str) -> None:
+    def created(
+        self, store: Any, name: str, index: str, recall_target: float = RECALL_TARGET
+    ) -> None:
         with self.lock:
             self._forget(name)
             self._remove_files(name)
             if index in LOCAL_INDEXES:
-                store.put_doc(DOC_PREFIX + name, {"index": index})
+                store.put_doc(DOC_PREFIX + name, {"index": index, "recall_target": recall_target})
             self.modes[name] = index
+            self.targets[name] = recall_target
             self.counts[name] = 0
             if index in LOCAL_INDEXES:
                 rows = self.indexes[name] = FlatRows(store.metric_of(name))
@@ -247,19 +180,38 @@ class AnnManager:
             self._forget(name)
             self._remove_files(name)
 
+    def set_recall_target(self, store: Any, name: str, target: float) -> None:
+        """Promise ``target`` recall@10 for ``name`` from now on (recalibrated at once)."""
+        with self.lock:
+            if self.mode(store, name) not in LOCAL_INDEXES or self.targets.get(name) == target:
+                return
+            store.put_doc(DOC_PREFIX + name, {"index": self.modes[name], "recall_target": target})
+            self.targets[name] = target
+            index = self.indexes.get(name)
+            if not isinstance(index, FlatRows | None):
+                index.recall_target = target
+                index.calibrated_rows = 0  # calibrated again before the next search
+                self.dirty.add(name)
+
     def _forget(self, name: str) -> None:
         self._cancel_retrain(name)
         self.retrain_failed.pop(name, None)
         self.modes.pop(name, None)
-        self.indexes.pop(name, None)
+        self.targets.pop(name, None)
+        self._stop_build(self.indexes.pop(name, None))
         self.counts.pop(name, None)
         self.dirty.discard(name)
 
-    def _index(self, store: Any, name: str) -> AnnIndex | None:
+    def _index(self, store: Any, name: str) -> Searchable | None:
         """The collection's ANN index: in memory, loaded from its files, or (once the
         collection is past the threshold) rebuilt from Milvus. None: search Milvus exactly."""
         mirror = self._mirror(store, name, build=False)
-        return mirror if isinstance(mirror, AnnIndex) else None
+        return mirror if not isinstance(mirror, FlatRows) else None
+
+    @staticmethod
+    def _stop_build(mirror: Mirror | None) -> None:
+        if isinstance(mirror, HnswIndex):
+            mirror.stop()
 
     def _mirror(self, store: Any, name: str, build: bool) -> Mirror | None:
         """The collection's in-process copy: in memory, loaded from its files, or (``build``,
@@ -289,7 +241,8 @@ class AnnManager:
         rows = self.counts[name]
         kinds = {"flat"} if rows < ANN_MIN_ROWS else set()
         if rows >= ANN_MIN_ROWS // 2:
-            kinds.add(self.modes.get(name, "auto").replace("auto", "ivf_flat"))
+            mode = self.modes.get(name, "auto")
+            kinds.update(("ivf_flat", "pq_scan") if mode == "auto" else (mode,))
         if book.get("kind") not in kinds:
             why.append("kind")
         if book.get("rows") != self.counts[name]:
@@ -298,6 +251,10 @@ class AnnManager:
             try:
                 if book["kind"] == "flat":
                     return FlatRows.load(self.folder, name, book)
+                if book["kind"] == "hnsw":
+                    return HnswIndex.load(self.folder, name, book, self.lock)
+                if book["kind"] == "pq_scan":
+                    return PqScanIndex.load(self.folder, name, book)
                 return AnnIndex.load(self.folder, name, book)
             except Exception as exc:  # noqa: BLE001 - damaged files: rebuild from Milvus
                 why.append(f"unreadable ({exc})")
@@ -316,22 +273,49 @@ class AnnManager:
             mirror = FlatRows(metric)
             mirror.upsert(block.keys, block.vectors)
         else:
-            kind = self.modes[name].replace("auto", "ivf_flat")
-            mirror = AnnIndex.build(block.keys, block.vectors, metric, kind, self.progress)
+            mirror = self._built(name, block.keys, block.vectors, metric)
         mirror.has_metadata = any(block.metadata)
         self.counts[name] = mirror.rows
         self.dirty.add(name)  # a fresh index is saved at close
         self._write_book(name, mirror.book(clean=False))
         return mirror
 
-    def _grown(self, name: str, rows: FlatRows) -> AnnIndex:
-        """The IVF index that replaces ``rows`` at the threshold, trained on them."""
+    def _grown(self, name: str, rows: FlatRows) -> Searchable:
+        """The ANN index that replaces ``rows`` at the threshold, made from them."""
         keys, matrix = rows.vectors()
-        kind = self.modes[name].replace("auto", "ivf_flat")
-        index = AnnIndex.build(keys, matrix, rows.metric, kind, self.progress)
+        index = self._built(name, keys, matrix, rows.metric)
         index.has_metadata = rows.has_metadata
         self.indexes[name] = index
         return index
+
+    def _built(self, name: str, keys: list[str], vectors: np.ndarray, metric: str) -> Searchable:
+        """A new ANN index over ``keys``/``vectors`` for the collection's mode: IVF lists with
+        a calibrated nprobe; for ``"auto"`` when the IVF lists would need more than
+        HNSW_PROBE_SHARE of themselves (uniform-like data) a PQ scan re-ranked exactly
+        (omnivec.stores.pq_scan); for ``"hnsw"`` an HNSW graph, built in the background
+        (searches scan what is not in the graph yet)."""
+        mode, target = self.modes.get(name, "auto"), self.targets.get(name, RECALL_TARGET)
+        if mode != "hnsw":
+            kind = mode.replace("auto", "ivf_flat")
+            ivf = AnnIndex.build(keys, vectors, metric, kind, self.progress, target)
+            if (
+                mode != "auto"
+                or ivf.nlist < 64  # too few lists to judge the data by
+                or ivf.nprobe <= HNSW_PROBE_SHARE * ivf.nlist
+                or pq_subquantizers(int(vectors.shape[1])) is None
+            ):
+                return ivf
+            logger.info(
+                "omnivec: %r needs nprobe %d of %d lists for recall %.2f; scanning PQ codes "
+                "instead", name, ivf.nprobe, ivf.nlist, target,
+            )  # fmt: skip
+            keys, vectors = ivf.read_lists()  # unit rows for cosine, as the index keeps
+            del ivf
+            return PqScanIndex.build(keys, vectors, metric, prepared=True, recall_target=target)
+        graph = HnswIndex.from_rows(keys, vectors, metric, self.lock, prepared=False)
+        graph.recall_target = target
+        graph.start()
+        return graph
 
     # -- writes -------------------------------------------------------------------------
     def before_write(self, store: Any, name: str) -> None:
@@ -362,7 +346,7 @@ class AnnManager:
         Milvus stores them (faiss releases the GIL; Lite works in its own process)."""
         with self.lock:
             index = self.indexes.get(name)
-        if not isinstance(index, AnnIndex) or len(vectors) < _PREPARE_MIN_ROWS:
+        if not isinstance(index, AnnIndex) or len(vectors) < PREPARE_MIN_ROWS:
             return None
         return Prepared(index, vectors)
 
@@ -395,6 +379,13 @@ class AnnManager:
                     if index.rows >= ANN_MIN_ROWS:
                         self._grown(name, index)
                     return
+                if not isinstance(index, AnnIndex):  # HNSW graph (built in the background), PQ
+                    index.upsert(keys, vectors)
+                    index.has_metadata = index.has_metadata or any(metadata)
+                    self.counts[name] = index.rows
+                    if isinstance(index, HnswIndex):
+                        index.start()
+                    return
                 assigned = prepared.result(index) if prepared is not None else None
                 index.upsert(keys, vectors, assigned)
                 journal = self._journal(name, index)
@@ -402,10 +393,9 @@ class AnnManager:
                     journal.upserted(list(keys), vectors)
                 index.has_metadata = index.has_metadata or any(metadata)
                 self.counts[name] = index.rows
-                # Outgrown lists are retrained in the background, started by a search
-                # (omnivec.stores.retrain), never inside a write.
-                if index.rows >= 2 * index.calibrated_rows:
-                    index.calibrate()
+                # Calibrated again (when the rows doubled) by the next search or the save,
+                # and outgrown lists retrained in the background (omnivec.stores.retrain),
+                # never inside a write: the insert rate stays Lite's.
             except Exception:
                 logger.exception("omnivec: the index of %r is rebuilt after a failure", name)
                 self._discard(name)
@@ -424,12 +414,17 @@ class AnnManager:
                 if journal is not None:
                     journal.deleted(list(keys))
                 self.counts[name] = index.rows
-                if isinstance(index, AnnIndex) and index.rows < ANN_MIN_ROWS // 2:
+                if not isinstance(index, FlatRows) and index.rows < ANN_MIN_ROWS // 2:
                     self._discard(name)  # kept as rows again when next read (from Milvus)
+                elif isinstance(index, HnswIndex) and index.wants_compaction():
+                    index.stop()
+                    fresh = self.indexes[name] = index.compacted()
+                    fresh.start()
+                    self.dirty.add(name)
 
     def _discard(self, name: str) -> None:
         self._cancel_retrain(name)
-        self.indexes.pop(name, None)
+        self._stop_build(self.indexes.pop(name, None))
         self.counts.pop(name, None)
         self.dirty.discard(name)
         (self.folder / f"{name}.json").unlink(missing_ok=True)
@@ -449,24 +444,38 @@ class AnnManager:
         """Hits from the in-process index, or None when Milvus should answer (no index).
         ``retrain``: an outgrown index may start retraining (omnivec.stores.retrain)."""
         skips = exclude is not None and exclude.count(None) != len(exclude)
+        scan_all = bool(params.get("exact"))
         with self.lock:
             index = self._index(store, name)
-            if index is None:
-                return None
+            if index is None or (scan_all and index.kind == "ivf_sq8"):
+                return None  # Milvus answers (exactly: FLAT on a Lite file)
+            fetch = min(k + skips, index.rows)
             urgent = None
-            if retrain and self._retrain_due(name, index):
-                urgent = self._start_retrain(name, index)
-            if urgent is None:
-                exact = None
-                if index.kind == "ivf_sq8":
+            if isinstance(index, HnswIndex):
+                if index.tail_too_long() and not scan_all:
+                    index.finish(self.progress)  # its scan would cost more than the graph
+                elif index.calibration_due and not index.pending:
+                    index.calibrate()
+                found = index.search(vectors, fetch, params.get("ef"), exact=scan_all)
+            elif isinstance(index, PqScanIndex):
+                if index.calibration_due:
+                    index.calibrate()
+                found = index.search(vectors, fetch, exact=scan_all)
+            else:
+                if index.calibration_due:
+                    index.calibrate()  # after growth: nprobe checked on fresh queries again
+                if retrain and self._retrain_due(name, index):
+                    urgent = self._start_retrain(name, index)
+                if urgent is None:
+                    rerank = None
+                    if index.kind == "ivf_sq8":
 
-                    def exact(keys: list[str]) -> dict[str, np.ndarray]:
-                        return {k: r.vector for k, r in store.get(name, keys).items()}
+                        def rerank(keys: list[str]) -> dict[str, np.ndarray]:
+                            return {k: r.vector for k, r in store.get(name, keys).items()}
 
-                found = index.search(
-                    vectors, min(k + skips, index.rows), params.get("nprobe"), exact
-                )
-                with_metadata = index.has_metadata
+                    nprobe = index.nlist if scan_all else params.get("nprobe")
+                    found = index.search(vectors, fetch, nprobe, rerank)
+            with_metadata = index.has_metadata
         if urgent is not None:
             # Its lists could not keep the promised speed: this search waits for the new
             # ones (other callers keep searching the old index meanwhile), then runs on them.
@@ -505,10 +514,35 @@ class AnnManager:
                 not isinstance(index, AnnIndex)
                 or index.has_metadata
                 or index.kind != "ivf_flat"
+                or "exact" in params
+                or index.calibration_due
                 or self._retrain_due(name, index)
             ):
                 return None
             return index.search_one(vector, min(k, index.rows), params.get("nprobe"))
+
+    def index_stats(self, store: Any, name: str) -> dict[str, Any] | None:
+        """What ``Collection.index_stats`` reports for ``name`` when it keeps an in-process
+        copy (see :meth:`AnnIndex.stats`); None for a collection without one."""
+        with self.lock:
+            mirror = self._mirror(store, name, build=False)
+            if mirror is None:
+                if self.mode(store, name) not in LOCAL_INDEXES:
+                    return None
+                rows = self.counts.get(name, 0)
+            elif isinstance(mirror, FlatRows):
+                rows = mirror.rows
+            else:
+                if mirror.calibration_due and not getattr(mirror, "pending", 0):
+                    mirror.calibrate()
+                stats = mirror.stats()
+                stats["mode"] = self.modes[name]
+                return stats
+            return {
+                "index": "flat", "rows": rows, "nlist": None, "nprobe": None, "ef": None,
+                "calibrated_recall": 1.0, "recall_target": self.targets.get(name, RECALL_TARGET),
+                "fresh_queries": True, "mode": self.modes[name], "ann_from_rows": ANN_MIN_ROWS,
+            }  # fmt: skip
 
     def known_rows(self, name: str) -> int | None:
         """The row count of ``name`` when its in-process copy is held (exact), else None."""
@@ -518,7 +552,7 @@ class AnnManager:
 
     def has_index(self, name: str) -> bool:
         """Whether searches of ``name`` are answered by an in-process ANN index now."""
-        return isinstance(self.indexes.get(name), AnnIndex)
+        return isinstance(self.indexes.get(name), Searchable)
 
     def local_rows(self, store: Any, name: str, unit: bool = False) -> RowBlock | None:
         """Every row of ``name`` from its in-process copy (read from Milvus once if this
@@ -582,6 +616,8 @@ class AnnManager:
             for name, index in list(self.indexes.items()):
                 if not isinstance(index, AnnIndex):
                     continue
+                if name in self.dirty and index.calibration_due:
+                    index.calibrate()  # saved calibrated: the next session's search needn't
                 job = self.retrains.get(name)
                 if self._retrain_due(name, index) and urgent(index):
                     job = self._start_retrain(name, index)

@@ -20,18 +20,20 @@ __all__ = [
     "FORMAT",
     "RECALL_TARGET",
     "AnnIndex",
+    "calibration_target",
     "faiss_module",
+    "fresh_queries",
     "nlist_for",
     "omnivec_version",
     "versions",
     "write_keys",
 ]
 
+#: The recall@10 an index promises by default (``recall_target=`` changes it per collection).
 RECALL_TARGET = 0.95
-#: nprobe is calibrated for this recall on a sample, a margin above the target. 64 queries
-#: left fresh queries at recall 0.948 on loose clusters at 1M (their needed probes have a
-#: long tail); 256 (~2 s at 1M, once per doubling) and a wider margin hold it.
-_CALIBRATE_RECALL = 0.975
+#: Queries of a calibration (stored rows moved off their points, see AnnIndex.calibrate): 64
+#: left fresh queries at recall 0.948 on loose clusters at 1M (the probes they need have a
+#: long tail); 256 and a margin (calibration_target) hold it.
 _CALIBRATE_QUERIES = 256
 #: ivf_sq8 re-ranks this many candidates per hit exactly.
 RERANK_FACTOR = 4
@@ -78,6 +80,43 @@ def write_keys(folder: Path, name: str, keys: Sequence[str]) -> None:
     os.replace(tmp, folder / f"{name}.keys")
 
 
+def calibration_target(recall_target: float) -> float:
+    """The recall an index is calibrated for on its sample: halfway from the promised
+    ``recall_target`` to 1 (0.975 for 0.95), a margin for queries the sample did not see."""
+    return recall_target + (1.0 - recall_target) / 2
+
+
+def fresh_queries(
+    rows: np.ndarray, neighbours: np.ndarray, rng: np.random.Generator, unit: bool
+) -> np.ndarray:
+    """Queries that are not stored points: each row of ``rows`` moved in a random direction
+    by its distance to its nearest stored neighbour (a row of ``neighbours``), as a new
+    point of the data falls near, not onto, what is stored; ``unit``: scaled back to unit
+    length (cosine). float32 ``(m, dim)``."""
+    rows = np.asarray(rows, dtype=np.float32)
+    step = np.linalg.norm(rows - neighbours, axis=1, keepdims=True)
+    noise = rng.standard_normal(rows.shape).astype(np.float32)
+    noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
+    out = rows + noise * step
+    if unit:
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _probes_for(needed: list[int], target: float) -> int:
+    """The smallest nprobe at which a share ``target`` of the neighbours in ``needed`` (the
+    nprobe each one needs) is found."""
+    if not needed:
+        return 1
+    ordered = sorted(needed)
+    at = min(len(ordered) - 1, max(0, int(np.ceil(target * len(ordered))) - 1))
+    return ordered[at]
+
+
+def _recall_at(needed: list[int], nprobe: int) -> float:
+    return float(np.mean(np.asarray(needed) <= nprobe)) if needed else 1.0
+
+
 #: search_one keeps its arrays for every k up to this (a few KB each).
 _ONE_QUERY_BUFFERS_K = 256
 
@@ -120,6 +159,9 @@ class AnnIndex:
         self.has_metadata = True
         self.trained_rows = len(self.ids)
         self.calibrated_rows = 0
+        #: The recall@10 promised on fresh queries, and the one measured at calibration.
+        self.recall_target = RECALL_TARGET
+        self.calibrated_recall: float | None = None
         #: faiss search parameters by nprobe, made once (a SWIG object per search shows).
         self._params: dict[int, Any] = {}
         self._nlist = int(index.nlist)  # fixed for an index's life (a retraining is a new one)
@@ -137,6 +179,11 @@ class AnnIndex:
     @property
     def nlist(self) -> int:
         return self._nlist
+
+    @property
+    def calibration_due(self) -> bool:
+        """Whether nprobe should be calibrated again: never done, or the rows doubled."""
+        return self.rows >= 2 * self.calibrated_rows and self.rows >= 2
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         if self.metric != "cosine":
@@ -182,8 +229,10 @@ class AnnIndex:
         metric: str,
         kind: str,
         progress: bool | None = None,
+        recall_target: float = RECALL_TARGET,
     ) -> AnnIndex:
-        """Train on a sample of ``vectors`` (:func:`nlist_for` lists) and add them all."""
+        """Train on a sample of ``vectors`` (:func:`nlist_for` lists), add them all and
+        calibrate nprobe for ``recall_target``."""
         n = vectors.shape[0]
         nlist = nlist_for(n)
         sample = np.random.default_rng(0).permutation(n)[: min(n, 32 * nlist)]
@@ -194,6 +243,7 @@ class AnnIndex:
                 out.add_normalised(list(keys[start : start + 50_000]), x[start : start + 50_000])
                 bar.update(min(50_000, n - start))
         out.trained_rows = n
+        out.recall_target = recall_target
         out.calibrate()
         return out
 
@@ -387,11 +437,14 @@ class AnnIndex:
         return np.take_along_axis(best_i, order, axis=1), np.take_along_axis(best_l, order, axis=1)
 
     def calibrate(self) -> None:
-        """Pick the smallest nprobe with recall@10 >= the calibration target, leave-one-out:
-        stored vectors as queries (each like a fresh point of the same distribution once its
-        own row is left out), the truth from all lists probed. Recall at every nprobe comes
-        from one pass: a true neighbour is found iff its list is among the nprobe probed."""
-        faiss = faiss_module()
+        """Pick the smallest nprobe whose recall@10 on *fresh* queries reaches the calibration
+        target (:func:`calibration_target` of :attr:`recall_target`), the truth from every
+        list. A query is never a stored point: stored rows sit inside the list they helped to
+        train, while a new point falls between lists. So the queries are stored rows moved
+        by their own nearest-neighbour distance in a random direction (:func:`fresh_queries`),
+        and the stored rows themselves, leave-one-out, must reach the target too. Recall at
+        every nprobe comes from one pass: a true neighbour is found iff its list is probed.
+        :attr:`calibrated_recall` is the fresh queries' recall at the nprobe chosen."""
         if self.rows < 2:
             return
         rng = np.random.default_rng(self.rows)
@@ -400,30 +453,66 @@ class AnnIndex:
         ids = [live[int(j)] for j in pick]
         q = np.stack([self.index.reconstruct(i) for i in ids]).astype(np.float32)
         k = min(10, self.rows - 1)
-        if self.kind == "ivf_flat":
-            truth, truth_lists = self._exact_top(q, k + 1)
-        else:  # SQ8 codes: faiss' own scan of every list
-            params = faiss.SearchParametersIVF(nprobe=self.nlist)
-            _, truth = self.index.search(q, k + 1, params=params)
-            truth_lists = np.asarray(
-                [[faiss.lo_listno(self.index.direct_map.get(int(i))) if i >= 0 else -1
-                  for i in row] for row in truth]
-            )  # fmt: skip
-        _, order = self.index.quantizer.search(q, self.nlist)
-        needed: list[int] = []
-        for row, own in enumerate(ids):
-            rank = np.empty(self.nlist, dtype=np.int64)
-            rank[order[row]] = np.arange(1, self.nlist + 1)
-            lists = [
-                int(li)
-                for i, li in zip(truth[row].tolist(), truth_lists[row].tolist(), strict=True)
-                if i != own and i >= 0
-            ][:k]
-            needed.extend(int(rank[li]) for li in lists)
-        needed.sort()
-        at = min(len(needed) - 1, int(np.ceil(_CALIBRATE_RECALL * len(needed))) - 1)
-        self.nprobe = int(max(1, min(needed[at] if needed else 1, self.nlist)))
+        truth, truth_lists = self._truth(q, k + 1)
+        # Leave-one-out: each stored row's neighbours but itself.
+        loo = [
+            [li for i, li in zip(t, tl, strict=True) if i != own and i >= 0][:k]
+            for own, t, tl in zip(ids, truth.tolist(), truth_lists.tolist(), strict=True)
+        ]
+        nearest = [next((i for i in t if i != own and i >= 0), -1) for own, t in
+                   zip(ids, truth.tolist(), strict=True)]  # fmt: skip
+        neighbours = np.stack(
+            [self.index.reconstruct(i) if i >= 0 else q[j] for j, i in enumerate(nearest)]
+        )
+        fresh = fresh_queries(q, neighbours, rng, unit=self.metric == "cosine")
+        _, flists = self._truth(fresh, k)
+        fresh_lists = [[li for li in row if li >= 0] for row in flists.tolist()]
+        loo_needed = self._needed(q, loo)
+        fresh_needed = self._needed(fresh, fresh_lists)
+        target = calibration_target(self.recall_target)
+        probe = max(_probes_for(loo_needed, target), _probes_for(fresh_needed, target))
+        self.nprobe = int(max(1, min(probe, self.nlist)))
+        self.calibrated_recall = _recall_at(fresh_needed, self.nprobe)
         self.calibrated_rows = self.rows
+
+    def _truth(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top ``k`` ids of each query and the inverted list of each (-1: none)."""
+        if self.kind == "ivf_flat":
+            return self._exact_top(q, k)
+        faiss = faiss_module()  # SQ8 codes: faiss' own scan of every list
+        params = faiss.SearchParametersIVF(nprobe=self.nlist)
+        _, truth = self.index.search(q, k, params=params)
+        lists = np.asarray(
+            [[faiss.lo_listno(self.index.direct_map.get(int(i))) if i >= 0 else -1
+              for i in row] for row in truth]
+        )  # fmt: skip
+        return truth, lists
+
+    def _needed(self, q: np.ndarray, lists: list[list[int]]) -> list[int]:
+        """For every true neighbour (``lists[i]``: their inverted lists, query i), the
+        nprobe from which query i finds it: the rank of its list among the closest centres."""
+        _, order = self.index.quantizer.search(np.ascontiguousarray(q), self.nlist)
+        needed: list[int] = []
+        rank = np.empty(self.nlist, dtype=np.int64)
+        for row, found in enumerate(lists):
+            rank[order[row]] = np.arange(1, self.nlist + 1)
+            needed.extend(int(rank[li]) for li in found)
+        return needed
+
+    def stats(self) -> dict[str, Any]:
+        """What ``Collection.index_stats`` reports for this index."""
+        return {
+            "index": self.kind,
+            "rows": self.rows,
+            "nlist": self.nlist,
+            "nprobe": self.nprobe,
+            "ef": None,
+            "calibrated_recall": self.calibrated_recall,
+            "recall_target": self.recall_target,
+            "calibrated_rows": self.calibrated_rows,
+            "trained_rows": self.trained_rows,
+            "fresh_queries": True,
+        }
 
     def _scores(self, dist: np.ndarray) -> np.ndarray:
         """faiss' distances as higher-is-better scores: it reports squared L2 for ``l2``."""
@@ -559,6 +648,8 @@ class AnnIndex:
             "nprobe": self.nprobe,
             "trained_rows": self.trained_rows,
             "calibrated_rows": self.calibrated_rows,
+            "recall_target": self.recall_target,
+            "calibrated_recall": self.calibrated_recall,
             "has_metadata": self.has_metadata,
             "clean": clean,
         }
@@ -575,5 +666,10 @@ class AnnIndex:
         out.nprobe = int(book["nprobe"])
         out.trained_rows = int(book["trained_rows"])
         out.calibrated_rows = int(book["calibrated_rows"])
+        out.recall_target = float(book.get("recall_target", RECALL_TARGET))
+        recall = book.get("calibrated_recall")
+        out.calibrated_recall = float(recall) if recall is not None else None
+        if recall is None:  # calibrated on stored rows only (before fresh queries): again
+            out.calibrated_rows = 0
         out.has_metadata = bool(book.get("has_metadata", True))
         return out

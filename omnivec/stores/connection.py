@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 __all__ = [
+    "LITE_GRPC_OPTIONS",
     "DropRpcTracebacks",
     "connect_client",
     "error_mentions",
@@ -20,6 +21,16 @@ logger = logging.getLogger(__name__)
 #: Pauses before retrying a connection that the server shut with a transient GOAWAY.
 _CONNECT_RETRY_PAUSES_S = (0.2, 1.0)
 
+#: gRPC keepalive for a Milvus Lite file's own server (a child process on a unix socket).
+#: pymilvus pings every 10 s even with no call in flight; Lite's gRPC server allows one ping
+#: per 5 minutes without data, so a connection idle for ~30 s (during model training) was
+#: shut with GOAWAY "too_many_pings" (ENHANCE_YOUR_CALM). Pinging only while a call runs, at
+#: the server's minimum interval, never trips it; a dead local server closes the socket anyway.
+LITE_GRPC_OPTIONS = {
+    "grpc.keepalive_time_ms": 300_000,
+    "grpc.keepalive_permit_without_calls": False,
+}
+
 
 def connect_client(client_class: Any, uri: str, token: str, timeout: float) -> Any:
     """A MilvusClient, retrying a connection the server closed with a transient gRPC GOAWAY.
@@ -31,6 +42,10 @@ def connect_client(client_class: Any, uri: str, token: str, timeout: float) -> A
     """
     for pause in (*_CONNECT_RETRY_PAUSES_S, None):
         try:
+            if uri.endswith(".db"):  # a Milvus Lite file: pymilvus starts its server
+                return client_class(
+                    uri=uri, token=token, timeout=timeout, grpc_options=dict(LITE_GRPC_OPTIONS)
+                )
             return client_class(uri=uri, token=token, timeout=timeout)
         except Exception as exc:
             if pause is None or not is_transient_goaway(exc):

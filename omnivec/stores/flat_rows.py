@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from omnivec.core.space import unit_rows
-from omnivec.stores.ann_index import AnnIndex, versions, write_keys
+from omnivec.stores.ann_index import versions, write_keys
 from omnivec.stores.scan import RowBlock
 
-__all__ = ["FlatRows", "Mirror"]
+__all__ = ["FlatRows"]
 
 
 class FlatRows:
@@ -156,7 +156,3 @@ class FlatRows:
         out = cls(str(book["metric"]), keys, np.ascontiguousarray(matrix, dtype=np.float32))
         out.has_metadata = bool(book.get("has_metadata", True))
         return out
-
-
-#: A collection's in-process copy: exact rows below the ANN threshold, the IVF index above it.
-Mirror = AnnIndex | FlatRows

@@ -165,7 +165,7 @@ class Retrain:
                         new.upsert(changed, rows)
                 self._journal.clear()
                 new.has_metadata = new.has_metadata or self.old.has_metadata
-                if new.rows >= 2 * new.calibrated_rows:
+                if new.calibration_due:
                     new.calibrate()
                 self.swapped = self._swap(self.old, new)
             if self.swapped:
@@ -216,6 +216,7 @@ class Retrain:
             else " in the background",
         )
         new = AnnIndex.trained(sample, nlist, old.metric, old.kind, normalised=True)
+        new.recall_target = old.recall_target
         del sample
         label = f"retraining the index of {self.name!r}"
         with progress_bar(rows, label, self._progress, unit="vec") as bar:

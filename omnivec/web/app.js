@@ -130,21 +130,39 @@
 
   // The record's stored text; for a long record, the passage that matched is highlighted
   // with some context around it (built with text nodes only: stored text is never HTML).
-  function showText(p, text, passage) {
+  // hit.span counts characters (code points, as Python does); JS strings count UTF-16 units.
+  function unitIndex(text, chars) {
+    let i = 0;
+    for (let n = 0; n < chars && i < text.length; n += 1) {
+      i += text.codePointAt(i) > 0xffff ? 2 : 1;
+    }
+    return i;
+  }
+
+  function showText(p, text, passage, span) {
     p.replaceChildren();
-    const at = typeof passage === "string" && passage && passage !== text ? text.indexOf(passage) : -1;
+    const shown = typeof passage === "string" && passage && passage !== text;
+    let at = -1;
+    let stop = -1;
+    if (shown && Array.isArray(span) && span.length === 2) {
+      at = unitIndex(text, span[0]);
+      stop = unitIndex(text, span[1]);
+    } else if (shown) {
+      at = text.indexOf(passage);
+      stop = at + passage.length;
+    }
     if (at < 0) {
       p.textContent = text.length > 600 ? `${text.slice(0, 600)}…` : text;
     } else {
       const start = Math.max(0, at - CONTEXT_CHARS);
-      const end = Math.min(text.length, at + passage.length + CONTEXT_CHARS);
+      const end = Math.min(text.length, stop + CONTEXT_CHARS);
       const mark = document.createElement("mark");
       mark.className = "passage";
-      mark.textContent = passage;
+      mark.textContent = text.slice(at, stop);
       p.append(
         (start > 0 ? "…" : "") + text.slice(start, at),
         mark,
-        text.slice(at + passage.length, end) + (end < text.length ? "…" : ""),
+        text.slice(stop, end) + (end < text.length ? "…" : ""),
       );
       p.title = `${text.length.toLocaleString()} characters; the highlighted part matched`;
     }
@@ -187,7 +205,7 @@
       }
       const textKey = TEXT_KEYS.find((key) => typeof meta[key] === "string" && meta[key]);
       if (typeof hit.text === "string" && hit.text) {
-        showText(li.querySelector(".hit-text"), hit.text, hit.passage);
+        showText(li.querySelector(".hit-text"), hit.text, hit.passage, hit.span);
       } else if (textKey) {
         const p = li.querySelector(".hit-text");
         p.textContent = meta[textKey];
@@ -235,7 +253,7 @@
   }
 
   // -- tabs -----------------------------------------------------------------------------
-  const TABS = ["search", "rec", "map"];
+  const TABS = ["search", "rec", "map", "ask"];
 
   function selectTab(which) {
     for (const name of TABS) {

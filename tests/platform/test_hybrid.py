@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import omnivec as ov
+from omnivec.core.queries import Hit
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 from omnivec.platform import hybrid
-from omnivec.platform.fusion import fuse
+from omnivec.platform.fusion import FUSIONS, RRF_K, fuse, unit_score
 
 MANUALS = {
     "m1": "Pump XK-4471-B: the impeller seal fails when the pump runs dry for long periods.",
@@ -137,3 +140,138 @@ def test_keywords_after_deletes_and_errors_from_the_keyword_leg(manuals: ov.Coll
     assert manuals.delete(list(MANUALS)) == len(MANUALS)
     assert manuals.search("pump", k=3, mode="keyword") == []
     assert manuals.search(["pump", "seal"], k=3) == [[], []]
+
+
+# -- per-leg depth (candidates) and fusion modes -------------------------------------------
+
+#: Part codes in ordinary sentences (the shape of the real-data benchmark,
+#: benchmarks/quality/hybrid_codes.py): every note is about a pump, only the code tells them
+#: apart, so the dense leg cannot find the code's note and the keyword leg must carry it.
+CODES = [
+    "QW-1411-B",
+    "XZ-2208-D",
+    "KH-3005-F",
+    "RT-3802-H",
+    "TM-4599-J",
+    "ZX-5396-K",
+    "MR-6193-M",
+    "PB-6990-N",
+    "LN-7787-P",
+    "WK-8584-R",
+]
+PUMP_NOTES = [
+    "The pump in hall {i} was serviced by the night crew and restarted without trouble.",
+    "Inspectors found a worn seal on the pump in building {i} during the monthly check.",
+    "A pump at station {i} lost pressure after the storm and was taken off line.",
+]
+
+
+@pytest.fixture(scope="module")
+def pumps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ov.Collection]:
+    plat = ov.connect(str(tmp_path_factory.mktemp("pumps") / "pumps.db"))
+    col = plat.collection("pumps", encoder="text", keywords=True)
+    texts = [PUMP_NOTES[i % 3].format(i=i) + f" Its part number is {CODES[i]}." for i in range(10)]
+    texts += [PUMP_NOTES[i % 3].format(i=i) for i in range(10, 40)]
+    col.add(texts, ids=[f"p{i}" for i in range(40)])
+    yield col
+    plat.close()
+
+
+def test_an_exact_code_match_comes_first_in_hybrid(pumps: ov.Collection) -> None:
+    for i, code in enumerate(CODES):
+        assert pumps.search(code, k=1, mode="keyword")[0].id == f"p{i}"
+        hits = pumps.search(code, k=5)  # hybrid, default fusion and candidates
+        assert hits[0].id == f"p{i}", (code, [(h.id, h.scores) for h in hits])
+        assert hits[0].scores is not None and "keyword" in hits[0].scores
+
+
+def test_candidates_is_the_depth_of_each_leg(pumps: ov.Collection) -> None:
+    q = f"{CODES[3]} pump pressure"
+    assert hybrid.default_candidates(1) == 50 and hybrid.default_candidates(20) == 80
+    for depth in (2, 7, 40):
+        got = pumps.search(q, k=2, mode="hybrid", fusion="rrf", candidates=depth)
+        legs = {m: pumps.search(q, k=depth, mode=m) for m in ("dense", "keyword")}
+        want = fuse(legs, 2, fusion="rrf")
+        assert [h.id for h in got] == [f.id for f in want]
+        assert [h.score for h in got] == pytest.approx([f.score for f in want])
+    # Legs k deep: a record one leg ranks first may be cut from the other leg (RRF scores
+    # then tie at 1/61); deeper legs see it and it stays first.
+    deep = pumps.search(CODES[3], k=1, candidates=40)
+    assert deep[0].id == "p3" and set(deep[0].scores or {}) == {"dense", "keyword"}
+
+
+@pytest.mark.parametrize("bad", [4, 0, -1, 2.5, 10.0, "50", True, None.__class__, 16_385])
+def test_candidates_must_be_an_int_at_least_k(pumps: ov.Collection, bad: object) -> None:
+    with pytest.raises(InvalidInputError, match="candidates") as err:
+        pumps.search("pump", k=5, candidates=bad)  # type: ignore[arg-type]
+    assert "\n" not in str(err.value)
+
+
+def test_fusion_and_candidates_are_checked_before_anything_runs(pumps: ov.Collection) -> None:
+    before = (len(pumps), pumps.search(CODES[0], k=3))
+    with pytest.raises(InvalidInputError, match="fusion must be one of rrf, weighted, relative"):
+        pumps.search("pump", k=3, fusion="borda")
+    for mode in ("dense", "keyword"):
+        with pytest.raises(InvalidInputError, match='mode="hybrid"'):
+            pumps.search("pump", k=3, mode=mode, candidates=50)
+        with pytest.raises(InvalidInputError, match='mode="hybrid"'):
+            pumps.search("pump", k=3, mode=mode, fusion="rrf")
+    with pytest.raises(InvalidInputError, match="candidates"):
+        pumps.search(["pump", "seal"], k=8, candidates=7, fusion="relative")
+    with pytest.raises(InvalidInputError, match="weights"):
+        pumps.search("pump", k=3, fusion="weighted", weights=(1.0, -1.0))
+    # A rejected search wrote nothing and changed nothing.
+    assert (len(pumps), pumps.search(CODES[0], k=3)) == before
+    assert pumps.search("pump", k=3, mode="hybrid", candidates=3)  # k itself is allowed
+
+
+def _legs(col: ov.Collection, q: str, depth: int) -> dict[str, list[Hit]]:
+    return {m: col.search(q, k=depth, mode=m) for m in ("dense", "keyword")}
+
+
+@pytest.mark.parametrize("weights", [None, (0.7, 0.3)])
+def test_each_fusion_is_its_formula_over_the_legs(
+    pumps: ov.Collection, weights: tuple[float, float] | None
+) -> None:
+    q, depth = f"{CODES[5]} seal inspection", 12
+    legs = _legs(pumps, q, depth)
+    w = dict(zip(("dense", "keyword"), weights or (1.0, 1.0), strict=True))
+    expected: dict[str, dict[str, float]] = {f: {} for f in FUSIONS}
+    for leg, hits in legs.items():
+        scores = [h.score for h in hits]
+        lo, hi = min(scores), max(scores)
+        for rank, h in enumerate(hits, 1):
+            unit = (1 + h.score) / 2 if leg == "dense" else 2 * math.atan(h.score) / math.pi
+            for fusion, part in (
+                ("rrf", 1 / (RRF_K + rank)),
+                ("weighted", unit),
+                ("relative", (h.score - lo) / (hi - lo)),
+            ):
+                expected[fusion][h.id] = expected[fusion].get(h.id, 0.0) + w[leg] * part
+    for fusion in FUSIONS:
+        got = pumps.search(q, k=6, fusion=fusion, candidates=depth, weights=weights)
+        want = sorted(expected[fusion].items(), key=lambda kv: -kv[1])[:6]
+        assert [h.score for h in got] == pytest.approx([s for _, s in want]), fusion
+        assert {h.id for h in got} <= set(expected[fusion])
+        for h in got:
+            assert h.scores == {
+                leg: pytest.approx(s)
+                for leg, hits in legs.items()
+                for x in hits
+                if x.id == h.id
+                for s in [x.score]
+            }
+    # Weights without fusion= keep their meaning: relative-score fusion.
+    if weights is not None:
+        plain = pumps.search(q, k=6, candidates=depth, weights=weights)
+        rel = pumps.search(q, k=6, candidates=depth, weights=weights, fusion="relative")
+        assert [(h.id, h.score) for h in plain] == [(h.id, h.score) for h in rel]
+
+
+def test_weighted_fusion_maps_each_metric_like_milvus() -> None:
+    assert unit_score(1.0, "cosine") == 1.0 and unit_score(-1.0, "cosine") == 0.0
+    assert unit_score(0.0, "ip") == 0.5 and unit_score(0.0, "bm25") == 0.0
+    assert unit_score(0.0, "l2") == 1.0 and 0 < unit_score(-2.0, "l2") < unit_score(-1.0, "l2")
+    assert 0.99 < unit_score(100.0, "bm25") < 1.0
+    with pytest.raises(InvalidInputError, match="metrics"):
+        unit_score(1.0, "hamming")

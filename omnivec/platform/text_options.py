@@ -1,0 +1,106 @@
+"""The text options of a collection, fixed when it is created (``options["text"]``).
+
+``{"store": True, "chunk_tokens", "chunk_overlap", "passage_chars", "record_vector"}``: it
+stores its texts, splits those longer than ``chunk_tokens`` of the model's tokens into
+windows overlapping by ``chunk_overlap``, gives hits passages of at most ``passage_chars``
+characters (not part of the vector space), and ``record_vector == "text"`` says every record's
+main row holds its text's vector (see :mod:`omnivec.platform.windows`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omnivec.errors import InvalidInputError, SpaceMismatchError
+from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, check_passage_chars
+
+__all__ = ["RECORD_VECTOR", "check_reopen", "passage_chars_of", "text_options"]
+
+#: ``options["text"]["record_vector"]`` of collections whose every row has this layout.
+RECORD_VECTOR = "text"
+
+
+def passage_chars_of(options: dict[str, Any] | None) -> int:
+    """The passage cap of a collection with ``options["text"]`` = ``options``."""
+    return int((options or {}).get("passage_chars") or DEFAULT_PASSAGE_CHARS)
+
+
+def text_options(
+    encoder: Any,
+    chunk_tokens: int | None,
+    chunk_overlap: int | None,
+    passage_chars: int | None = None,
+) -> dict[str, Any] | None:
+    """The ``options["text"]`` of a new collection: whether it stores text, how it splits
+    long texts and how long a hit's passage may be (``None`` when the encoder encodes no
+    text)."""
+    if encoder is None or "text" not in getattr(encoder, "modalities", ()):
+        if chunk_tokens is not None or chunk_overlap is not None or passage_chars is not None:
+            raise InvalidInputError(
+                "chunk_tokens=, chunk_overlap= and passage_chars= are about stored texts; this "
+                "collection has no text encoder"
+            )
+        return None
+    extra = {
+        "passage_chars": check_passage_chars(
+            DEFAULT_PASSAGE_CHARS if passage_chars is None else passage_chars
+        ),
+        "record_vector": RECORD_VECTOR,
+    }
+    windows = callable(getattr(encoder, "token_spans", None)) and hasattr(encoder, "max_tokens")
+    if not windows:
+        if chunk_tokens is not None or chunk_overlap is not None:
+            raise InvalidInputError(
+                f"encoder {encoder.name!r} does not report its tokens, so it cannot split long "
+                "texts into windows; leave out chunk_tokens= and chunk_overlap="
+            )
+        return {"store": True, "chunk_tokens": None, "chunk_overlap": None, **extra}
+    limit = int(encoder.max_tokens)
+    tokens = (
+        chunk_tokens if chunk_tokens is not None else getattr(encoder, "default_chunk_tokens", 96)
+    )
+    for name, value in (("chunk_tokens", tokens), ("chunk_overlap", chunk_overlap)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidInputError(f"{name} must be an int, got {value!r}")
+    tokens = min(int(tokens), limit) if chunk_tokens is None else int(tokens)
+    # A model that reads fewer than 8 tokens (a max_seq_length set very low) gets windows of
+    # what it reads; a size the user asks for must be from 8 to what the model reads.
+    if not (8 <= tokens <= limit or (chunk_tokens is None and 1 <= tokens == limit)):
+        raise InvalidInputError(
+            f"chunk_tokens must be from 8 to {limit} (what encoder {encoder.name!r} reads in "
+            f"one pass), got {tokens}"
+        )
+    overlap = chunk_overlap
+    if overlap is None:
+        overlap = min(int(getattr(encoder, "default_chunk_overlap", tokens // 4)), tokens // 2)
+    if not 0 <= overlap <= tokens // 2:
+        raise InvalidInputError(
+            f"chunk_overlap must be from 0 to half of chunk_tokens ({tokens // 2}), got {overlap}"
+        )
+    return {"store": True, "chunk_tokens": tokens, "chunk_overlap": int(overlap), **extra}
+
+
+def check_reopen(
+    name: str,
+    options: dict[str, Any],
+    chunk_tokens: int | None,
+    chunk_overlap: int | None,
+    passage_chars: int | None = None,
+) -> None:
+    """Refuse reopening a collection with window or passage settings other than those it was
+    built with."""
+    stored = dict(options.get("text") or {})
+    stored.setdefault("passage_chars", DEFAULT_PASSAGE_CHARS)
+    if passage_chars is not None:
+        check_passage_chars(passage_chars)
+    asked_for = (
+        ("chunk_tokens", chunk_tokens),
+        ("chunk_overlap", chunk_overlap),
+        ("passage_chars", passage_chars),
+    )
+    for key, asked in asked_for:
+        if asked is not None and asked != stored.get(key):
+            raise SpaceMismatchError(
+                f"collection {name!r} was built with {key}={stored.get(key)!r}, not {asked!r}; "
+                f"open it without {key}= or use another collection name"
+            )
