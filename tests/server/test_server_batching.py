@@ -204,13 +204,14 @@ def test_batcher_one_call_per_group_and_failures_isolated(plat: ov.Platform) -> 
 
 
 def test_a_lone_search_does_not_wait(plat: ov.Platform) -> None:
-    # With a wait long enough to see, a search with nothing else in flight runs at once.
+    # With a wait far longer than any search (60 s), a search with nothing else in flight
+    # runs at once: the bound leaves a busy shared machine plenty of room.
     batcher = SearchBatcher(
-        lambda name, qs, opts: plat.get_collection(name).search(qs, **opts), max_wait_s=2.0
+        lambda name, qs, opts: plat.get_collection(name).search(qs, **opts), max_wait_s=60.0
     )
     started = time.perf_counter()
     hits = asyncio.run(batcher.search("docs", "a lone question about cats", {"k": 1}))
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 20.0
     assert hits[0].id == "cat"
 
 
