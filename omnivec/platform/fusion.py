@@ -19,7 +19,10 @@ records share ids) and by hybrid (dense + keyword) search within one collection.
 
 An id a leg did not return gets nothing from that leg. ``weights=None`` weighs every leg 1.
 ``fusion=None`` is ``"rrf"``, or ``"relative"`` when weights are given (what weights have
-always meant here). Ties keep the id first seen in leg order.
+always meant here). Equal fused scores keep the id first seen in leg order, or in the order
+of the legs named in ``ties`` (hybrid search names the keyword leg first: an exact match
+the dense leg did not return ties with the dense leg's first hit, see
+:mod:`omnivec.platform.hybrid`).
 """
 
 from __future__ import annotations
@@ -119,10 +122,11 @@ def fuse(
     weights: Mapping[str, float] | None = None,
     fusion: str | None = None,
     metrics: Mapping[str, str] | None = None,
+    ties: Sequence[str] = (),
 ) -> list[FusedHit]:
     """Fuse ranked hit lists (objects with ``id`` and ``score``, best first) into the top ``k``
-    ids, best first. ``fusion`` as in the module docstring; ``"weighted"`` needs each leg's
-    metric in ``metrics``."""
+    ids, best first. ``fusion`` and ``ties`` as in the module docstring; ``"weighted"`` needs
+    each leg's metric in ``metrics``."""
     how = fusion or ("rrf" if weights is None else "relative")
     fused: dict[Any, FusedHit] = {}
     order: dict[Any, int] = {}
@@ -143,5 +147,10 @@ def fuse(
                 entry.score += w * unit_score(score, metric)
             else:
                 entry.score += w * (1.0 if hi == lo else (score - lo) / (hi - lo))
+    if ties:
+        order = {}
+        for name in [*ties, *legs]:
+            for hit in legs.get(name, ()):
+                order.setdefault(hit.id, len(order))
     ranked = sorted(fused.values(), key=lambda e: (-e.score, order[e.id]))
     return ranked[:k]

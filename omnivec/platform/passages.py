@@ -21,11 +21,15 @@ __all__ = ["DEFAULT_PASSAGE_CHARS", "check_passage_chars", "passage_span", "sent
 DEFAULT_PASSAGE_CHARS = 800
 _MAX_PASSAGE_CHARS = 1 << 20
 
-# A sentence ends after . ! ? (and closing quotes or brackets) before whitespace or the end,
+# A sentence ends after . ! ? (and closing quotes or brackets) before whitespace and a word
+# that does not start in lower case, or the end of the text;
 # after a CJK full stop, exclamation or question mark or a full-width semicolon, and at a
 # line break.
 _END = re.compile(
-    r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)|[\u3002\uff01\uff1f\uff1b][\u201d\u300d\u300f\uff09]*|\n"
+    # not before a lower-case word: "U.S. economy" stays one sentence
+    r"[.!?][\"'\u201d\u2019)\]]*(?=\s+[^\sa-z]|\s*$)"
+    r"|[\u3002\uff01\uff1f\uff1b][\u201d\u300d\u300f\uff09]*"
+    r"|\n"
 )
 
 

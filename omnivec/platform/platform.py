@@ -257,7 +257,10 @@ class Platform:
             if cached is None:
                 cached = self.attach(name, record, None)
             return cached
-        merged = {**record.config, **config}
+        # Options an encoder gained after this collection was recorded take the values that
+        # collection was built with (``legacy_config``), not today's defaults.
+        legacy = getattr(get_factory(stored_encoder), "legacy_config", None) or {}
+        merged = {**legacy, **record.config, **config}
         enc = self.encoder_for(stored_encoder, merged)
         if record.identity:
             check_identity(

@@ -533,7 +533,9 @@ class AnnManager:
             elif isinstance(mirror, FlatRows):
                 rows = mirror.rows
             else:
-                if mirror.calibration_due and not getattr(mirror, "pending", 0):
+                if isinstance(mirror, HnswIndex) and mirror.calibration_due:
+                    mirror.finish(self.progress)  # the graph as it will answer, calibrated
+                elif mirror.calibration_due:
                     mirror.calibrate()
                 stats = mirror.stats()
                 stats["mode"] = self.modes[name]

@@ -220,6 +220,26 @@ def test_context_budget_drops_the_weakest_passages(docs: ov.Collection, small_ll
     assert estimate_tokens(ans.prompt) <= 330 - 24
 
 
+def test_a_prompt_over_the_servers_context_is_rebuilt_to_fit(
+    plat: ov.Platform, small_llm: Any
+) -> None:
+    """max_context_tokens claims more than the server has (2,048): the server refuses the first
+    prompt, and ask rebuilds it from the context and token count the refusal names."""
+    import gensim
+
+    lee = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
+    news = [line for line in lee.read_text(encoding="utf-8").splitlines() if len(line) > 900]
+    col = plat.collection("news", encoder="text")
+    col.add([t[:900] for t in news[:14]], ids=[f"n{i}" for i in range(14)])
+    question = "What did the firefighters do?"
+    ranked = [h.id for h in col.search(question, k=14)]
+    ans = col.ask(question, k=14, llm=small_llm, max_context_tokens=16_000)
+    assert 1 <= len(ans.sources) < 14
+    assert [h.id for h in ans.sources] == ranked[: len(ans.sources)]
+    with pytest.raises(LLMError, match="does not fit the context"):
+        col.ask(question, k=14, llm=ov.llm(base_url=small_llm.base_url, max_tokens=2040))
+
+
 def test_platform_ask_over_a_fused_search(plat: ov.Platform, docs: ov.Collection) -> None:
     notes = plat.collection("notes", encoder="text")
     notes.add(["Seal cracks in XK pumps come from overheating."], ids=["pump"])

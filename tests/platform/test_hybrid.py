@@ -110,13 +110,13 @@ def test_hybrid_is_the_fusion_of_its_two_legs(
     manuals: ov.Collection, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     # The keyword leg runs in a worker thread beside the dense leg (workers=0: one after the
-    # other); either way the answer is RRF over the two legs searched on their own.
+    # other); either way the answer is the default fusion of the two legs searched on their own.
     monkeypatch.setattr(hybrid, "KEYWORD_WORKERS", workers)
     queries = ["XK-4471-B pump failure", "breaker safety", "the conveyor overheats"]
     got = manuals.search(queries, k=4)
     for q, row in zip(queries, got, strict=True):
         legs = {m: manuals.search(q, k=30, mode=m) for m in ("dense", "keyword")}
-        want = fuse(legs, 4)
+        want = fuse(legs, 4, None, hybrid.DEFAULT_FUSION, ties=hybrid.TIE_ORDER)
         assert [h.id for h in row] == [f.id for f in want]
         assert [h.score for h in row] == pytest.approx([f.score for f in want])
         assert [h.scores for h in row] == [f.scores for f in want]

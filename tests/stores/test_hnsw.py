@@ -35,7 +35,9 @@ def fresh(x: np.ndarray, m: int, seed: int = 5) -> np.ndarray:
 def recall_of(col: ov.Collection, x: np.ndarray, q: np.ndarray, **kw: object) -> float:
     truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
     got = [[h.id for h in col.search(ov.vector(v), k=10, **kw)] for v in q]  # type: ignore[arg-type]
-    return float(np.mean([len(set(g) & set(t.tolist())) / 10 for g, t in zip(got, truth, strict=True)]))
+    return float(
+        np.mean([len(set(g) & set(t.tolist())) / 10 for g, t in zip(got, truth, strict=True)])
+    )
 
 
 @pytest.fixture

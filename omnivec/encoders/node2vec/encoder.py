@@ -12,6 +12,25 @@ window is scored from it, and each walk shares ``num_negative_samples * (context
 negatives among its windows (PyG draws that many per window). The number of negative terms
 per positive term is the same.
 
+Defaults chosen on a real connectome (the larval Drosophila mushroom body, 4 cell types,
+weighted and directed; docs/graphs.md and benchmarks/quality/connectome.py have the figures):
+
+* ``asymmetric=True``: word2vec's two tables, one of *source* (centre) vectors and one of
+  *target* (context) vectors, each ``dim / 2`` wide; a node's vector is
+  ``[source / |source|, target / |target|] / sqrt(2)``. With one shared table (PyG's,
+  ``asymmetric=False``) ``h_u . h_v`` must model "v follows u" symmetrically, so nodes that
+  follow each other are pulled together: a graph's communities survive, its roles (cells that
+  feed Kenyon cells against cells fed by them) do not. Skip-gram with two tables factorises a
+  shifted PMI of the walk's co-occurrences (NetMF, Qiu et al. 2018); the two halves are the
+  left and right factors, like an adjacency spectral embedding's ``[U, V]``.
+* ``context_size=3``: pairs one and two steps apart. Longer windows sum more powers of the
+  transition matrix, which mixes toward the stationary distribution and washes roles out.
+* ``direction="out"``: walks follow edges as given, so source and target vectors say what a
+  node sends to and what it receives from.
+* ``weights="log1p"``: a walk steps along ``u -> v`` with probability proportional to
+  ``log(1 + w)``; synapse counts, citations and co-occurrence counts are heavy-tailed, and the
+  raw counts let a few edges take most walks. Unweighted graphs are unaffected.
+
 Graph conventions:
 
 * networkx ``Graph``/``DiGraph`` (and multigraphs, whose parallel edges add up their weights):
@@ -23,10 +42,9 @@ Graph conventions:
 * an iterable of ``(u, v)`` or ``(u, v, w)`` with str or int node ids: undirected unless
   ``directed=True``; a repeated edge keeps its last weight (as ``networkx.Graph`` does).
 
-Direction (``direction=``): by default (``"both"``) walks use each edge of a directed graph
-either way, the weights of ``u -> v`` and ``v -> u`` added up; ``"out"`` follows edges only as
-given. On a directed, weighted connectome proxy, walks that follow direction stop at sink
-nodes and lose most of the community signal (docs/graphs.md has the measurement).
+Direction (``direction=``): by default (``"out"``) walks follow edges as given; ``"both"``
+walks each edge of a directed graph either way, the weights of ``u -> v`` and ``v -> u`` added
+up (round 2's default, chosen on a synthetic proxy; on the real connectome it lost the roles).
 
 Self-loops are edges like any other (a walk may stay on the node). A walk that reaches a node
 without out-edges (an isolated node, or with ``direction="out"`` a dangling node) stops there; an
@@ -51,17 +69,33 @@ from omnivec.core.ids import encode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import METRICS, Space, fingerprint_of
 from omnivec.core.threads import use_torch_threads
-from omnivec.encoders.node2vec.graph import ParsedGraph, parse_graph
+from omnivec.encoders.node2vec.graph import WEIGHTS, ParsedGraph, parse_graph, transform_weights
 from omnivec.errors import DimensionMismatchError, EncoderError, InvalidInputError, NotFoundError
 
-__all__ = ["DIRECTIONS", "FitParams", "Node2VecConfig", "Node2VecEncoder"]
+__all__ = [
+    "DIRECTIONS",
+    "LEGACY_CONFIG",
+    "WEIGHTS",
+    "FitParams",
+    "Node2VecConfig",
+    "Node2VecEncoder",
+]
 
 logger = logging.getLogger(__name__)
 
-#: How walks treat a directed graph's edges: "both" walks each edge either way (the weights of
-#: u -> v and v -> u add up), "out" follows edges as given (a walk stops at a node without
-#: out-edges). Undirected graphs walk the same either way. See docs/graphs.md for the measurement.
-DIRECTIONS = ("both", "out")
+#: How walks treat a directed graph's edges: "out" follows edges as given (a walk stops at a
+#: node without out-edges), "both" walks each edge either way (the weights of u -> v and
+#: v -> u add up). Undirected graphs walk the same either way. See docs/graphs.md.
+DIRECTIONS = ("out", "both")
+
+#: The values options added after round 1 had before they existed: a collection recorded
+#: without such a key was built with this value (the platform reopens it so), and the identity
+#: leaves a key out at this value so those collections keep theirs.
+LEGACY_CONFIG: dict[str, Any] = {
+    "direction": "both",
+    "weights": "raw",
+    "asymmetric": False,
+}
 
 #: Walkers generated per call of the walker during training (bounds the memory of walks).
 _WALK_CHUNK = 1 << 16
@@ -74,15 +108,17 @@ class Node2VecConfig:
     ``1/p`` for going back, ``1`` for staying at distance one, ``1/q`` for moving outward).
     Skip-gram: windows of ``context_size`` nodes, ``num_negative_samples`` negatives per
     positive pair, ``epochs`` passes with ``SparseAdam(lr)`` over batches of ``batch_size``
-    walks. ``seed`` fixes walks and initialisation. ``direction``: ``"both"`` walks a directed
-    graph's edges either way, ``"out"`` only as given. Every field takes part in the space's
-    identity; ``epochs``, ``lr``, ``batch_size``, ``walks_per_node`` and
-    ``num_negative_samples`` can also be overridden for one ``fit``."""
+    walks. ``seed`` fixes walks and initialisation. ``direction``: ``"out"`` follows a directed
+    graph's edges as given, ``"both"`` either way. ``weights``: ``"log1p"``, ``"raw"`` or
+    ``"unweighted"`` (how edge weights bias a step). ``asymmetric``: separate source and target
+    tables of ``dim / 2`` each, concatenated (``dim`` must be even); ``False``: one shared
+    table. Every field takes part in the space's identity; ``epochs``, ``lr``, ``batch_size``,
+    ``walks_per_node`` and ``num_negative_samples`` can also be overridden for one ``fit``."""
 
     dim: int = 128
     walk_length: int = 40
     walks_per_node: int = 10
-    context_size: int = 10
+    context_size: int = 3
     p: float = 1.0
     q: float = 1.0
     num_negative_samples: int = 1
@@ -91,13 +127,19 @@ class Node2VecConfig:
     batch_size: int = 128
     seed: int = 0
     metric: str = "cosine"
-    direction: str = "both"
+    direction: str = "out"
+    weights: str = "log1p"
+    asymmetric: bool = True
 
     def validate(self) -> None:
         if self.direction not in DIRECTIONS:
             raise InvalidInputError(
                 f"direction must be one of {DIRECTIONS}, got {self.direction!r}"
             )
+        if self.weights not in WEIGHTS:
+            raise InvalidInputError(f"weights must be one of {WEIGHTS}, got {self.weights!r}")
+        if not isinstance(self.asymmetric, bool):
+            raise InvalidInputError(f"asymmetric must be True or False, got {self.asymmetric!r}")
         for name in ("dim", "walk_length", "walks_per_node", "num_negative_samples", "epochs"):
             _positive_int(name, getattr(self, name))
         _positive_int("batch_size", self.batch_size)
@@ -109,6 +151,11 @@ class Node2VecConfig:
             )
         if self.dim > 32_768:
             raise InvalidInputError(f"dim must be at most 32768, got {self.dim}")
+        if self.asymmetric and self.dim % 2:
+            raise InvalidInputError(
+                f"dim must be even with asymmetric=True (half source, half target vectors), "
+                f"got {self.dim}; pass an even dim or asymmetric=False"
+            )
         for name in ("p", "q", "lr"):
             value = getattr(self, name)
             if (
@@ -157,6 +204,7 @@ class Node2VecEncoder(BaseEncoder):
     name = "node2vec"
     modalities = ("node",)
     config_class = Node2VecConfig
+    legacy_config = LEGACY_CONFIG
     cfg: Node2VecConfig
 
     def __init__(self, **config: Any) -> None:
@@ -172,11 +220,13 @@ class Node2VecEncoder(BaseEncoder):
 
     # -- identity ----------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        """The configuration, without ``direction`` at its default: collections made before
-        that option existed recorded no such key and must reopen with the same identity."""
+        """The configuration, without options at their :data:`LEGACY_CONFIG` values:
+        collections made before an option existed recorded no such key and must reopen with
+        the same identity."""
         ident = super().identity()
-        if ident.get("direction") == "both":
-            del ident["direction"]
+        for key, old in LEGACY_CONFIG.items():
+            if ident.get(key) == old:
+                del ident[key]
         return ident
 
     @property
@@ -197,6 +247,8 @@ class Node2VecEncoder(BaseEncoder):
     def _space_for(self, fingerprint: str) -> Space:
         c = self.cfg
         model = f"node2vec-p{c.p:g}-q{c.q:g}-L{c.walk_length}-w{c.context_size}"
+        if c.asymmetric:
+            model += "-st"
         return Space(self.name, model, fingerprint, c.dim, c.metric)
 
     def state_dict(self) -> dict[str, Any]:
@@ -299,6 +351,7 @@ class Node2VecEncoder(BaseEncoder):
         # Once per process, not per fit (core/threads.py): the count is process-global.
         use_torch_threads(threads)
         walked = parsed.undirected() if self.cfg.direction == "both" else parsed
+        walked = transform_weights(walked, self.cfg.weights)
         with self._lock:
             trained = self._fit(walked, params, init, progress)
         trained.learned["fit_info"]["directed"] = parsed.directed
@@ -329,12 +382,15 @@ class Node2VecEncoder(BaseEncoder):
             out[i] = arr
             found += 1
         if found and self.cfg.metric == "cosine":
-            # stored cosine vectors are unit length: bring them back to the trained scale so old
-            # and new nodes start on the same footing
+            # stored cosine vectors are unit length: bring them (each half of an asymmetric
+            # vector on its own) back to the trained scale so old and new nodes start alike
             given = ~np.isnan(out[:, 0])
-            norms = np.linalg.norm(out[given], axis=1, keepdims=True)
-            scale = self._scale or float(np.median(norms))
-            out[given] = out[given] / np.maximum(norms, 1e-12) * scale
+            parts = np.split(out[given], 2 if self.cfg.asymmetric else 1, axis=1)
+            for part in parts:
+                norms = np.linalg.norm(part, axis=1, keepdims=True)
+                scale = self._scale or float(np.median(norms))
+                part *= scale / np.maximum(norms, 1e-12)
+            out[given] = np.hstack(parts)
         return out, found
 
     def _fit(
@@ -356,16 +412,24 @@ class Node2VecEncoder(BaseEncoder):
         start_rows, n_init = self._initial(parsed, init)
 
         gen = torch.Generator().manual_seed(cfg.seed)
-        emb = torch.nn.Embedding(n, cfg.dim, sparse=True)
+        width = cfg.dim // 2 if cfg.asymmetric else cfg.dim
+        emb = torch.nn.Embedding(n, width, sparse=True)
+        ctx = torch.nn.Embedding(n, width, sparse=True) if cfg.asymmetric else emb
         with torch.no_grad():
             # PyG initialises with N(0, 1); a 1/sqrt(dim) scale keeps first dot products O(1)
             # so the sigmoid is not saturated and few epochs go a long way
-            emb.weight.normal_(0.0, 1.0 / math.sqrt(cfg.dim), generator=gen)
+            emb.weight.normal_(0.0, 1.0 / math.sqrt(width), generator=gen)
+            if ctx is not emb:
+                ctx.weight.normal_(0.0, 1.0 / math.sqrt(width), generator=gen)
             given = ~np.isnan(start_rows[:, 0])
             if given.any():
                 rows = torch.from_numpy(np.flatnonzero(given))
-                emb.weight[rows] = torch.from_numpy(start_rows[given])
-        optimizer = torch.optim.SparseAdam(list(emb.parameters()), lr=params.lr)
+                start = torch.from_numpy(start_rows[given])
+                emb.weight[rows] = start[:, :width]
+                if ctx is not emb:
+                    ctx.weight[rows] = start[:, width:]
+        tables = [emb] if ctx is emb else [emb, ctx]
+        optimizer = torch.optim.SparseAdam([t.weight for t in tables], lr=params.lr)
 
         n_walks = n * params.walks_per_node
         n_batches = math.ceil(n_walks / params.batch_size)
@@ -397,7 +461,9 @@ class Node2VecEncoder(BaseEncoder):
                     walks_t = torch.from_numpy(walks)
                     for b0 in range(0, walks.shape[0], params.batch_size):
                         batch = walks_t[b0 : b0 + params.batch_size].long()
-                        loss = _skipgram_loss(emb, batch, cfg.context_size, window, n_neg, n, gen)
+                        loss = _skipgram_loss(
+                            emb, ctx, batch, cfg.context_size, window, n_neg, n, gen
+                        )
                         optimizer.zero_grad()
                         loss.backward()
                         optimizer.step()
@@ -409,9 +475,17 @@ class Node2VecEncoder(BaseEncoder):
                 bar.set_postfix(loss=f"{mean:.4f}")
                 logger.info("node2vec epoch %d/%d: loss %.4f", epoch + 1, params.epochs, mean)
 
-        raw = emb.weight.detach().numpy().astype(np.float32, copy=True)
-        norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        vectors = raw / np.maximum(norms, 1e-12) if cfg.metric == "cosine" else raw
+        parts = [t.weight.detach().numpy().astype(np.float32, copy=True) for t in tables]
+        raw = np.hstack(parts)
+        norms = np.linalg.norm(parts[0], axis=1, keepdims=True)
+        if cfg.metric == "cosine":
+            # each half unit length, then the whole: source and target weigh the same
+            halves = [
+                p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in parts
+            ]
+            vectors = np.hstack(halves) / np.float32(math.sqrt(len(halves)))
+        else:
+            vectors = raw
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         seconds = time.perf_counter() - t_start
         fit_info = {
@@ -444,12 +518,13 @@ class Node2VecEncoder(BaseEncoder):
 
 
 def _skipgram_loss(
-    emb: Any, walks: Any, context_size: int, window: int, n_neg: int, n: int, gen: Any
+    emb: Any, ctx: Any, walks: Any, context_size: int, window: int, n_neg: int, n: int, gen: Any
 ) -> Any:
     """PyG's node2vec loss for a batch of walks (int64 ``(B, L + 1)``, ``-1`` padded).
 
-    Positive terms pair the first node of each window of ``context_size`` nodes with the
-    others; negative terms pair it with ``n_neg`` random nodes shared by the windows of its walk.
+    Positive terms pair the first node of each window of ``context_size`` nodes (its vector
+    from ``emb``) with the others (theirs from ``ctx``, which is ``emb`` itself for one shared
+    table); negative terms pair it with ``n_neg`` random nodes shared by the windows of its walk.
     """
     import torch
     import torch.nn.functional as F
@@ -457,12 +532,19 @@ def _skipgram_loss(
     b = walks.shape[0]
     valid = walks >= 0
     negatives = torch.randint(0, n, (b, n_neg), generator=gen)
-    h_all = emb(torch.cat([walks.clamp(min=0).reshape(-1), negatives.reshape(-1)]))
-    h = h_all[: walks.numel()].view(b, walks.shape[1], -1)
-    h_neg = h_all[walks.numel() :].view(b, n_neg, -1)
+    flat = walks.clamp(min=0).reshape(-1)
+    if ctx is emb:
+        h_all = emb(torch.cat([flat, negatives.reshape(-1)]))
+        h = c = h_all[: walks.numel()].view(b, walks.shape[1], -1)
+        h_neg = h_all[walks.numel() :].view(b, n_neg, -1)
+    else:
+        h = emb(flat).view(b, walks.shape[1], -1)
+        c_all = ctx(torch.cat([flat, negatives.reshape(-1)]))
+        c = c_all[: walks.numel()].view(b, walks.shape[1], -1)
+        h_neg = c_all[walks.numel() :].view(b, n_neg, -1)
     centre = h[:, :window]
     pos = torch.stack(
-        [(centre * h[:, j : j + window]).sum(-1) for j in range(1, context_size)], dim=-1
+        [(centre * c[:, j : j + window]).sum(-1) for j in range(1, context_size)], dim=-1
     )  # (B, W, C - 1)
     neg = torch.bmm(centre, h_neg.transpose(1, 2))  # (B, W, n_neg)
     if bool(valid.all()):

@@ -19,11 +19,15 @@ import numpy as np
 from omnivec.core.validation import RESERVED_KEYS
 from omnivec.errors import InvalidInputError
 
-__all__ = ["ParsedGraph", "parse_graph"]
+__all__ = ["WEIGHTS", "ParsedGraph", "parse_graph", "transform_weights"]
 
 logger = logging.getLogger(__name__)
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+
+#: What a graph encoder does with edge weights: "log1p" uses log(1 + w) (heavy-tailed counts
+#: such as synapses or citations tamed), "raw" uses w, "unweighted" ignores them.
+WEIGHTS = ("log1p", "raw", "unweighted")
 
 
 @dataclass
@@ -53,6 +57,18 @@ class ParsedGraph:
         src, dst, w = _dedupe(self.src, self.dst, w, n, False, "sum")
         weights = None if np.all(w == w[0]) else w
         return ParsedGraph(self.ids, src, dst, weights, self.metadata, False)
+
+
+def transform_weights(parsed: ParsedGraph, how: str) -> ParsedGraph:
+    """``parsed`` with its weights as a graph encoder uses them (see :data:`WEIGHTS`)."""
+    if how not in WEIGHTS:
+        raise InvalidInputError(f"weights must be one of {WEIGHTS}, got {how!r}")
+    if parsed.weights is None or how == "raw":
+        return parsed
+    weights = None if how == "unweighted" else np.log1p(parsed.weights)
+    return ParsedGraph(
+        parsed.ids, parsed.src, parsed.dst, weights, parsed.metadata, parsed.directed
+    )
 
 
 # -- graph input --------------------------------------------------------------------------------
@@ -135,7 +151,9 @@ def _finish(
     if n == 0:
         raise InvalidInputError("the graph has no nodes; pass a graph with at least one edge")
     if src.size == 0:
-        raise InvalidInputError("the graph has no edges; node2vec learns from edges")
+        raise InvalidInputError(
+            "the graph has no edges; graph encoders learn from edges: pass at least one"
+        )
     src, dst, w = _dedupe(src, dst, w, n, directed, reduce)
     keep = w > 0  # a zero-weight edge is never walked
     src, dst, w = src[keep], dst[keep], w[keep]

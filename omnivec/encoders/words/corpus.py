@@ -3,7 +3,9 @@
 Tokenizers (``tokenizer=``):
 
 * ``"simple"``: :func:`gensim.utils.simple_preprocess` with its defaults (lower case, tokens of
-  2 to 15 letters, no digits or punctuation): the usual choice for text with spaces.
+  2 to 15 letters, no digits or punctuation): the usual choice for text with spaces. The same
+  tokens in one ``findall`` of gensim's pattern (about twice as fast as its generator); if
+  gensim's pattern is ever not the one this relies on, gensim's own function runs.
 * ``"jieba"``: exactly :func:`jieba.lcut` (precise mode, HMM on) for Chinese. Nothing is dropped
   or changed: punctuation and any spaces inside a text are tokens, so vectors equal raw gensim
   trained on ``jieba.lcut(text)`` tokens. Strip or filter the text first (or pass a callable)
@@ -23,6 +25,7 @@ import csv
 import importlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -61,10 +64,33 @@ def check_tokenizer(tokenizer: Any) -> None:
     )
 
 
-def _simple(text: str) -> list[str]:
-    from gensim.utils import simple_preprocess
+#: gensim's ``PAT_ALPHABETIC`` (``simple_preprocess``'s tokens) as this module relies on it.
+_GENSIM_PATTERN = r"(((?![\d])\w)+)"
+_simple_impl: Callable[[str], list[str]] | None = None
 
-    return simple_preprocess(text)  # type: ignore[no-any-return]
+
+def _simple(text: str) -> list[str]:
+    global _simple_impl
+    if _simple_impl is None:
+        _simple_impl = _simple_tokenizer()
+    return _simple_impl(text)
+
+
+def _simple_tokenizer() -> Callable[[str], list[str]]:
+    """``simple_preprocess(text)`` with its defaults: gensim lower-cases the text, takes every
+    match of ``PAT_ALPHABETIC`` and keeps tokens of 2 to 15 characters not starting with
+    ``_``; the same in one ``findall`` of that pattern without its groups."""
+    import gensim.utils as gu
+
+    pat = gu.PAT_ALPHABETIC
+    if pat.pattern != _GENSIM_PATTERN or not pat.flags & re.UNICODE:
+        return gu.simple_preprocess  # type: ignore[no-any-return]
+    findall = re.compile(r"(?:(?![\d])\w)+", re.UNICODE).findall
+
+    def simple(text: str) -> list[str]:
+        return [t for t in findall(text.lower()) if 2 <= len(t) <= 15 and t[0] != "_"]
+
+    return simple
 
 
 def _jieba(text: str) -> list[str]:
@@ -104,13 +130,15 @@ def tokenize_all(texts: Iterable[Any], tokenize: Callable[[str], list[str]]) -> 
     """One token list per text, in order (a text given as a list of str is taken as its
     tokens). Empty token lists stay: gensim sees the same sentences as a raw call would."""
     out: list[list[str]] = []
+    # The built-in tokenizers give lists of str; a user's callable is checked.
+    trusted = tokenize is _simple or tokenize is _jieba
     for i, text in enumerate(texts):
         if isinstance(text, str):
             tokens = tokenize(text)
-            if not isinstance(tokens, list):
-                tokens = list(tokens)
-            if not all(isinstance(t, str) for t in tokens):
-                raise InvalidInputError(f"the tokenizer returned a non-str token for text {i}")
+            if not trusted:
+                tokens = tokens if isinstance(tokens, list) else list(tokens)
+                if not all(isinstance(t, str) for t in tokens):
+                    raise InvalidInputError(f"the tokenizer returned a non-str token for text {i}")
         elif isinstance(text, list | tuple) and all(isinstance(t, str) for t in text):
             tokens = list(text)
         else:

@@ -37,17 +37,23 @@ metadata ``{"count": c, "rank": r}`` (``c`` as gensim reports it: a file without
 gensim's descending placeholder). The space fingerprint hashes the file.
 
 Persisting a trained model: the JSON state (fingerprint, vocabulary size, timings) goes to
-the collection's catalog record; the vectors (and FastText's trained n-gram rows) go to the
-catalog as bytes (``state_bytes``, an ``.npz`` without pickle), which a reopened collection
-hands back when the encoder first needs them.
+the collection's catalog record. The vectors are already stored as the word records, so
+what else is kept is the vocabulary's order (in the JSON state itself for up to ~3,000
+words, so such a fit writes no catalog bytes at all) and FastText's trained n-gram rows: those,
+and a larger order, go to the catalog as bytes (``state_bytes``, an ``.npz`` without pickle;
+see :mod:`omnivec.encoders.words.state`). When a reopened collection's encoder first needs
+its vectors, it reads the order and the word records' stored vectors
+(:meth:`WordEncoder.set_rows_loader`; the bytes through the state loader) and rebuilds gensim's
+``KeyedVectors``: the same words in the same order with the same float32 vectors as the fit
+(checked against the space fingerprint). Words whose records were deleted since the fit are
+left out of the vocabulary, and a record given another vector since is that word's vector now
+(both logged), so encoding always follows the stored records.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import io
-import json
 import logging
 import math
 import threading
@@ -77,6 +83,7 @@ from omnivec.encoders.words.files import (
     file_hash,
     load_vectors,
 )
+from omnivec.encoders.words.state import pack_fit, unpack_fit
 from omnivec.errors import EncoderError, InvalidInputError, NotFoundError
 
 __all__ = ["FastTextConfig", "FastTextEncoder", "Word2VecConfig", "Word2VecEncoder", "WordEncoder"]
@@ -84,6 +91,8 @@ __all__ = ["FastTextConfig", "FastTextEncoder", "Word2VecConfig", "Word2VecEncod
 logger = logging.getLogger(__name__)
 
 StateLoader = Callable[[], "bytes | None"]
+#: The stored vectors of the records among the given ids (ids without a record left out).
+RowsLoader = Callable[[list[str]], "dict[str, np.ndarray]"]
 
 
 @dataclass
@@ -173,6 +182,7 @@ class WordEncoder(BaseEncoder):
         self._info: dict[str, Any] = {}
         self._blob: bytes | None = None
         self._state_loader: StateLoader | None = None
+        self._rows_loader: RowsLoader | None = None
         self._file_space: Space | None = None
         self._tokenize: Callable[[str], list[str]] | None = None
         self.timings: dict[str, float] = {}
@@ -245,35 +255,76 @@ class WordEncoder(BaseEncoder):
         self._info = {k: v for k, v in state.items() if k != "fingerprint"}
 
     def state_bytes(self) -> bytes | None:
-        """The trained vectors (and n-gram rows) as ``.npz`` bytes; ``None`` when untrained or
-        pretrained (the file is the source)."""
+        """FastText's n-gram rows and the vocabulary's order, or a large vocabulary's order,
+        as ``.npz`` bytes, without the vectors (they are the stored records'); ``None`` when
+        the JSON state holds the order, when untrained or pretrained."""
         return self._blob
 
     def set_state_loader(self, loader: StateLoader) -> None:
         """How to get :meth:`state_bytes` of the recorded fit back (the collection's catalog)."""
         self._state_loader = loader
 
-    def load_state_bytes(self, data: bytes) -> None:
-        """Restore what :meth:`state_bytes` returned."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            words = json.loads(bytes(npz["words"]).decode("utf-8"))
-            kv = self._rebuild(words, np.asarray(npz["vectors"], dtype=np.float32), npz)
+    def set_rows_loader(self, loader: RowsLoader) -> None:
+        """How to read the stored vectors of the word records (the collection's rows)."""
+        self._rows_loader = loader
+
+    def load_state_bytes(self, data: bytes | None) -> None:
+        """Restore the recorded fit: what :meth:`state_bytes` returned (``None`` when it
+        returned ``None``: the order is in the JSON state) and the vectors of the word records
+        (bytes written before the order-only format carry the vectors themselves)."""
+        fit = unpack_fit(self._info.get("order"), data)
+        if fit is None:
+            raise EncoderError(
+                f"the trained {self.name} vocabulary of this collection is missing or damaged "
+                "in the catalog; fit it again"
+            )
+        words, vectors = fit.words, fit.vectors
+        if vectors is None:
+            words, vectors = self._stored_rows(words, fit.extra)
+        kv = self._rebuild(words, vectors, fit.extra)
         with self._lock:
             self._kv, self._blob = kv, data
 
-    def _rebuild(self, words: list[str], vectors: np.ndarray, npz: Any) -> Any:
+    def _stored_rows(
+        self, words: list[str], extra: dict[str, np.ndarray]
+    ) -> tuple[list[str], np.ndarray]:
+        """The fit's words that still have a record, in the fit's order, and their vectors."""
+        if self._rows_loader is None:
+            raise EncoderError(
+                f"the {self.name} vectors are the stored word records; open the collection "
+                "(plat.collection(name)) to use its encoder"
+            )
+        found = self._rows_loader(words)
+        kept = [w for w in words if w in found]
+        if not kept:
+            raise EncoderError(
+                f"the word records of this {self.name} collection are gone; fit it again"
+            )
+        vectors = np.stack([np.asarray(found[w], dtype=np.float32) for w in kept])
+        if len(kept) < len(words):
+            logger.warning(
+                "%d of the %d words of this %s fit have no record any more (deleted); they "
+                "are left out of its vocabulary",
+                len(words) - len(kept),
+                len(words),
+                self.name,
+            )
+        elif fingerprint_of(self.identity(), words, vectors, *extra.values()) != (
+            self._fingerprint
+        ):
+            logger.warning(
+                "some word records of this %s collection hold other vectors than its fit; "
+                "encoding uses the stored vectors",
+                self.name,
+            )
+        return kept, vectors
+
+    def _rebuild(self, words: list[str], vectors: np.ndarray, extra: dict[str, np.ndarray]) -> Any:
         from gensim.models import KeyedVectors
 
         kv = KeyedVectors(vectors.shape[1], dtype=np.float32)
         kv.add_vectors(words, vectors)
         return kv
-
-    def _pack(self, words: list[str], vectors: np.ndarray, **extra: np.ndarray) -> bytes:
-        buf = io.BytesIO()
-        packed = np.frombuffer(json.dumps(words, ensure_ascii=False).encode("utf-8"), np.uint8)
-        arrays: dict[str, Any] = {"words": packed, "vectors": vectors, **extra}
-        np.savez(buf, **arrays)
-        return buf.getvalue()
 
     def _vectors(self, progress: bool | None = None) -> Any:
         """The gensim ``KeyedVectors`` to encode with (loads a file or the recorded fit)."""
@@ -287,14 +338,10 @@ class WordEncoder(BaseEncoder):
                 self.space  # noqa: B018  (checks dim= against the file first)
                 self._kv = load_vectors(self.cfg.model, self._format(), self.cfg.limit, progress)
                 return self._kv
-            if self._fingerprint is not None and self._state_loader is not None:
-                data = self._state_loader()
-                if data is None:
-                    raise EncoderError(
-                        f"the trained {self.name} vectors of this collection are missing or "
-                        "damaged in the catalog; fit it again"
-                    )
-                self.load_state_bytes(data)
+            if self._fingerprint is not None:
+                loader = self._state_loader
+                inline = "order" in self._info
+                self.load_state_bytes(None if inline or loader is None else loader())
                 return self._kv
         raise EncoderError(
             f"{self.name} has no vectors yet: train it with collection.fit(corpus), or open a "
@@ -462,17 +509,20 @@ class WordEncoder(BaseEncoder):
         extra = self._after_training(wv)
         fingerprint = fingerprint_of(self.identity(), words, vectors, *extra.values())
         timings = {"tokenize_s": t1 - t0, "train_s": t2 - t1, "total_s": time.perf_counter() - t0}
-        info = {
+        info: dict[str, Any] = {
             "vocabulary": len(words),
             "sentences": len(sentences),
             "words": int(model.corpus_total_words),
             "seconds": round(timings["total_s"], 3),
         }
+        order, blob = pack_fit(words, extra)
+        if order is not None:
+            info["order"] = order
         learned = {
             "kv": wv,
             "fingerprint": fingerprint,
             "info": info,
-            "blob": self._pack(words, vectors, **extra),
+            "blob": blob,
             "timings": timings,
         }
         logger.info(
@@ -603,7 +653,7 @@ class FastTextEncoder(WordEncoder):
             "ngram_rows": np.array(wv.vectors_ngrams[used], dtype=np.float32),
         }
 
-    def _rebuild(self, words: list[str], vectors: np.ndarray, npz: Any) -> Any:
+    def _rebuild(self, words: list[str], vectors: np.ndarray, extra: dict[str, np.ndarray]) -> Any:
         from gensim.models.fasttext import FastTextKeyedVectors
 
         c = self.cfg
@@ -612,6 +662,6 @@ class FastTextEncoder(WordEncoder):
         kv.key_to_index = {w: i for i, w in enumerate(words)}
         kv.vectors = vectors
         ngrams = np.zeros((c.bucket, vectors.shape[1]), dtype=np.float32)
-        ngrams[np.asarray(npz["ngram_ids"], dtype=np.int64)] = npz["ngram_rows"]
+        ngrams[np.asarray(extra["ngram_ids"], dtype=np.int64)] = extra["ngram_rows"]
         kv.vectors_ngrams = ngrams
         return kv
