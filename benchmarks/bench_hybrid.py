@@ -14,12 +14,16 @@ What is compared, and why it is fair:
   FLAT/COSINE dense index, SPARSE_INVERTED_INDEX/BM25. Both stay below the in-process ANN
   threshold (20,000 rows), so both dense legs are Milvus FLAT searches.
 * Raw hybrid is ``MilvusClient.hybrid_search`` with two ``AnnSearchRequest`` legs of the same
-  depth omnivec fuses over (``max(3k, 30)`` records per leg) and ``RRFRanker(60)`` /
-  ``WeightedRanker(0.7, 0.3)``, returning the same payload (text + metadata) for the top ``k``.
+  depth omnivec fuses over (its default ``candidates=max(4k, 50)`` records per leg) and
+  ``RRFRanker(60)`` / ``WeightedRanker(0.7, 0.3)``, returning the same payload (text +
+  metadata) for the top ``k``. omnivec's default fusion is ``"relative"`` (min-max per leg,
+  chosen on real text: benchmarks/quality/hybrid_codes.py); ``fusion="rrf"`` is timed beside
+  ``RRFRanker``, ``fusion="weighted"`` beside ``WeightedRanker``.
   omnivec returns more: each leg's own score (``hit.scores``), the record's text and passage,
   and one hit per record for long texts split into windows; raw returns the fused score only.
-  ``WeightedRanker`` normalises scores its own way (arctan), not min-max, so weighted results
-  differ by design; RRF results are compared id for id.
+  RRF results are compared id for id. (Milvus Lite 2.5.1's ``WeightedRanker`` maps BM25
+  scores with its distance curve, so its BM25 order is reversed; omnivec's ``"weighted"``
+  uses ``2 atan(s) / pi``; weighted results differ.)
 * All methods run interleaved (every query, every round, in rotating order), so machine load
   falls on all of them alike; the ratios are the figures to trust.
 """
@@ -43,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table
 
 K = 10
-DEPTH = max(3 * K, 30)  # records per leg omnivec fuses over (platform/query.py)
+DEPTH = max(4 * K, 50)  # records per leg omnivec fuses over by default (platform/hybrid.py)
 BATCH = 1_000
 
 COMPONENTS = [
@@ -237,19 +241,20 @@ def bench_search(col: Any, client: Any, queries: list[str], qvecs: np.ndarray,
         "raw dense search": lambda i: client.search(
             "raw_on", [qvecs[i]], anns_field="vector", limit=K, output_fields=out
         ),
-        "omnivec hybrid RRF": lambda i: col.search(queries[i], K),
+        "omnivec hybrid RRF": lambda i: col.search(queries[i], K, fusion="rrf"),
         "raw hybrid_search RRFRanker": lambda i: client.hybrid_search(
             "raw_on", legs(i), RRFRanker(60), limit=K, output_fields=out
         ),
         "omnivec hybrid RRF, keyword leg in a worker": lambda i: with_workers(
-            lambda: col.search(queries[i], K)
+            lambda: col.search(queries[i], K, fusion="rrf")
         ),
         "omnivec hybrid weighted (0.7, 0.3)": lambda i: col.search(
-            queries[i], K, weights=(0.7, 0.3)
+            queries[i], K, fusion="weighted", weights=(0.7, 0.3)
         ),
         "raw hybrid_search WeightedRanker": lambda i: client.hybrid_search(
             "raw_on", legs(i), WeightedRanker(0.7, 0.3), limit=K, output_fields=out
         ),
+        "omnivec hybrid, defaults (relative)": lambda i: col.search(queries[i], K),
     }
     names = list(methods)
     for i in range(len(queries)):  # warm up, and fill omnivec's query cache
@@ -270,6 +275,7 @@ def bench_search(col: Any, client: Any, queries: list[str], qvecs: np.ndarray,
     rows[2][2] = f"{p50[names[2]] / p50[names[3]]:.2f}x raw hybrid_search"
     rows[4][2] = f"{p50[names[4]] / p50[names[3]]:.2f}x raw hybrid_search"
     rows[5][2] = f"{p50[names[5]] / p50[names[6]]:.2f}x raw hybrid_search"
+    rows[7][2] = f"{p50[names[7]] / p50[names[3]]:.2f}x raw hybrid_search RRFRanker"
     rows.append(["omnivec hybrid RRF / omnivec dense", p50[names[2]] / p50[names[0]], ""])
     rows.append(["raw hybrid_search / raw dense", p50[names[3]] / p50[names[1]], ""])
     rows += [[what, f"{n}/{len(queries)}", ""] for what, n in checks.items()]
@@ -323,7 +329,7 @@ def agreement(col: Any, client: Any, queries: list[str], qvecs: np.ndarray) -> d
         kw_req = AnnSearchRequest([q], "sparse", {"metric_type": "BM25"}, DEPTH)
         raw = client.hybrid_search("raw_on", [dense_req, kw_req], RRFRanker(60), limit=K)[0]
         raw_ids = [h["id"] for h in raw]
-        ours = col.search(q, K)
+        ours = col.search(q, K, fusion="rrf")
         same_ids = [h.id for h in ours] == raw_ids
         counts[names[0]] += same_ids
         counts[names[3]] += not same_ids and bool(
@@ -348,7 +354,7 @@ def agreement(col: Any, client: Any, queries: list[str], qvecs: np.ndarray) -> d
             n: [RawHit(h["id"], h["distance"]) for h in r]
             for n, r in zip("dk", raw_legs, strict=True)
         }
-        counts[names[2]] += [f.id for f in fuse(legs, K)] == raw_ids
+        counts[names[2]] += [f.id for f in fuse(legs, K, fusion="rrf")] == raw_ids
     return counts
 
 

@@ -181,10 +181,10 @@ def main() -> None:
                     label,
                     len(texts) / secs[label],
                     secs["raw sentence-transformers (torch)"] / secs[label],
-                    float(cos.min()),
-                    float(np.abs(vecs - ref).max()),
-                    lee_pearson(fn(docs), ratings),
-                    float(np.mean(nn == ref_nn)),
+                    f"{cos.min():.7f}",
+                    f"{np.abs(vecs - ref).max():.2e}",
+                    f"{lee_pearson(fn(docs), ratings):.4f}",
+                    f"{np.mean(nn == ref_nn):.3f}",
                 ]
             )
     print(

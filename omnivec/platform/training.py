@@ -30,6 +30,7 @@ from omnivec.errors import (
     StoreError,
 )
 from omnivec.platform import hybrid, windows
+from omnivec.platform.analysis import gc_paused
 from omnivec.platform.query import SearchableCollection
 
 __all__ = ["TrainableCollection"]
@@ -96,7 +97,10 @@ class TrainableCollection(SearchableCollection):
                         raise EncoderError(
                             f"encoder {self.encoder_name!r}.train() did not return a Trained"
                         )
-                    self._replace_all(trained.result, trained.space, lambda: enc.adopt(trained))
+                    # The rows' dicts and lists are acyclic: a full collection of the
+                    # process's objects amid them costs as much as writing them.
+                    with gc_paused():
+                        self._replace_all(trained.result, trained.space, lambda: enc.adopt(trained))
                 else:
                     # A plugin with only fit(): it has changed itself before anything is stored.
                     result = enc.fit(data, *args, **kwargs)

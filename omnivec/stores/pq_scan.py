@@ -42,7 +42,7 @@ __all__ = ["RERANK_STEPS", "PqScanIndex", "pq_subquantizers"]
 
 #: Candidates per wanted hit tried by the calibration, smallest first.
 RERANK_STEPS = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
-_TRAIN_ROWS = 20_000
+_TRAIN_ROWS = 8_192  # 512 per 4-bit centre
 _CALIBRATE_QUERIES = 256
 _COMPACT_SHARE = 0.25
 _COMPACT_MIN = 1_000
@@ -100,7 +100,15 @@ class PqScanIndex:
         x = vectors if prepared else out._prepare(vectors)
         x = np.ascontiguousarray(x, dtype=np.float32)
         pick = np.random.default_rng(0).permutation(len(x))[:_TRAIN_ROWS]
-        codes.train(x[np.sort(pick)])
+        codes.pq.cp.niter = 10
+        # One thread: 16 centres per sub-space are tiny k-means problems, and OpenMP's
+        # teams for each cost more than the work (176 s on two busy cores, against ~3 s).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            codes.train(x[np.sort(pick)])
+        finally:
+            faiss.omp_set_num_threads(threads)
         out._append(list(keys), x)
         out.recall_target = recall_target
         out.calibrate()

@@ -37,7 +37,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_ask_streams_then_lists_sources(db: str, llm_url: str) -> None:
     code, out, err = run(
         "ask", "docs", "What did the auditors find?", "--llm", llm_url, "-k", "2",
-        "--max-tokens", "24", "--db", db,
+        "--max-tokens", "24", "--timeout", "900", "--db", db,
     )  # fmt: skip
     assert code == 0, err
     answer, _, sources = out.partition("\nSources:\n")
@@ -48,7 +48,7 @@ def test_ask_streams_then_lists_sources(db: str, llm_url: str) -> None:
 def test_ask_json_is_the_whole_answer(db: str, llm_url: str) -> None:
     code, out, err = run(
         "ask", "docs", "Why did the pump fail?", "--llm", llm_url, "--json",
-        "-k", "2", "--max-tokens", "16", "--db", db,
+        "-k", "2", "--max-tokens", "16", "--timeout", "900", "--db", db,
     )  # fmt: skip
     assert code == 0, err
     payload = json.loads(out)

@@ -258,21 +258,36 @@ def test_collections_with_one_config_keep_their_own_embeddings(plat: ov.Platform
 def test_direction_both_walks_a_digraph_like_its_undirected_graph() -> None:
     di = nx.DiGraph([(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 0), (0, 3)])  # 3 -> 4 -> 5 -> 0
     cfg = {"dim": 8, "walk_length": 8, "context_size": 3, "epochs": 2, "seed": 3}
-    both = Node2VecEncoder(**cfg).fit(di, progress=False)
+    both = Node2VecEncoder(direction="both", **cfg).fit(di, progress=False)
     undirected = Node2VecEncoder(**cfg).fit(di.to_undirected(), progress=False)
-    out = Node2VecEncoder(direction="out", **cfg).fit(di, progress=False)
+    out = Node2VecEncoder(**cfg).fit(di, progress=False)  # the default follows edges as given
     np.testing.assert_array_equal(both.vectors, undirected.vectors)
     assert not np.allclose(both.vectors, out.vectors)
     with pytest.raises(ov.errors.InvalidInputError, match="direction"):
         Node2VecEncoder(direction="in")
 
 
-def test_direction_default_stays_out_of_the_identity(plat: ov.Platform) -> None:
-    """Collections recorded before ``direction`` existed have no such key: they reopen."""
+def test_options_at_their_legacy_values_stay_out_of_the_identity(db_path: str) -> None:
+    """Collections recorded before ``direction``, ``weights`` and ``asymmetric`` existed have no
+    such keys: they reopen with the values they were built with (``LEGACY_CONFIG``), and new
+    collections record today's defaults."""
+    from omnivec.encoders.node2vec.encoder import LEGACY_CONFIG
+
+    plat = ov.connect(db_path)
     g = plat.collection("d", encoder="node2vec", dim=8)
-    assert "direction" not in g.encoder.identity()
-    assert g.encoder.config()["direction"] == "both"
-    out = plat.collection("o", encoder="node2vec", dim=8, direction="out")
-    assert out.encoder.identity()["direction"] == "out"
+    ident = g.encoder.identity()
+    assert (ident["direction"], ident["weights"], ident["asymmetric"]) == ("out", "log1p", True)
+    old = plat.collection("o", encoder="node2vec", dim=8, **LEGACY_CONFIG)
+    assert not set(LEGACY_CONFIG) & set(old.encoder.identity())
     with pytest.raises(ov.errors.SpaceMismatchError):
-        plat.collection("o", encoder="node2vec", dim=8, direction="both")
+        plat.collection("o", encoder="node2vec", dim=8, direction="out")
+    # a record written before those keys existed reopens as it was built
+    record = plat.catalog.collection("o")
+    assert record is not None
+    for key in LEGACY_CONFIG:
+        record.config.pop(key)
+    plat.catalog.save_collection("o", record)
+    plat.close()
+    with ov.connect(db_path) as reopened:
+        again = reopened.collection("o")
+        assert {k: again.encoder.config()[k] for k in LEGACY_CONFIG} == LEGACY_CONFIG

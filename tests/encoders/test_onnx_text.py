@@ -65,8 +65,10 @@ def test_collection_with_onnx_and_no_mixing(plat: ov.Platform, onnx_home: Path) 
     docs.add(TEXTS[:3], ids=["cat", "stocks", "vaccine"])
     assert docs.search("a kitten on a window ledge", k=1)[0].id == "cat"
     assert docs.info()["config"]["backend"] == "onnx"
+    # Options left out mean "as stored"; asking for fp32 is refused.
+    assert plat.collection("docs", encoder="text", backend="onnx") is docs
     with pytest.raises(SpaceMismatchError, match="quantize"):
-        plat.collection("docs", encoder="text", backend="onnx")
+        plat.collection("docs", encoder="text", backend="onnx", quantize=None)
     exact = plat.collection("exact", encoder="text")
     with pytest.raises(SpaceMismatchError, match="backend"):
         plat.collection("exact", encoder="text", backend="onnx")

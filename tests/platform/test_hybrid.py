@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import httpx
 import pytest
+from typer.testing import CliRunner
 
 import omnivec as ov
+from omnivec.cli import app
 from omnivec.core.queries import Hit
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 from omnivec.platform import hybrid
 from omnivec.platform.fusion import FUSIONS, RRF_K, fuse, unit_score
+from tests.helpers.http import running_server
 
 MANUALS = {
     "m1": "Pump XK-4471-B: the impeller seal fails when the pump runs dry for long periods.",
@@ -218,7 +224,7 @@ def test_fusion_and_candidates_are_checked_before_anything_runs(pumps: ov.Collec
             pumps.search("pump", k=3, mode=mode, fusion="rrf")
     with pytest.raises(InvalidInputError, match="candidates"):
         pumps.search(["pump", "seal"], k=8, candidates=7, fusion="relative")
-    with pytest.raises(InvalidInputError, match="weights"):
+    with pytest.raises(InvalidInputError, match="weight of 'keyword'"):
         pumps.search("pump", k=3, fusion="weighted", weights=(1.0, -1.0))
     # A rejected search wrote nothing and changed nothing.
     assert (len(pumps), pumps.search(CODES[0], k=3)) == before
@@ -275,3 +281,40 @@ def test_weighted_fusion_maps_each_metric_like_milvus() -> None:
     assert 0.99 < unit_score(100.0, "bm25") < 1.0
     with pytest.raises(InvalidInputError, match="metrics"):
         unit_score(1.0, "hamming")
+
+
+@pytest.mark.slow
+def test_candidates_and_fusion_in_the_cli_and_over_http(tmp_path: Path) -> None:
+    db = str(tmp_path / "faces.db")
+    with ov.connect(db) as plat:
+        col = plat.collection("manuals", encoder="text", keywords=True)
+        col.add(list(MANUALS.values()), ids=list(MANUALS))
+    runner = CliRunner()
+
+    def cli(*args: str) -> tuple[int, str]:
+        res = runner.invoke(app, ["search", "manuals", *args, "--db", db])
+        return res.exit_code, res.stdout + res.stderr
+
+    code, out = cli("XK-4471-B", "-k", "2", "--fusion", "rrf", "--candidates", "6", "--json")
+    assert code == 0 and json.loads(out)["hits"][0]["id"] == "m1"
+    for args, message in (
+        (["--candidates", "1"], "candidates must be between k (2)"),
+        (["--fusion", "borda"], "fusion must be one of"),
+        (["--mode", "dense", "--candidates", "5"], 'mode="hybrid"'),
+    ):
+        code, out = cli("pump", "-k", "2", *args)
+        assert code != 0 and message in out and "Traceback" not in out, (args, out)
+    with running_server(db, tmp_path / "server.log") as base, httpx.Client(base_url=base) as http:
+        url = "/collections/manuals/search"
+        ok = http.post(
+            url, json={"query": "XK-4471-B", "k": 2, "candidates": 6, "fusion": "weighted"}
+        )
+        assert ok.status_code == 200 and ok.json()["hits"][0]["id"] == "m1"
+        assert set(ok.json()["hits"][0]["scores"]) == {"dense", "keyword"}
+        bad = http.post(url, json={"query": "pump", "k": 5, "candidates": 4})
+        assert bad.status_code == 400 and "candidates" in bad.json()["detail"]
+        for body in ({"candidates": 7.5}, {"candidates": "50"}, {"fusion": "borda"}):
+            got = http.post(url, json={"query": "pump", "k": 5, **body})
+            assert got.status_code == 422 and next(iter(body)) in got.json()["detail"]
+    with ov.connect(db) as plat:
+        assert len(plat.collection("manuals")) == len(MANUALS)  # nothing written

@@ -50,7 +50,7 @@ def sse(lines: Iterator[str]) -> list[dict[str, Any]]:
 
 
 def test_ask_json_on_a_read_only_server_behind_the_key(plat: ov.Platform, llm_url: str) -> None:
-    with client(plat, ov.llm(base_url=llm_url, max_tokens=24)) as c:
+    with client(plat, ov.llm(base_url=llm_url, max_tokens=24, timeout=900)) as c:
         body = {"question": "What did the auditors find?", "k": 2}
         assert c.post("/collections/docs/ask", json=body).status_code == 401
         r = c.post("/collections/docs/ask", json=body, headers=AUTH)
@@ -68,7 +68,7 @@ def test_ask_json_on_a_read_only_server_behind_the_key(plat: ov.Platform, llm_ur
 
 def test_ask_streams_server_sent_events(plat: ov.Platform, llm_url: str) -> None:
     with (
-        client(plat, ov.llm(base_url=llm_url, max_tokens=24)) as c,
+        client(plat, ov.llm(base_url=llm_url, max_tokens=24, timeout=900)) as c,
         c.stream(
             "POST",
             "/collections/docs/ask",

@@ -310,6 +310,12 @@ def test_server_indexes_are_chosen_by_size() -> None:
     assert ann.server_search_params("auto", 100, {}) == {"ef": 100}
     assert ann.server_search_params("hnsw", 10, {"ef": 200}) == {"ef": 200}
     assert ann.server_search_params("ivf_flat", 10, {"nprobe": 8}) == {"nprobe": 8}
+    # exact=True on a server: the widest search the index allows
+    assert ann.server_search_params("hnsw", 10, {"exact": 1}) == {"ef": 16_384}
+    assert ann.server_search_params("ivf_flat", 10, {"exact": 1}) == {"nprobe": 65_536}
+    assert ann.check_search_params({"exact": True}) == {"exact": 1}
+    with pytest.raises(InvalidInputError, match="exact"):
+        ann.check_search_params({"exact": 1})
 
 
 def test_nothing_process_local_on_a_server(server_uri: str, tmp_path: Path) -> None:

@@ -307,19 +307,20 @@ def test_close_retrains_lists_that_became_too_slow_so_the_next_session_loads_the
 
 
 def test_lists_that_still_answer_at_one_probe_are_kept(db_path: str) -> None:
-    """Tight clusters: the old lists answer at nprobe 1, and new ones would cost more per
+    """Tight clusters: the old lists answer at a few probes, and new ones would cost more per
     query (more centres to compare) than they save: no retraining."""
     s = MilvusStore(db_path)
     try:
         s.create_collection("c", DIM, "cosine", index="auto")
-        c = np.random.default_rng(1234).standard_normal((100, DIM)).astype(np.float32)
+        c = np.random.default_rng(1234).standard_normal((50, DIM)).astype(np.float32)
         rng = np.random.default_rng(0)
-        x = c[rng.integers(0, 100, GROWN)] + 0.2 * rng.standard_normal((GROWN, DIM))
+        x = c[rng.integers(0, 50, GROWN)] + 0.05 * rng.standard_normal((GROWN, DIM))
         for lo in range(0, GROWN, 1_000):
             s.upsert(
                 "c", [f"k{i}" for i in range(lo, lo + 1_000)], x[lo : lo + 1_000], [{}] * 1_000
             )
         index = ivf(s)
+        # One probe even for fresh queries (stored rows moved by their neighbour distance).
         assert index.nprobe == 1 and index.rows >= retrain.RETRAIN_GROWTH * index.trained_rows
         assert not retrain.wants_retrain(index)
         s.search("c", x[:1].astype(np.float32), 1)

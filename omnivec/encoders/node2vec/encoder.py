@@ -23,8 +23,12 @@ weighted and directed; docs/graphs.md and benchmarks/quality/connectome.py have 
   feed Kenyon cells against cells fed by them) do not. Skip-gram with two tables factorises a
   shifted PMI of the walk's co-occurrences (NetMF, Qiu et al. 2018); the two halves are the
   left and right factors, like an adjacency spectral embedding's ``[U, V]``.
-* ``context_size=3``: pairs one and two steps apart. Longer windows sum more powers of the
-  transition matrix, which mixes toward the stationary distribution and washes roles out.
+* ``context_size=2``: pairs of nodes one step apart (with two tables, LINE's second-order
+  proximity sampled by walks). Longer windows sum more powers of the transition matrix, which
+  mixes toward the stationary distribution and washes roles out (connectome left / right:
+  window 2 0.967 / 0.972, 3 0.967 / 0.939, 5 0.952 / 0.972; a bipartite graph, Davis' southern
+  women: 1.00, 0.38, 0.53). The price: on sparse graphs whose labels are communities rather
+  than roles, longer windows (``context_size=10``, ``asymmetric=False``) can do better.
 * ``direction="out"``: walks follow edges as given, so source and target vectors say what a
   node sends to and what it receives from.
 * ``weights="log1p"``: a walk steps along ``u -> v`` with probability proportional to
@@ -118,7 +122,7 @@ class Node2VecConfig:
     dim: int = 128
     walk_length: int = 40
     walks_per_node: int = 10
-    context_size: int = 3
+    context_size: int = 2
     p: float = 1.0
     q: float = 1.0
     num_negative_samples: int = 1
@@ -483,10 +487,10 @@ class Node2VecEncoder(BaseEncoder):
             halves = [
                 p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in parts
             ]
-            vectors = np.hstack(halves) / np.float32(math.sqrt(len(halves)))
+            combined: np.ndarray = np.hstack(halves) / math.sqrt(len(halves))
         else:
-            vectors = raw
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            combined = raw
+        vectors = np.ascontiguousarray(combined, dtype=np.float32)
         seconds = time.perf_counter() - t_start
         fit_info = {
             "nodes": n,

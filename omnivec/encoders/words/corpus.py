@@ -22,6 +22,7 @@ or a file: ``.txt`` (one text per non-empty line), ``.jsonl`` (objects with ``te
 from __future__ import annotations
 
 import csv
+import gc
 import importlib
 import json
 import os
@@ -128,7 +129,20 @@ def resolve_tokenizer(tokenizer: Any) -> Callable[[str], list[str]]:
 
 def tokenize_all(texts: Iterable[Any], tokenize: Callable[[str], list[str]]) -> list[list[str]]:
     """One token list per text, in order (a text given as a list of str is taken as its
-    tokens). Empty token lists stay: gensim sees the same sentences as a raw call would."""
+    tokens). Empty token lists stay: gensim sees the same sentences as a raw call would.
+
+    The cyclic garbage collector pauses meanwhile: token lists hold only strings, and on a
+    large corpus its full passes over them would cost more than tokenizing."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _tokenize_all(texts, tokenize)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _tokenize_all(texts: Iterable[Any], tokenize: Callable[[str], list[str]]) -> list[list[str]]:
     out: list[list[str]] = []
     # The built-in tokenizers give lists of str; a user's callable is checked.
     trusted = tokenize is _simple or tokenize is _jieba

@@ -505,7 +505,7 @@ class WordEncoder(BaseEncoder):
                 "min_count or give more text"
             )
         vectors = np.array(wv.vectors, dtype=np.float32, copy=True)
-        counts = [int(wv.get_vecattr(w, "count")) for w in words]
+        counts = np.asarray(wv.expandos["count"], dtype=np.int64).tolist()
         extra = self._after_training(wv)
         fingerprint = fingerprint_of(self.identity(), words, vectors, *extra.values())
         timings = {"tokenize_s": t1 - t0, "train_s": t2 - t1, "total_s": time.perf_counter() - t0}
