@@ -944,7 +944,7 @@ def test_cli_json_is_the_hits_payload(cli: Any, tmp_path: Path) -> None:
     assert [h["id"] for h in payload["hits"]] == [h["id"] for h in expected["hits"]]
     for got, want in zip(payload["hits"], expected["hits"], strict=True):
         # A text collection's hits carry the stored text (DESIGN: "Text as people use it").
-        assert set(got) == {"id", "score", "metadata", "text"}
+        assert set(got) == {"id", "score", "metadata", "text", "span"}
         assert got["text"] == want["text"] == DOCS[got["id"]]
         assert got["score"] == pytest.approx(want["score"], abs=1e-6)
         assert got["metadata"] == want["metadata"]

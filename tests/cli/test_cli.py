@@ -63,7 +63,7 @@ def test_text_workflow(runner: CliRunner, tmp_path: Path) -> None:
     payload = json.loads(out)
     assert set(payload) == {"hits"} and len(payload["hits"]) == 2
     assert payload["hits"][0]["id"] in {"notes.txt:1", "notes.txt:4"}
-    assert set(payload["hits"][0]) == {"id", "score", "metadata", "text"}
+    assert set(payload["hits"][0]) == {"id", "score", "metadata", "text", "span"}
     assert payload["hits"][0]["text"] in {"I love cats", "The kitten purrs"}
 
     code, out, _ = run(
