@@ -381,7 +381,10 @@ def fit_graph(
     epochs: Annotated[int, typer.Option(help="Skip-gram epochs.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     directed: Annotated[bool, typer.Option(help="Treat edges as directed.")] = False,
-    encoder: Annotated[str, typer.Option(help="node2vec or graphsage.")] = "node2vec",
+    encoder: Annotated[str, typer.Option(help="node2vec, spectral or graphsage.")] = "node2vec",
+    laplacian: Annotated[
+        bool, typer.Option(help="spectral: Laplacian instead of adjacency embedding.")
+    ] = False,
     features: Annotated[
         str | None, typer.Option(help="graphsage: collection holding each node's vector.")
     ] = None,
@@ -389,9 +392,11 @@ def fit_graph(
     token: TokenOption = "",
     as_json: JsonOption = False,
 ) -> None:
-    """Learn node2vec (or graphsage) embeddings from an edge list and store every node."""
-    if encoder not in ("node2vec", "graphsage"):
-        raise InvalidInputError(f"--encoder must be node2vec or graphsage, not {encoder!r}")
+    """Learn node2vec (or spectral, graphsage) embeddings from an edge list and store every node."""
+    if encoder not in ("node2vec", "spectral", "graphsage"):
+        raise InvalidInputError(
+            f"--encoder must be node2vec, spectral or graphsage, not {encoder!r}"
+        )
     if features is not None and encoder != "graphsage":
         raise InvalidInputError("--features needs --encoder graphsage")
     import time
@@ -423,6 +428,8 @@ def fit_graph(
         )
         if encoder == "graphsage" and not exists:
             config = {"dim": dim, "seed": seed}
+        if encoder == "spectral" and not exists:
+            config = {"dim": dim, "seed": seed, "laplacian": laplacian}
         col = plat.collection(name, encoder=None if exists else encoder, **config)
         start = time.perf_counter()
         try:

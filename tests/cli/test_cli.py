@@ -173,6 +173,16 @@ def test_graph_and_recommender_workflow(runner: CliRunner, tmp_path: Path) -> No
     hits = json.loads(out)["hits"]
     assert len(hits) == 3 and all(isinstance(h["id"], int) and h["id"] != 0 for h in hits)
 
+    # The spectral baseline through the same command, same edge file.
+    code, out, err = run(
+        runner, "fit-graph", "karate_se", str(edges), "--encoder", "spectral", "--dim", "8",
+        "--db", db, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["nodes"] == 34
+    code, out, err = run(runner, "info", "karate_se", "--json", "--db", db)
+    assert code == 0 and json.loads(out)["encoder"] == "spectral", (out, err)
+
     inter = tmp_path / "inter.csv"
     rows = [("u1", "apple"), ("u1", "pear"), ("u2", "pear"), ("u2", "plum"), ("u3", "apple")]
     rows += [(f"v{i}", f"item{i % 7}") for i in range(60)]
