@@ -22,6 +22,7 @@ SCRIPTS = [
     ("bench_clip.py", [], ["--quick"]),
     ("bench_walker.py", [], ["--quick"]),
     ("bench_node2vec_fit.py", [], ["--quick"]),
+    ("quality/connectome.py", [], ["--quick"]),
     ("bench_recommender.py", [], ["--quick"]),
     ("bench_hybrid.py", ["--n", "15000"], ["--n", "2000", "--queries", "20", "--rounds", "2"]),
 ]

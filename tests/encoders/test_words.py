@@ -298,3 +298,158 @@ def test_fit_from_file_and_text_collection(plat: ov.Platform, tmp_path: Path) ->
     b.fit("texts_src", progress=False)
     assert set(a.ids()) <= set(b.ids())  # every document's words, and the words as texts
     assert not any(str(i).startswith("doc") for i in b.ids())
+
+
+# -- what a fit keeps besides its records ---------------------------------------------------------
+def test_reopen_rebuilds_from_records_in_gensim_order(
+    words: Any, module_plat: ov.Platform, raw_w2v: Word2Vec, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No catalog bytes: the order is in the JSON state, the vectors are the records.
+    assert "blob" not in words.record.options and words.encoder.state_bytes() is None
+    with ov.connect(module_plat.uri) as other, caplog.at_level("WARNING"):
+        again = other.collection("words")
+        assert again.encoder.vocabulary() == raw_w2v.wv.index_to_key
+        got = again.encoder.encode(["police", "the federal government said"])
+        np.testing.assert_array_equal(
+            got, words.encoder.encode(["police", "the federal government said"])
+        )
+        assert [h.id for h in again.search("fire", k=5)] == [
+            w for w, _ in raw_w2v.wv.most_similar("fire", topn=5)
+        ]
+        out = again.encoder.save(Path(str(module_plat.uri)).parent / "again.txt")
+        kv = KeyedVectors.load_word2vec_format(str(out))
+        np.testing.assert_array_equal(kv.vectors, raw_w2v.wv.vectors)
+    assert not [r for r in caplog.records if r.name.startswith("omnivec")]
+
+
+def test_fasttext_reopens_with_its_ngrams(fasttext_col: Any, module_plat: ov.Platform) -> None:
+    blob = fasttext_col.encoder.state_bytes()
+    with np.load(__import__("io").BytesIO(blob)) as npz:  # n-gram rows and order, no vectors
+        assert set(npz.files) == {"order", "ngram_ids", "ngram_rows"}
+    probes = ["government", "goverment", "polise officers"]
+    with ov.connect(module_plat.uri) as other:
+        again = other.collection("ft")
+        np.testing.assert_array_equal(
+            again.encoder.encode(probes), fasttext_col.encoder.encode(probes)
+        )
+        assert again.encoder.vocabulary() == fasttext_col.encoder.vocabulary()
+        assert [h.id for h in again.search("goverment", k=3)] == [
+            h.id for h in fasttext_col.search("goverment", k=3)
+        ]
+
+
+def test_large_vocabulary_order_goes_to_catalog_bytes(
+    plat: ov.Platform, texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omnivec.encoders.words import state
+
+    col = plat.collection("big", encoder="word2vec", dim=8, **OPTS)
+    monkeypatch.setattr(state, "INLINE_ORDER", 100)  # as if the vocabulary were large
+    col.fit(texts[:60], progress=False)
+    ref = col.record.options["blob"]
+    assert "order" not in col.record.state
+    order = col.encoder.vocabulary()
+    with ov.connect(plat.uri) as other:
+        assert other.collection("big").encoder.vocabulary() == order
+    monkeypatch.setattr(state, "INLINE_ORDER", 16_384)
+    col.fit(texts[60:120], progress=False)  # a small one again: the old bytes are deleted
+    assert "blob" not in col.record.options and "order" in col.record.state
+    assert plat.catalog.get_blob(ref) is None
+    with ov.connect(plat.uri) as other:
+        assert other.collection("big").encoder.vocabulary() == col.encoder.vocabulary()
+
+
+def test_deleted_word_records_leave_the_vocabulary(
+    plat: ov.Platform, texts: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    col = plat.collection("pruned", encoder="word2vec", dim=8, **OPTS)
+    col.fit(texts[:60], progress=False)
+    vocab = col.encoder.vocabulary()
+    assert col.delete(["police"]) == 1
+    with ov.connect(plat.uri) as other, caplog.at_level("WARNING"):
+        again = other.collection("pruned")
+        assert again.encoder.vocabulary() == [w for w in vocab if w != "police"]
+        assert "no record any more" in caplog.text
+        with pytest.raises(ov.errors.NotFoundError, match="police"):
+            again.search("police")
+        assert again.search(next(w for w in vocab if w != "police"), k=2)
+        again.delete(vocab)
+    with ov.connect(plat.uri) as other, pytest.raises(ov.errors.EncoderError, match="fit it"):
+        other.collection("pruned").search(vocab[0])
+
+
+def test_bytes_of_the_earlier_format_still_load(words: Any, raw_w2v: Word2Vec) -> None:
+    import io
+    import json
+
+    wv = raw_w2v.wv
+    buf = io.BytesIO()
+    packed = np.frombuffer(json.dumps(wv.index_to_key).encode("utf-8"), np.uint8)
+    np.savez(buf, words=packed, vectors=wv.vectors)  # words and vectors, before the order-only
+    enc = Word2VecEncoder(dim=DIM, **OPTS)
+    enc.load_state_dict({"fingerprint": "f" * 64, "vocabulary": len(wv)})
+    enc.load_state_bytes(buf.getvalue())
+    assert enc.vocabulary() == wv.index_to_key
+    np.testing.assert_array_equal(enc.encode(["police"]), words.encoder.encode(["police"]))
+
+
+def test_simple_tokenizer_equals_simple_preprocess(texts: list[str]) -> None:
+    from omnivec.encoders.words.corpus import resolve_tokenizer
+
+    tricky = [
+        "Ünïcödé CAFÉ naïve façade İstanbul ΣΊΣΥΦΟΣ",
+        "snake_case _private __dunder__ x_1 a1b2c3 3d 2nd",
+        "it's don't e-mail U.S.A. a b c ab " + "x" * 15 + " " + "y" * 16,
+        "中文 混合 English words 和 数字 123 и русский текст",
+        "tabs\tand\nnewlines\r\n  spaces  ",
+        "",
+    ]
+    tokenize = resolve_tokenizer("simple")
+    for text in [*texts, *tricky]:
+        assert tokenize(text) == simple_preprocess(text), text
+
+
+# -- the same vectors whatever the hash seed ------------------------------------------------------
+_SEED_SCRIPT = """
+import hashlib, json, sys
+import numpy as np
+from tests.encoders.test_words import DIM, FT_OPTS, OPTS, lee_texts
+from omnivec.encoders.words import FastTextEncoder, Word2VecEncoder
+out = {}
+for name, enc in [("w2v", Word2VecEncoder(dim=DIM, **OPTS)),
+                  ("ft", FastTextEncoder(dim=DIM, bucket=5_000, **{**FT_OPTS, "epochs": 2}))]:
+    trained = enc.train(lee_texts(40), progress=False)
+    enc.adopt(trained)
+    h = hashlib.sha256(json.dumps(trained.result.ids).encode())
+    h.update(np.ascontiguousarray(trained.result.vectors).tobytes())
+    h.update(enc.encode(["goverment police", "fire"]).tobytes())  # (FastText: n-grams too)
+    out[name] = [h.hexdigest(), trained.space.fingerprint]
+print(json.dumps(out))
+"""
+
+
+def test_vectors_do_not_depend_on_the_hash_seed() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    procs = [  # both at once: each is mostly importing gensim
+        subprocess.Popen(
+            [sys.executable, "-c", _SEED_SCRIPT],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in ("1", "4242")
+    ]
+    runs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]
+    assert runs[0]["w2v"][0] != runs[0]["ft"][0]

@@ -64,11 +64,12 @@ def test_long_text_is_one_record_of_several_windows(plat: ov.Platform, docs: ov.
     spans = window_spans(LONG, enc.token_spans(LONG), 24, 6)
     assert len(spans) > 3
     assert len(docs) == 4 and docs.count() == 4 and sorted(docs.ids()) == ["a", "b", "c", "long"]
-    assert rows(plat, "docs") == 3 + len(spans)
-    # The record's vector is the normalised mean of its windows.
-    windows = enc.encode([LONG[a:b] for a, b in spans], role="document")
-    mean = windows.mean(axis=0)
-    np.testing.assert_allclose(docs.get(["long"])[0].vector, mean / np.linalg.norm(mean), atol=1e-5)
+    # Its main row and every window (window 0 included) are rows.
+    assert rows(plat, "docs") == 3 + 1 + len(spans)
+    # The record's vector is its whole text's, as the model gives it for the text alone.
+    assert len(enc.token_spans(LONG)) <= enc.max_tokens
+    whole = enc.encode([LONG], role="document")[0]
+    assert np.array_equal(docs.get(["long"])[0].vector, whole)
 
 
 def test_windows_tile_the_text(docs: ov.Collection) -> None:
@@ -83,14 +84,17 @@ def test_windows_tile_the_text(docs: ov.Collection) -> None:
 def test_search_finds_the_last_line_and_gives_one_hit_per_record(docs: ov.Collection) -> None:
     hits = docs.search("Who made the entrance of the lighthouse orange?", k=4)
     assert hits[0].id == "long"
-    assert NEEDLE in hits[0].passage and hits[0].passage != hits[0].text
+    assert hits[0].passage == NEEDLE  # the sentence that matched, whole
     assert hits[0].text == LONG
     assert hits[0].to_dict()["passage"] == hits[0].passage
+    assert hits[0].span == (len(LONG) - len(NEEDLE), len(LONG))
     assert sorted(h.id for h in hits) == ["a", "b", "c", "long"]  # each record once
-    # The hit's score is that of its best window.
-    best = docs.encoder.encode([hits[0].passage], role="document")[0]
-    q = docs.encoder.encode(["Who made the entrance of the lighthouse orange?"], role="query")[0]
-    assert hits[0].score == pytest.approx(float(best @ q), abs=1e-4)
+    # The hit's score is the best of its windows' and its whole text's.
+    enc = docs.encoder
+    spans = window_spans(LONG, enc.token_spans(LONG), 24, 6)
+    rows_ = enc.encode([LONG[a:b] for a, b in spans] + [LONG], role="document")
+    q = enc.encode(["Who made the entrance of the lighthouse orange?"], role="query")[0]
+    assert hits[0].score == pytest.approx(float((rows_ @ q).max()), abs=1e-4)
 
 
 def test_batches_filters_and_refs_work_on_records(docs: ov.Collection) -> None:
