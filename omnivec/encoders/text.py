@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import threading
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 from omnivec.core.encoder import LazyModelEncoder, check_role
 from omnivec.core.space import METRICS, Space
 from omnivec.core.validation import check_text_item
+from omnivec.encoders.model_cache import SharedModels
 from omnivec.errors import EncoderError, InvalidInputError
 
 __all__ = ["DEFAULT_MODEL", "TextConfig", "TextEncoder", "model_fingerprint"]
@@ -29,9 +29,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 
 #: Every collection gets its own encoder object (``fit`` must change only its own space), but
-#: encoders of the same weights share the loaded model while any of them holds it.
-_LOADED: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-_LOADED_LOCK = threading.Lock()
+#: encoders of the same weights, device and ``max_seq_length`` share one loaded model per
+#: process, whatever their prompts, backend, batch size or collection options; the two most
+#: recently used stay loaded between collections (:mod:`omnivec.encoders.model_cache`).
+_MODELS: SharedModels[Any] = SharedModels(keep=2)
 
 
 @dataclass
@@ -143,7 +144,7 @@ class TextEncoder(LazyModelEncoder):
     config_class = TextConfig
     runtime_fields = frozenset({"batch_size", "device"})
     # One encoder per collection, so that fit() changes only its own collection's space;
-    # the loaded model itself is shared through _LOADED.
+    # the loaded model itself is shared through _MODELS.
     shareable = False
     cfg: TextConfig
     #: Window size (content tokens) for long texts when a collection does not choose one.
@@ -187,13 +188,10 @@ class TextEncoder(LazyModelEncoder):
             if self._model is None:
                 target, local = _resolve(self.cfg.model)
                 weights = model_fingerprint(local) if local is not None else f"hub:{self.cfg.model}"
+                # Only what changes the loaded object: prompts, the ONNX backend (built from
+                # this model) and batch size do not, so their collections share it.
                 key = f"{target}|{weights}|{self.cfg.device}|{self.cfg.max_seq_length}"
-                with _LOADED_LOCK:
-                    model = _LOADED.get(key)
-                if model is None:
-                    model = self._load_model(target, local)
-                    with _LOADED_LOCK:
-                        _LOADED[key] = model
+                model = _MODELS.get(key, lambda: self._load_model(target, local))
                 prompts = self._resolve_prompts(model)
                 dim = model.get_embedding_dimension()
                 if dim is None:
@@ -213,7 +211,7 @@ class TextEncoder(LazyModelEncoder):
                     default=0,
                 )
                 self._model = model
-                logger.info("loaded text model %s (dim %d)", self.cfg.model, dim)
+                logger.debug("text encoder ready: %s (dim %d)", self.cfg.model, dim)
         return self._model
 
     def _resolve_prompts(self, model: Any) -> dict[str, str]:
@@ -275,6 +273,7 @@ class TextEncoder(LazyModelEncoder):
             ) from exc
         if self.cfg.max_seq_length is not None:
             model.max_seq_length = self.cfg.max_seq_length
+        logger.info("loaded text model %s", self.cfg.model)
         return model
 
     def space_fingerprint(self, weights: str, prompts: dict[str, str] | None = None) -> str:

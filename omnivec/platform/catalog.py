@@ -27,10 +27,12 @@ __all__ = [
     "COLLECTION_PREFIX",
     "NOTE_PREFIX",
     "RECOMMENDER_PREFIX",
+    "BlobRef",
     "Catalog",
     "CollectionRecord",
     "FitMarker",
     "RecommenderRecord",
+    "ShadowJob",
     "check_identity",
     "identity_of",
 ]
@@ -107,6 +109,69 @@ class FitMarker:
         )
 
 
+@dataclass(frozen=True)
+class ShadowJob:
+    """An unfinished re-embed or re-index (``options["reembed"]`` in the document): the
+    shadow Milvus collection it writes, the space and encoder configuration it heads for,
+    the shadow's keyword settings (``{"analyzer": ...}`` or ``None``) and when it began."""
+
+    shadow: str
+    space: Space
+    config: dict[str, Any]
+    keywords: dict[str, Any] | None
+    started: float
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "shadow": self.shadow,
+            "space": self.space.to_dict(),
+            "config": dict(self.config),
+            "keywords": self.keywords,
+            "started": self.started,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Any, keywords: dict[str, Any] | None) -> ShadowJob | None:
+        """The job of ``doc`` (``None`` for none); ``keywords``: the collection's, which
+        jobs recorded before re-indexing existed kept (they name none)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("shadow"), str):
+            return None
+        return cls(
+            shadow=doc["shadow"],
+            space=Space.from_dict(doc["space"]),
+            config=dict(doc.get("config") or {}),
+            keywords=doc.get("keywords", keywords),
+            started=float(doc.get("started", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """Where learned state too big for a record lies (``options["blob"]`` in the document):
+    the catalog chunks in order, the sha256 of the whole and its ``size`` in bytes."""
+
+    sha256: str
+    keys: tuple[str, ...]
+    size: int
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "keys": list(self.keys), "bytes": self.size}
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> BlobRef | None:
+        if not isinstance(doc, dict) or not doc:
+            return None
+        return cls(
+            str(doc.get("sha256", "")),
+            tuple(str(k) for k in doc.get("keys", [])),
+            int(doc.get("bytes", 0)),
+        )
+
+
+#: Keys of a collection document's "options" that the record holds as typed fields.
+_TYPED_OPTIONS = ("reembed", "retired", "blob")
+
+
 @dataclass
 class CollectionRecord:
     """What the catalog knows about one collection.
@@ -115,6 +180,9 @@ class CollectionRecord:
     encoder, ``identity`` is the part of it that decides the vectors, ``state`` the encoder's
     small learned state; ``options`` are collection-level settings (stored text, windows,
     keywords, ...); ``recommender``/``role`` link the two collections of a recommender.
+    ``shadow_job`` (an unfinished re-embed or re-index), ``retired`` (old rows a switch has
+    not dropped yet) and ``blob`` (learned state in catalog chunks) are kept in the
+    document's "options" too, as they always were; only this module reads them there.
     """
 
     space: Space
@@ -133,6 +201,12 @@ class CollectionRecord:
     #: The Milvus collection that holds the rows when it is not ``name`` (after a re-embed
     #: switched the collection to its shadow: Milvus Lite has no aliases).
     physical: str | None = None
+    #: A re-embed or re-index under way (its shadow is named before it exists).
+    shadow_job: ShadowJob | None = None
+    #: Milvus collections of old rows a switch retired and has not dropped yet.
+    retired: tuple[str, ...] = ()
+    #: Learned state too big for the record (graphsage weights, a large word order).
+    blob: BlobRef | None = None
 
     def milvus_name(self, name: str) -> str:
         """The Milvus collection that holds the rows of collection ``name``."""
@@ -142,18 +216,30 @@ class CollectionRecord:
         """Every Milvus collection this record owns: its rows, a re-embed's shadow, and old
         rows a switch retired but did not drop yet."""
         names = [self.milvus_name(name)]
-        job = self.options.get("reembed")
-        if isinstance(job, dict) and isinstance(job.get("shadow"), str):
-            names.append(job["shadow"])
-        names += [n for n in self.options.get("retired", []) if isinstance(n, str)]
+        if self.shadow_job is not None:
+            names.append(self.shadow_job.shadow)
+        names += self.retired
         return list(dict.fromkeys(names))
 
     def to_doc(self) -> dict[str, Any]:
-        return _record_doc(self)
+        doc = _record_doc(self)
+        for key in ("shadow_job", "retired", "blob"):
+            doc.pop(key, None)
+        options = {k: v for k, v in self.options.items() if k not in _TYPED_OPTIONS}
+        if self.shadow_job is not None:
+            options["reembed"] = self.shadow_job.to_doc()
+        if self.retired:
+            options["retired"] = list(self.retired)
+        if self.blob is not None:
+            options["blob"] = self.blob.to_doc()
+        doc["options"] = options
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> CollectionRecord:
         # Round-1 files have no "identity"/"options"/"status"; "fitting" was {"since": t}.
+        options = dict(doc.get("options") or {})
+        typed = {key: options.pop(key, None) for key in _TYPED_OPTIONS}
         return cls(
             space=Space.from_dict(doc["space"]),
             encoder=doc.get("encoder"),
@@ -162,12 +248,15 @@ class CollectionRecord:
             state=dict(doc.get("state") or {}),
             index=str(doc.get("index", "flat")),
             created=float(doc.get("created", 0.0)),
-            options=dict(doc.get("options") or {}),
+            options=options,
             recommender=doc.get("recommender"),
             role=doc.get("role"),
             fitting=FitMarker.from_doc(doc.get("fitting")),
             status=str(doc.get("status", "ready")),
             physical=doc.get("physical") or None,
+            shadow_job=ShadowJob.from_doc(typed["reembed"], options.get("keywords")),
+            retired=tuple(n for n in typed["retired"] or [] if isinstance(n, str)),
+            blob=BlobRef.from_doc(typed["blob"]),
         )
 
 
@@ -246,7 +335,7 @@ class Catalog:
         return sorted(k[len(prefix) :] for k in self._store.list_doc_keys(prefix))
 
     # -- blobs: learned state too big for a record -----------------------------------------
-    def put_blob(self, owner: str, data: bytes) -> dict[str, Any]:
+    def put_blob(self, owner: str, data: bytes) -> BlobRef:
         """Store ``data`` as chunks named by its hash, so a new fit never overwrites the chunks
         the current record points to; returns the reference a record keeps."""
         import base64
@@ -258,23 +347,23 @@ class Catalog:
         for i, start in enumerate(range(0, len(text), BLOB_CHUNK)):
             keys.append(f"{BLOB_PREFIX}{owner}:{sha[:16]}:{i}")
             self._store.put_doc(keys[-1], {"b64": text[start : start + BLOB_CHUNK]})
-        return {"sha256": sha, "keys": keys, "bytes": len(data)}
+        return BlobRef(sha, tuple(keys), len(data))
 
-    def get_blob(self, ref: dict[str, Any] | None) -> bytes | None:
+    def get_blob(self, ref: BlobRef | None) -> bytes | None:
         """The bytes behind ``ref``; ``None`` if any chunk is missing or the hash differs."""
         import base64
         import hashlib
 
         if not ref:
             return None
-        docs = [self._store.get_doc(k) for k in ref.get("keys", [])]
+        docs = [self._store.get_doc(k) for k in ref.keys]
         if any(d is None for d in docs):
             return None
         data = base64.b64decode("".join(str(d["b64"]) for d in docs if d))
-        return data if hashlib.sha256(data).hexdigest() == ref.get("sha256") else None
+        return data if hashlib.sha256(data).hexdigest() == ref.sha256 else None
 
-    def delete_blob(self, ref: dict[str, Any] | None) -> None:
-        for key in (ref or {}).get("keys", []):
+    def delete_blob(self, ref: BlobRef | None) -> None:
+        for key in ref.keys if ref is not None else ():
             self._store.delete_doc(key)
 
     # -- notes ------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ from omnivec.platform import windows
 from omnivec.platform.catalog import CollectionRecord
 from omnivec.platform.collection_base import gated
 from omnivec.platform.evaluation import check_judgements, retrieval_metrics
-from omnivec.platform.reembed import Reembed, ReembedReport
-from omnivec.platform.reembed import run as run_reembed
-from omnivec.platform.reindex import Reindex, ReindexReport
+from omnivec.platform.reembed import ReembedReport, Reencode
+from omnivec.platform.reindex import CopyRows, ReindexReport
+from omnivec.platform.shadow import ShadowSwitch
 from omnivec.platform.training import TrainableCollection
 from omnivec.stores.base import RowBlock, block_rows
 
@@ -332,8 +332,10 @@ class Collection(TrainableCollection):
         """
         with self._fit_lock:  # one fit or re-embed at a time per collection
             self.check_complete()
-            job = Reembed(self.name, self._record, self._store, self._catalog, progress)
-            return run_reembed(job, encoder_options, self._gate, self._adopt_reembed)
+            job = ShadowSwitch(
+                self.name, self._record, self._store, self._catalog, Reencode(), progress
+            )
+            return job.run(encoder_options, self._gate, self._adopt_reembed)
 
     def reindex(
         self,
@@ -356,13 +358,10 @@ class Collection(TrainableCollection):
         """
         with self._fit_lock:  # one fit, re-embed or re-index at a time per collection
             self.check_complete()
-            job = Reindex(
-                self.name, self._record, self._store, self._catalog, self._encoder, progress
-            )
+            rows = CopyRows(self._encoder)
+            job = ShadowSwitch(self.name, self._record, self._store, self._catalog, rows, progress)
             options = {"keywords": keywords, "analyzer": analyzer}
-            report = run_reembed(job, options, self._gate, self._adopt_reembed)
-            assert isinstance(report, ReindexReport)
-            return report
+            return job.run(options, self._gate, self._adopt_reembed)
 
     def _adopt_reembed(self, record: CollectionRecord, encoder: Any) -> None:
         """Install a re-embed's switch in memory (the catalog already has it)."""

@@ -38,7 +38,7 @@ from omnivec.errors import (
 )
 from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
-from omnivec.platform.reembed import SwitchGate
+from omnivec.platform.gate import SwitchGate
 from omnivec.platform.registry import create_encoder
 from omnivec.platform.text_options import passage_chars_of
 
@@ -54,7 +54,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def gated(fn: _F) -> _F:
-    """Run a method holding its collection's switch gate shared (see reembed.SwitchGate): a
+    """Run a method holding its collection's switch gate shared (see gate.SwitchGate): a
     re-embed switches the rows under it only between calls, never during one.
 
     A re-embed by another process (two processes on one Milvus server) moves the rows to
@@ -135,9 +135,7 @@ class CollectionBase:
         """Learned state kept as catalog bytes and as the stored rows (word vectors) loads
         when the encoder first needs it."""
         if encoder is not None and hasattr(encoder, "set_state_loader"):
-            encoder.set_state_loader(
-                lambda: self._catalog.get_blob(self._record.options.get("blob"))
-            )
+            encoder.set_state_loader(lambda: self._catalog.get_blob(self._record.blob))
         if encoder is not None and hasattr(encoder, "set_rows_loader"):
             encoder.set_rows_loader(self.stored_vectors)
 
@@ -412,7 +410,7 @@ class CollectionBase:
             else:
                 record.options[key] = value
         self._pending_options = {}
-        old_blob = record.options.get("blob")
+        old_blob = record.blob
         if enc is not None:
             record.config = enc.config()
             record.identity = identity_of(enc)
@@ -421,12 +419,12 @@ class CollectionBase:
             # Weights too big for the record (graphsage) go to hashed catalog chunks.
             blob = getattr(enc, "state_bytes", lambda: None)()
             if blob:
-                record.options["blob"] = self._catalog.put_blob(self.name, blob)
+                record.blob = self._catalog.put_blob(self.name, blob)
             elif hasattr(enc, "state_bytes"):
-                record.options.pop("blob", None)  # this fit has none (the old one goes)
+                record.blob = None  # this fit has none (the old one goes)
         self._catalog.save_collection(self.name, record)
         self._record = record
-        if old_blob and old_blob != record.options.get("blob"):
+        if old_blob is not None and old_blob != record.blob:
             self._catalog.delete_blob(old_blob)
         self._space_checked = True
         self.forget_cached_queries()

@@ -369,7 +369,7 @@ class Platform:
             if self.store.has_collection(milvus_name):
                 self.store.drop_collection(milvus_name)
         self.catalog.delete_collection(name)
-        self.catalog.delete_blob(record.options.get("blob"))  # graphsage weights
+        self.catalog.delete_blob(record.blob)  # graphsage weights
         self._collections.pop(name, None)
         return True
 

@@ -131,15 +131,14 @@ class TrainableCollection(SearchableCollection):
         self.begin_fit()
         marker = self._record.fitting
         try:
+            # The previous fit's records this one does not have go in the same write.
+            stale = sorted(old - set(keys))
             try:
                 # All or nothing: if it raises, the store rolled back what it wrote.
-                self._store.upsert(self.physical, keys, vecs, meta)
+                self._store.upsert(self.physical, keys, vecs, meta, delete=stale)
             except BaseException:
                 self.end_fit()  # the previous fit's rows stand, unchanged
                 raise
-            stale = sorted(old - set(keys))
-            if stale:
-                self._store.delete(self.physical, stale)
             adopt()
             self.record_space(space)
         finally:
@@ -218,7 +217,7 @@ class TrainableCollection(SearchableCollection):
                     f"collection {self.name!r} has no trained model yet; fit it first"
                 )
             if not enc.has_weights:
-                blob = self._catalog.get_blob(self._record.options.get("blob"))
+                blob = self._catalog.get_blob(self._record.blob)
                 if blob is None:
                     raise StoreError(
                         f"collection {self.name!r}: its trained weights are missing or damaged "

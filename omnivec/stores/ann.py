@@ -296,22 +296,28 @@ class AnnManager:
         (searches scan what is not in the graph yet)."""
         mode, target = self.modes.get(name, "auto"), self.targets.get(name, RECALL_TARGET)
         if mode != "hnsw":
-            kind = mode.replace("auto", "ivf_flat")
-            ivf = AnnIndex.build(keys, vectors, metric, kind, self.progress, target)
-            if (
-                mode != "auto"
-                or ivf.nlist < 64  # too few lists to judge the data by
-                or ivf.nprobe <= HNSW_PROBE_SHARE * ivf.nlist
-                or pq_subquantizers(int(vectors.shape[1])) is None
-            ):
+            kind, n = mode.replace("auto", "ivf_flat"), len(keys)
+            # "auto" judges the data on lists over a sample of threshold size first: on
+            # uniform-like data the full build's calibration alone costs ~10x the PQ scan's.
+            judge = mode == "auto" and pq_subquantizers(int(vectors.shape[1])) is not None
+            ivf = None
+            size = max(ANN_MIN_ROWS, 64 * 39)  # rows enough for 64 lists, the fewest judged
+            if judge and n > 3 * size // 2:
+                pick = np.sort(np.random.default_rng(0).permutation(n)[:size])
+                sub = [keys[i] for i in pick]
+                sample = AnnIndex.build(sub, vectors[pick], metric, kind, False, target)
+            else:
+                sample = ivf = AnnIndex.build(keys, vectors, metric, kind, self.progress, target)
+            if not judge or sample.nlist < 64 or sample.nprobe <= HNSW_PROBE_SHARE * sample.nlist:
+                if ivf is None:
+                    ivf = AnnIndex.build(keys, vectors, metric, kind, self.progress, target)
                 return ivf
             logger.info(
                 "omnivec: %r needs nprobe %d of %d lists for recall %.2f; scanning PQ codes "
-                "instead", name, ivf.nprobe, ivf.nlist, target,
+                "instead", name, sample.nprobe, sample.nlist, target,
             )  # fmt: skip
-            keys, vectors = ivf.read_lists()  # unit rows for cosine, as the index keeps
-            del ivf
-            return PqScanIndex.build(keys, vectors, metric, prepared=True, recall_target=target)
+            del sample, ivf
+            return PqScanIndex.build(keys, vectors, metric, prepared=False, recall_target=target)
         graph = HnswIndex.from_rows(keys, vectors, metric, self.lock, prepared=False)
         graph.recall_target = target
         graph.start()

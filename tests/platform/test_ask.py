@@ -231,14 +231,14 @@ def test_a_prompt_over_the_servers_context_is_rebuilt_to_fit(
     lee = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
     news = [line for line in lee.read_text(encoding="utf-8").splitlines() if len(line) > 900]
     col = plat.collection("news", encoder="text")
-    col.add([t[:900] for t in news[:14]], ids=[f"n{i}" for i in range(14)])
+    col.add([t[:900] for t in news[:30]], ids=[f"n{i}" for i in range(30)])
     question = "What did the firefighters do?"
-    ranked = [h.id for h in col.search(question, k=14)]
-    ans = col.ask(question, k=14, llm=small_llm, max_context_tokens=16_000)
-    assert 1 <= len(ans.sources) < 14
+    ranked = [h.id for h in col.search(question, k=30)]
+    ans = col.ask(question, k=30, llm=small_llm, max_context_tokens=16_000)
+    assert 1 <= len(ans.sources) < 30
     assert [h.id for h in ans.sources] == ranked[: len(ans.sources)]
     with pytest.raises(LLMError, match="does not fit the context"):
-        col.ask(question, k=14, llm=ov.llm(base_url=small_llm.base_url, max_tokens=1000))
+        col.ask(question, k=30, llm=ov.llm(base_url=small_llm.base_url, max_tokens=1000))
 
 
 def test_platform_ask_over_a_fused_search(plat: ov.Platform, docs: ov.Collection) -> None:

@@ -148,7 +148,8 @@ def test_fit_then_reembed_moves_reviews_from_topic_to_sentiment(
     # The old rows are gone; the collection's rows live in the shadow it switched to.
     assert reviews.physical != "reviews"
     assert plat.store.has_collection(reviews.physical) and not plat.store.has_collection("reviews")
-    assert not {"reembed", "retired"} & set(reviews.record.options)
+    assert reviews.record.shadow_job is None and not reviews.record.retired
+    assert not {"reembed", "retired"} & set(reviews.record.to_doc()["options"])
     plat.close()
     with ov.connect(plat.uri) as again:
         col = again.collection("reviews")
@@ -352,12 +353,12 @@ def test_sigkill_during_reembed_leaves_the_old_collection_whole_and_resumes(
         np.testing.assert_array_equal([r.vector for r in after], [r.vector for r in before])
         assert [r.metadata for r in after] == [r.metadata for r in before]
         assert col.search("cold stew", k=3) == old_hits
-        job = col.record.options["reembed"]
-        assert plat.store.count(job["shadow"]) == 60
+        job = col.record.shadow_job
+        assert job is not None and plat.store.count(job.shadow) == 60
 
         report = col.reembed(max_seq_length=8, progress=False)
         assert (report.total, report.resumed, report.encoded) == (100, 60, 40)
-        assert col.physical == job["shadow"] and plat.store.list_collections() == [col.physical]
+        assert col.physical == job.shadow and plat.store.list_collections() == [col.physical]
         got = np.stack([r.vector for r in col.get(list(range(100)))])
         np.testing.assert_allclose(got, TextEncoder(max_seq_length=8).encode(texts), atol=1e-5)
         assert [r.metadata for r in col.get(list(range(100)))] == [r.metadata for r in before]
@@ -397,7 +398,7 @@ def test_reembed_twice_and_drop_leave_no_milvus_collection_behind(plat: ov.Platf
     col.reembed(max_seq_length=16, progress=False)
     assert col.physical not in ("docs", first)
     assert plat.store.list_collections() == [col.physical]
-    assert not {"reembed", "retired"} & set(col.record.options)
+    assert col.record.shadow_job is None and not col.record.retired
     assert plat.drop("docs")
     assert plat.store.list_collections() == []
 

@@ -298,13 +298,13 @@ def test_sigkill_mid_reindex_leaves_the_old_collection_whole_and_resumes(tmp_pat
         assert col.search("spare hinge part", k=3) == old_hits
         with pytest.raises(InvalidInputError, match="no keyword index"):
             col.search("KZ-042", mode="keyword")
-        job = col.record.options["reembed"]
-        assert job["keywords"] == {"analyzer": "english"}
-        assert plat.store.count(job["shadow"]) == 60
+        job = col.record.shadow_job
+        assert job is not None and job.keywords == {"analyzer": "english"}
+        assert plat.store.count(job.shadow) == 60
 
         report = col.reindex(keywords=True, analyzer="english", progress=False)
         assert (report.total, report.resumed, report.encoded) == (100, 60, 40)
-        assert col.physical == job["shadow"] and plat.store.list_collections() == [col.physical]
-        assert "reembed" not in col.record.options
+        assert col.physical == job.shadow and plat.store.list_collections() == [col.physical]
+        assert col.record.shadow_job is None
         assert_same_records(col, before)
         assert col.search("KZ-042", k=1, mode="keyword")[0].id == 42
