@@ -362,12 +362,22 @@ def test_large_vocabulary_order_goes_to_catalog_bytes(
         assert other.collection("big").encoder.vocabulary() == col.encoder.vocabulary()
 
 
-def test_deleted_word_records_leave_the_vocabulary(
+def test_encoding_follows_changed_and_deleted_word_records(
     plat: ov.Platform, texts: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     col = plat.collection("pruned", encoder="word2vec", dim=8, **OPTS)
     col.fit(texts[:60], progress=False)
     vocab = col.encoder.vocabulary()
+    fire = np.arange(1, 9, dtype=np.float32)
+    col.add(vectors=fire[None, :], ids=["fire"])  # a word record given another vector
+    with ov.connect(plat.uri) as other, caplog.at_level("WARNING"):
+        again = other.collection("pruned")
+        np.testing.assert_allclose(
+            again.encoder.encode(["fire"])[0], fire / np.linalg.norm(fire), rtol=1e-6
+        )
+        assert again.encoder.vocabulary() == vocab
+        assert "other vectors than its fit" in caplog.text
+    caplog.clear()
     assert col.delete(["police"]) == 1
     with ov.connect(plat.uri) as other, caplog.at_level("WARNING"):
         again = other.collection("pruned")

@@ -188,10 +188,16 @@ def test_rows_without_metadata_take_the_prebuilt_request(
     for key in keys[::97]:
         np.testing.assert_array_equal(rows[key].vector, x[int(key[2:])])
         assert rows[key].metadata == {}
-    # With metadata: the client's conversion; then vectors-only again clears it.
-    store.upsert("p", keys[:3], -x[:3], [{"a": 1}, {"a": 2}, {"a": 3}])
+    # Plain JSON metadata is written into the prebuilt request as pymilvus would write it
+    # (orjson); values orjson does not take as they are (numpy scalars) go through the client.
+    meta = [{"a": 1}, {"a": 2.5, "t": "猫 ü", "l": [1, None, True]}, {"a": 3}]
+    store.upsert("p", keys[:3], -x[:3], meta)
+    assert sent[-1] is True
+    got = store.get("p", keys[:3])
+    assert [got[k].metadata for k in keys[:3]] == meta
+    store.upsert("p", keys[:1], -x[:1], [{"a": np.int64(7)}])
     assert sent[-1] is False
-    assert store.get("p", ["s:1"])["s:1"].metadata == {"a": 2}
+    assert store.get("p", ["s:0"])["s:0"].metadata == {"a": 7}
     store.upsert("p", keys[:3], x[:3], [{}, {}, {}])
     got = store.get("p", keys[:3])
     assert [got[k].metadata for k in keys[:3]] == [{}, {}, {}]
