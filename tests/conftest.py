@@ -27,6 +27,15 @@ def plat(db_path: str) -> Iterator[ov.Platform]:
         yield p
 
 
+@pytest.fixture(scope="module")
+def module_plat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ov.Platform]:
+    """One real Milvus Lite file (and process) for a whole test module: starting one costs
+    seconds. Tests that share it use collection names of their own, so each still passes
+    alone and in any order."""
+    with ov.connect(str(tmp_path_factory.mktemp("module") / "module.db")) as p:
+        yield p
+
+
 @pytest.fixture(scope="session")
 def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Milvus Lite server process on 127.0.0.1: the gRPC path a Milvus cluster uses."""
@@ -48,12 +57,13 @@ def text_encoder() -> ov.Encoder:
 def llm_url() -> Iterator[str]:
     """SmolLM2-135M-Instruct behind llama.cpp's OpenAI-compatible server on 127.0.0.1, started
     once per session (tests/llm_server.py); skipped only when its wheel cannot be fetched.
-    A 1,024-token context: the test of a prompt over the context evaluates less."""
+    A 512-token context (the tests' prompts are short): the test of a prompt over the
+    context then evaluates few tokens, and the suite stays fast."""
     from tests.llm_server import ModelUnavailable, llm_server, smollm2_path
 
     try:
         model = smollm2_path()
     except ModelUnavailable as exc:
         pytest.skip(f"no LLM for the ask tests: {exc}")
-    with llm_server(model, n_ctx=1024) as url:
+    with llm_server(model, n_ctx=512) as url:
         yield url

@@ -403,8 +403,8 @@ GRAPH_ROWS: list[tuple[str, Any]] = [
 
 @pytest.mark.skipif(not HAVE_GRAPH, reason="omnivec.encoders.node2vec is not written yet")
 @pytest.mark.parametrize(("case", "graph"), GRAPH_ROWS, ids=[r[0] for r in GRAPH_ROWS])
-def test_graph_bad_input(plat: ov.Platform, case: str, graph: Any) -> None:
-    g = plat.collection("g", encoder="node2vec", **SMALL)
+def test_graph_bad_input(module_plat: ov.Platform, case: str, graph: Any) -> None:
+    g = module_plat.collection(f"g_{case}", encoder="node2vec", **SMALL)
     g.fit([(0, 1), (1, 2)])
     before = snapshot(g)
     with pytest.raises(InvalidInputError) as info:
@@ -414,12 +414,12 @@ def test_graph_bad_input(plat: ov.Platform, case: str, graph: Any) -> None:
 
 
 @pytest.mark.skipif(not HAVE_GRAPH, reason="omnivec.encoders.node2vec is not written yet")
-def test_graph_self_loops_and_isolated_nodes(plat: ov.Platform) -> None:
+def test_graph_self_loops_and_isolated_nodes(module_plat: ov.Platform) -> None:
     import networkx as nx
 
     graph = nx.Graph([(0, 1), (1, 2), (2, 2), ("x", "x")])
     graph.add_node("lonely")
-    g = plat.collection("g", encoder="node2vec", **SMALL)
+    g = module_plat.collection("g_loops", encoder="node2vec", **SMALL)
     g.fit(graph)
     # Every node is stored (isolated ones too), ids exactly as given.
     assert sorted(map(str, g.ids())) == sorted(map(str, graph.nodes))

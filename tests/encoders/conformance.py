@@ -101,23 +101,25 @@ class EncoderConformance:
             encoder.encode(batch, modality="no-such-modality")
 
     def test_store_round_trip(
-        self, encoder: Any, samples: dict[str, list[Any]], tmp_path: Any
+        self, encoder: Any, samples: dict[str, list[Any]], module_plat: ov.Platform
     ) -> None:
         """Vectors stored through a vectors-only collection of the encoder's space come back
-        exactly, and each is its own nearest neighbour."""
-        with ov.connect(str(tmp_path / "conf.db")) as plat:
-            for modality, batch in samples.items():
-                vecs = encoder.encode(batch, modality=modality)
-                col = plat.collection(f"c_{modality}", dim=encoder.dim, metric=encoder.metric)
-                ids = col.add(vectors=vecs, ids=list(range(len(batch))))
-                got = col.get(ids)
-                np.testing.assert_allclose(np.stack([r.vector for r in got]), vecs, rtol=1e-6)
-                hits = col.search(ov.vector(vecs), k=1)
-                distinct = len({v.tobytes() for v in vecs}) == len(vecs)
-                # Under inner product a longer vector can outrank a row's own copy, so only
-                # cosine and l2 spaces promise that each vector is its own nearest neighbour.
-                if distinct and encoder.metric != "ip":
-                    assert [h[0].id for h in hits] == ids
+        exactly, and each is its own nearest neighbour (on the module's Lite file, in
+        collections named after the test class)."""
+        plat = module_plat
+        for modality, batch in samples.items():
+            vecs = encoder.encode(batch, modality=modality)
+            name = f"conf_{type(self).__name__}_{modality}".lower()
+            col = plat.collection(name, dim=encoder.dim, metric=encoder.metric)
+            ids = col.add(vectors=vecs, ids=list(range(len(batch))))
+            got = col.get(ids)
+            np.testing.assert_allclose(np.stack([r.vector for r in got]), vecs, rtol=1e-6)
+            hits = col.search(ov.vector(vecs), k=1)
+            distinct = len({v.tobytes() for v in vecs}) == len(vecs)
+            # Under inner product a longer vector can outrank a row's own copy, so only
+            # cosine and l2 spaces promise that each vector is its own nearest neighbour.
+            if distinct and encoder.metric != "ip":
+                assert [h[0].id for h in hits] == ids
 
 
 def heavy_modules_not_imported() -> list[str]:

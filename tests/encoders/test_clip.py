@@ -38,6 +38,13 @@ def png_bytes(arr: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
+def plat(module_plat: ov.Platform) -> ov.Platform:
+    """One Lite file for the module (a Lite start costs seconds): every test below uses
+    collection names of its own."""
+    return module_plat
+
+
+@pytest.fixture(scope="module")
 def tiny() -> ClipEncoder:
     enc = ClipEncoder(**TINY)
     enc.load()
@@ -70,8 +77,8 @@ def test_no_pretrained_is_refused(plat: ov.Platform) -> None:
     with pytest.raises(ov.errors.EncoderError, match="pretrained="):
         _ = enc.space
     with pytest.raises(ov.errors.EncoderError, match="pretrained="):
-        plat.collection("photos", encoder="clip", model="tiny", model_cfg=TINY_CFG)
-    assert not plat.has_collection("photos")
+        plat.collection("unloadable", encoder="clip", model="tiny", model_cfg=TINY_CFG)
+    assert not plat.has_collection("unloadable")
 
 
 def test_unknown_tag_is_an_encoder_error() -> None:
@@ -148,7 +155,7 @@ def test_image_collection_end_to_end(plat: ov.Platform, tmp_path: Path) -> None:
     arrays = make_images(12, seed=11)
     path = tmp_path / "first.png"
     Image.fromarray(arrays[0]).save(path)
-    photos = plat.collection("photos", encoder="clip", **TINY)
+    photos = plat.collection("photos_e2e", encoder="clip", **TINY)
     ids = photos.add(images=[str(path), *arrays[1:]], ids=[f"p{i}" for i in range(12)])
     assert len(photos) == 12
     # image -> image: every stored image is its own top hit
@@ -177,7 +184,7 @@ def test_image_collection_end_to_end(plat: ov.Platform, tmp_path: Path) -> None:
 
 
 def test_user_metadata_wins_over_encoder_metadata(plat: ov.Platform) -> None:
-    photos = plat.collection("photos", encoder="clip", **TINY)
+    photos = plat.collection("photos_meta", encoder="clip", **TINY)
     photos.add(images=make_images(2), ids=[1, 2], metadata=[{"thumbnail": "mine"}, {"tag": "x"}])
     one, two = photos.get([1, 2])
     assert one.metadata["thumbnail"] == "mine"
@@ -185,7 +192,7 @@ def test_user_metadata_wins_over_encoder_metadata(plat: ov.Platform) -> None:
 
 
 def test_corrupt_image_writes_nothing(plat: ov.Platform) -> None:
-    photos = plat.collection("photos", encoder="clip", **TINY)
+    photos = plat.collection("photos_corrupt", encoder="clip", **TINY)
     photos.add(images=make_images(1), ids=["keep"])
     batch = [*make_images(3, seed=5), b"\x89PNG\r\n\x1a\n truncated"]
     with pytest.raises(ov.errors.InvalidInputError, match="image item 3"):
@@ -195,31 +202,31 @@ def test_corrupt_image_writes_nothing(plat: ov.Platform) -> None:
 
 
 def test_ref_across_image_and_caption_collections(plat: ov.Platform) -> None:
-    photos = plat.collection("photos", encoder="clip", **TINY)
-    captions = plat.collection("captions", encoder="clip", **TINY)
+    photos = plat.collection("photos_ref", encoder="clip", **TINY)
+    captions = plat.collection("captions_ref", encoder="clip", **TINY)
     photos.add(images=make_images(4, seed=2), ids=["a", "b", "c", "d"])
     captions.add(CAPTIONS, ids=["red", "blue", "green"])
     assert photos.space == captions.space
-    hits = photos.search(ov.ref("red", collection="captions"), k=4)
+    hits = photos.search(ov.ref("red", collection="captions_ref"), k=4)
     assert len(hits) == 4  # a ref into another collection keeps every hit
     direct = photos.search("a red square", k=4)
     assert [h.id for h in hits] == [h.id for h in direct]  # type: ignore[union-attr]
-    back = captions.search(ov.ref("a", collection="photos"), k=3)
+    back = captions.search(ov.ref("a", collection="photos_ref"), k=3)
     assert {h.id for h in back} == {"red", "blue", "green"}  # type: ignore[union-attr]
 
 
 def test_text_collection_refuses_a_clip_ref(plat: ov.Platform, text_encoder: Any) -> None:
-    photos = plat.collection("photos", encoder="clip", **TINY)
+    photos = plat.collection("photos_vs_text", encoder="clip", **TINY)
     photos.add(images=make_images(2), ids=["a", "b"])
-    docs = plat.collection("docs", encoder="text")
+    docs = plat.collection("docs_vs_clip", encoder="text")
     docs.add(["a cat", "a dog"], ids=["x", "y"])
     with pytest.raises(ov.errors.SpaceMismatchError):
-        docs.search(ov.ref("a", collection="photos"))
+        docs.search(ov.ref("a", collection="photos_vs_text"))
     # same dim, other weights: still another space
-    other = plat.collection("other", encoder="clip", **{**TINY, "seed": 1})
+    other = plat.collection("other_seed", encoder="clip", **{**TINY, "seed": 1})
     other.add(images=make_images(1), ids=["z"])
     with pytest.raises(ov.errors.SpaceMismatchError):
-        photos.search(ov.ref("z", collection="other"))
+        photos.search(ov.ref("z", collection="other_seed"))
 
 
 def test_checkpoint_round_trip(tiny: ClipEncoder, tmp_path: Path) -> None:
@@ -269,7 +276,7 @@ def test_fit_on_empty_collection_records_new_space(db_path: str, tmp_path: Path)
 
 
 def test_fit_on_non_empty_collection_is_refused(plat: ov.Platform, tmp_path: Path) -> None:
-    photos = plat.collection("photos", encoder="clip", **TINY)
+    photos = plat.collection("photos_nonempty", encoder="clip", **TINY)
     photos.add(images=make_images(2), ids=["a", "b"])
     fp = photos.space.fingerprint
     with pytest.raises(ov.errors.SpaceMismatchError, match="new, empty collection"):
@@ -326,7 +333,7 @@ def test_new_collection_with_the_untrained_config_gets_untrained_weights(
 
 
 def test_bad_image_beyond_the_first_chunk_is_located(plat: ov.Platform) -> None:
-    photos = plat.collection("photos", encoder="clip", **TINY)
+    photos = plat.collection("photos_chunked", encoder="clip", **TINY)
     small = make_images(1, size=8)[0]
     batch: list[Any] = [small] * 1030
     batch[1027] = b"broken"

@@ -31,6 +31,13 @@ def club_accuracy(vectors: np.ndarray, clubs: list[str]) -> float:
 
 
 @pytest.fixture(scope="module")
+def plat(module_plat: ov.Platform) -> ov.Platform:
+    """One Lite file for the module (a Lite start costs seconds): every test below uses
+    collection names of its own."""
+    return module_plat
+
+
+@pytest.fixture(scope="module")
 def fitted() -> Node2VecEncoder:
     enc = Node2VecEncoder(dim=16, walk_length=20, epochs=3, seed=1)
     enc.fit(karate(), progress=False)

@@ -17,10 +17,29 @@ from omnivec.errors import (
 )
 
 
+@pytest.fixture(scope="module")
+def plat(module_plat: ov.Platform) -> ov.Platform:
+    """One Lite file for the module (a Lite start costs seconds): every test below uses
+    collection names of its own."""
+    return module_plat
+
+
+@pytest.fixture(scope="module")
+def lite_plat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ov.Platform]:
+    with ov.connect(str(tmp_path_factory.mktemp("any") / "any.db")) as p:
+        yield p
+
+
 @pytest.fixture(params=["lite", "server"])
-def any_plat(request: pytest.FixtureRequest, db_path: str) -> Iterator[ov.Platform]:
-    uri = db_path if request.param == "lite" else request.getfixturevalue("server_uri")
-    with ov.connect(uri) as p:
+def any_plat(request: pytest.FixtureRequest) -> Iterator[ov.Platform]:
+    """A platform emptied for the test: on a Lite file, or on the Lite server process."""
+    if request.param == "lite":
+        p = request.getfixturevalue("lite_plat")
+        for name in p.collections():
+            p.drop(name)
+        yield p
+        return
+    with ov.connect(request.getfixturevalue("server_uri")) as p:
         for name in p.collections():
             p.drop(name)
         yield p
@@ -73,7 +92,7 @@ def test_ref_excludes_itself_in_own_collection(any_plat: ov.Platform) -> None:
 
 
 def test_batch_search_is_one_store_call(plat: ov.Platform, monkeypatch: pytest.MonkeyPatch) -> None:
-    docs = plat.collection("docs", encoder="text")
+    docs = plat.collection("batched_docs", encoder="text")
     docs.add(["cats purr", "stocks fell", "rockets launch"], ids=[1, 2, 3])
     calls: list[int] = []
     real = plat.store.search
@@ -90,7 +109,7 @@ def test_batch_search_is_one_store_call(plat: ov.Platform, monkeypatch: pytest.M
 
 
 def test_space_checks(plat: ov.Platform) -> None:
-    docs = plat.collection("docs", encoder="text")
+    docs = plat.collection("checked_docs", encoder="text")
     docs.add(["hello"], ids=["h"])
     raw384 = plat.collection("raw384", dim=384)
     raw384.add(vectors=np.ones((1, 384)), ids=["h"])
@@ -101,7 +120,7 @@ def test_space_checks(plat: ov.Platform) -> None:
     with pytest.raises(DimensionMismatchError):
         docs.search(ov.vector(np.ones(3)))
     with pytest.raises(SpaceMismatchError):
-        plat.collection("docs", encoder="clip")
+        plat.collection("checked_docs", encoder="clip")
     with pytest.raises(SpaceMismatchError):
         plat.collection("raw384", dim=128)
 
@@ -123,7 +142,7 @@ def test_catalog_survives_reopen(db_path: str) -> None:
 
 
 def test_get_delete_semantics(plat: ov.Platform) -> None:
-    raw = plat.collection("raw", dim=2)
+    raw = plat.collection("get_delete", dim=2)
     raw.add(vectors=[[1, 0], [0, 1]], ids=["a", 5])
     with pytest.raises(NotFoundError, match="'zz'"):
         raw.get(["a", "zz"])
@@ -134,16 +153,22 @@ def test_get_delete_semantics(plat: ov.Platform) -> None:
     assert len(raw) == 1
 
 
-@pytest.mark.parametrize("k", [0, -1, 16_385, 2.5, True, "3", None])
-def test_k_is_validated(plat: ov.Platform, k: Any) -> None:
-    raw = plat.collection("raw", dim=2)
+@pytest.fixture(scope="module")
+def one_row(plat: ov.Platform) -> ov.Collection:
+    raw = plat.collection("one_row", dim=2)
     raw.add(vectors=[[1, 0]], ids=["a"])
+    return raw
+
+
+@pytest.mark.parametrize("k", [0, -1, 16_385, 2.5, True, "3", None])
+def test_k_is_validated(one_row: ov.Collection, k: Any) -> None:
+    raw = one_row
     with pytest.raises(InvalidInputError, match="k must be"):
         raw.search(ov.vector([1, 0]), k=k)
 
 
 def test_max_k_is_accepted(plat: ov.Platform) -> None:
-    raw = plat.collection("raw", dim=2)
+    raw = plat.collection("max_k", dim=2)
     raw.add(vectors=[[1, 0], [0, 1]], ids=["a", "b"])
     assert len(raw.search(ov.vector([1, 0]), k=16_384)) == 2
     assert len(raw.search(ov.ref("a"), k=16_384)) == 1
@@ -157,7 +182,7 @@ def test_unknown_collection_and_encoder(plat: ov.Platform) -> None:
     with pytest.raises(InvalidInputError, match="does not exist"):
         plat.collection("x")
     with pytest.raises(NotFoundError):
-        plat.collection("raw", dim=2).search(ov.ref("a", collection="missing"))
+        plat.collection("unknown_ref", dim=2).search(ov.ref("a", collection="missing"))
 
 
 def test_text_and_images_wrappers_validate() -> None:
@@ -180,7 +205,7 @@ def test_one_vector_hot_path_gives_the_general_paths_hits(
     monkeypatch.setattr(ann, "ANN_MIN_ROWS", 1_000)
     x = unit(np.random.default_rng(0), 1_200, 16)
     names: list[Any] = list(range(1_200)) if ids == "int" else [f"r {i}!" for i in range(1_200)]
-    col = plat.collection("v", dim=16, metric="cosine")
+    col = plat.collection(f"hot_{ids}", dim=16, metric="cosine")
     col.add(vectors=x, ids=names)
     calls = []
     real = plat.store.search_ids  # type: ignore[attr-defined]

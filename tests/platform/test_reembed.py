@@ -364,7 +364,8 @@ def test_sigkill_during_reembed_leaves_the_old_collection_whole_and_resumes(
         assert [r.metadata for r in col.get(list(range(100)))] == [r.metadata for r in before]
 
 
-def test_refusals_change_nothing(plat: ov.Platform) -> None:
+def test_refusals_change_nothing(module_plat: ov.Platform) -> None:
+    plat = module_plat  # a Lite start costs seconds; no other test here uses these names
     raw = plat.collection("raw", dim=4)
     raw.add(vectors=np.eye(4, dtype=np.float32), ids=list(range(4)))
     with pytest.raises(ov.errors.InvalidInputError, match="raw vectors"):
@@ -403,9 +404,10 @@ def test_reembed_twice_and_drop_leave_no_milvus_collection_behind(plat: ov.Platf
     assert plat.store.list_collections() == []
 
 
-def test_reembed_clip_from_stored_image_paths(plat: ov.Platform, tmp_path: Path) -> None:
+def test_reembed_clip_from_stored_image_paths(module_plat: ov.Platform, tmp_path: Path) -> None:
     from PIL import Image
 
+    plat = module_plat  # a Lite start costs seconds; no other test here uses these names
     from omnivec.encoders.clip import ClipEncoder
 
     cfg: dict[str, Any] = {

@@ -27,6 +27,13 @@ GENRES = ("drama", "comedy", "horror", "scifi")
 
 
 @pytest.fixture(scope="module")
+def plat(module_plat: ov.Platform) -> ov.Platform:
+    """One Lite file for the module (a Lite start costs seconds): every test below uses
+    collection and recommender names of its own."""
+    return module_plat
+
+
+@pytest.fixture(scope="module")
 def split() -> tuple[pd.DataFrame, pd.DataFrame]:
     df = synthetic_interactions(1_000, 500, per_user=30, seed=0)
     return train_test_split_by_user(df, test_fraction=0.2, seed=0)
@@ -497,7 +504,7 @@ def test_snapshot_after_reopen_is_read_once(db_path: str, monkeypatch: pytest.Mo
 
 def test_partial_fit_updates_the_snapshot(plat: ov.Platform) -> None:
     df = synthetic_interactions(150, 60, per_user=10, seed=9)
-    rec = plat.recommender("r", factors=8, iterations=5, random_state=1)
+    rec = plat.recommender("r_snap", factors=8, iterations=5, random_state=1)
     rec.fit(df)
     fit_snapshot = rec._snapshot
     rec.partial_fit([("u4", 7, 3.0), ("u4", 8, 1.0), ("new1", 5, 1.0), ("new2", 6, 2.0)])
@@ -524,7 +531,7 @@ def test_partial_fit_updates_the_snapshot(plat: ov.Platform) -> None:
 
 def test_writes_through_the_collections_are_seen(plat: ov.Platform) -> None:
     df = synthetic_interactions(100, 50, per_user=8, seed=3)
-    rec = plat.recommender("r", factors=8, iterations=5, random_state=1)
+    rec = plat.recommender("r_writes", factors=8, iterations=5, random_state=1)
     rec.fit(df)
     assert rec.recommend("u3", k=3)[0].id != "star"
     star = 100 * rec.users.get(["u3"])[0].vector
@@ -588,7 +595,7 @@ def test_snapshot_cap_falls_back_to_the_store(
     plat: ov.Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     df = synthetic_interactions(80, 40, per_user=6, seed=5)
-    rec = plat.recommender("r", factors=8, iterations=5, random_state=1)
+    rec = plat.recommender("r_cap", factors=8, iterations=5, random_state=1)
     rec.snapshot_max_floats = (80 + 40) * 8  # factors fit, the seen entries do not
     rec.fit(df)
     assert rec._snapshot is None
