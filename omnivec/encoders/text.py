@@ -165,6 +165,14 @@ class TextEncoder(LazyModelEncoder):
         self._prompt_tokens = 0
         self._load_lock = threading.Lock()
 
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether a collection may encode stored texts in batches. torch: no, each text is
+        encoded alone, as the raw model encodes a text given to it alone. ONNX Runtime: yes;
+        fp32 batches change only the last bits, int8 quantises activations per batch (cosine
+        >= 0.98 to the text alone) and is the option chosen for speed (benchmarks/bench_onnx.py)."""
+        return self.cfg.backend == "onnx"
+
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
         # None (the model's own prompts) is left out, so collections made before prompts

@@ -275,10 +275,12 @@ def encode_plan(
     encoder: Any, plan: TextPlan, encode: Callable[[list[str]], np.ndarray]
 ) -> np.ndarray:
     """The vectors of ``plan.pieces`` (``float32 (len(pieces), dim)``), ``encode(texts)``
-    giving document vectors: windows in batches; each record's whole text alone, as the
-    model encodes a text given to it alone (batches pad texts to a common length, which
-    changes the last bits), unless the encoder's vectors do not depend on the batch
-    (``batch_invariant``); a long text as the normalised token-weighted mean of its pieces."""
+    giving document vectors: windows in one call; the records' whole texts in another, in
+    the order given, exactly as the raw library encodes that list (``model.encode(texts,
+    normalize_embeddings=True)``: same batches, same padding, so the same bits; a text
+    encoded alone differs from it in the last bits only, ~1e-7, through padding). Encoding
+    each text alone would cost a model call per record (several times slower on short
+    texts). A long text is the normalised token-weighted mean of its pieces."""
     n = len(plan.pieces)
     whole = set(plan.wholes)
     batched = [i for i in range(n) if i not in whole]
@@ -288,8 +290,8 @@ def encode_plan(
     chunks: list[tuple[list[int], np.ndarray]] = []
     if batched:
         chunks.append((batched, encode([plan.pieces[i] for i in batched])))
-    for i in alone:
-        chunks.append(([i], encode([plan.pieces[i]])))
+    if alone:
+        chunks.append((alone, encode([plan.pieces[i] for i in alone])))
     if plan.long_parts:
         flat = [(i, t, c) for i, parts in plan.long_parts.items() for t, c in parts]
         vecs = np.asarray(encode([t for _, t, _ in flat]), dtype=np.float64)
@@ -516,6 +518,10 @@ def search_records(
     per record costs a second search when long records fill the rows, never a hit."""
     n = len(exclude)
     match = [True] * n if text_queries is None else [bool(t) for t in text_queries]
+    if rows_per_record <= 1:
+        # No record is split into windows: every row is a record's row, so text and other
+        # queries search the same rows, in one store call.
+        match = [True] * n
     found: list[list[_Found]] = [[] for _ in range(n)]
     todo = list(range(n))
     # One row more when a record is left out of the hits (a ref query's own record).
