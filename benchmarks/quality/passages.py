@@ -41,15 +41,22 @@ from text_similarity import raw_encoder
 from tests.platform.needles import NEEDLES
 
 
-def needle_news(n: int, words: int, seed: int = 0) -> list[tuple[str, str, str]]:
+def needle_news(
+    n: int,
+    words: int,
+    seed: int = 0,
+    pairs: list[tuple[str, str]] | None = None,
+    offset: int = 0,
+) -> list[tuple[str, str, str]]:
     """``(document, needle sentence, question)``: ~``words`` words of consecutive news
-    articles with the needle inserted at a random sentence boundary."""
+    articles (document ``i`` starts at article ``7 i + offset``) with the needle inserted at
+    a random sentence boundary. ``pairs``: (needle, question), default the dev ``NEEDLES``."""
     bg = lee_background()
     rng = random.Random(seed)
     out = []
-    for i, (needle, question) in enumerate(NEEDLES[:n]):
+    for i, (needle, question) in enumerate((NEEDLES if pairs is None else pairs)[:n]):
         body: list[str] = []
-        j = (i * 7) % len(bg)
+        j = (i * 7 + offset) % len(bg)
         while sum(len(a.split()) for a in body) < words:
             body.append(bg[j % len(bg)])
             j += 1

@@ -133,18 +133,17 @@ def question_language(question: str) -> str | None:
 # The sources go into the system message and the question is the user's message. Measured
 # with Qwen2.5-0.5B on news articles: English sources as "Source [n] (id: ...):" blocks got
 # answers that state the fact and cite the right number, where "[n] text" lines were often
-# answered with a bare "[1]" or copied whole; an instruction with an example answer cited
-# best, but a real-looking example sentence was sometimes copied as the answer, so the example
-# is a bare "... [2]."; for Chinese, the Chinese instruction with "[n] text (id: ...)" lines
-# answered best.
+# answered with a bare "[1]" or copied whole; a real-looking example answer in the
+# instruction was copied as the answer, and an example number ("[2]") became the cited number
+# whatever the source, so the example is "... [n]."; for Chinese, the Chinese instruction with
+# "[n] text (id: ...)" lines answered best.
 _TEMPLATES: dict[str | None, dict[str, str]] = {
     None: {
         "system": (
             "Answer the user's question in one or two complete sentences, using only the "
-            "sources below. Write the answer first, then put the number of the source you "
-            'used in square brackets at the end, for example: "... [2]." Do not reply with '
-            "only a number. If the sources do not answer the question, say that you do not "
-            "know. {language}"
+            "sources below. Write the answer first, then the number n of the source you used "
+            'in square brackets at the end: "... [n]." Do not reply with only a number. If the '
+            "sources do not answer the question, say that you do not know. {language}"
         ),
         "passages": "Sources:",
         "block": "Source [{n}] (id: {id}):\n{text}",

@@ -69,6 +69,7 @@ _contexts_lock = threading.Lock()
 def _normalise_url(url: str) -> str:
     """``http://host:port`` and ``http://host:port/`` mean the server's ``/v1`` API."""
     import urllib.parse  # ~20 ms: not at ``import omnivec``
+
     if not isinstance(url, str) or not url.strip():
         raise InvalidInputError(
             "llm= needs the URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1"

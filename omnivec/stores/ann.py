@@ -41,8 +41,9 @@ import numpy as np
 from omnivec.core.progress import progress_bar
 from omnivec.stores.ann_index import RECALL_TARGET, AnnIndex, versions
 from omnivec.stores.base import StoredHit
+from omnivec.stores.calibration import Calibrations
 from omnivec.stores.flat_rows import FlatRows
-from omnivec.stores.hnsw_index import HNSW_PROBE_SHARE, HnswIndex
+from omnivec.stores.hnsw_index import HnswIndex
 from omnivec.stores.index_options import (
     INDEXES,
     LOCAL_INDEXES,
@@ -51,8 +52,14 @@ from omnivec.stores.index_options import (
     server_index,
     server_search_params,
 )
-from omnivec.stores.mirror import PREPARE_MIN_ROWS, Mirror, Prepared, Searchable
-from omnivec.stores.pq_scan import PqScanIndex, pq_subquantizers
+from omnivec.stores.mirror import (
+    PREPARE_MIN_ROWS,
+    Mirror,
+    Prepared,
+    Searchable,
+    build_searchable,
+)
+from omnivec.stores.pq_scan import PqScanIndex
 from omnivec.stores.retrain import Retrain, urgent, wants_retrain
 from omnivec.stores.scan import RowBlock
 
@@ -109,8 +116,12 @@ class AnnManager:
         self.retrains: dict[str, Retrain] = {}
         #: The index whose retraining failed, by collection: not tried again on it.
         self.retrain_failed: dict[str, AnnIndex] = {}
+        #: Background calibrations after growth (omnivec.stores.calibration), by collection.
+        self.calibrations = Calibrations(self.lock)
         self.progress: bool | None = None
-        self._check_stamp()
+        #: The file is as this program left it at a clean close: a clean saved index's row
+        #: count is Milvus' (no count query, which waits for Lite to load the collection).
+        self.trusted = self._check_stamp()
 
     # -- bookkeeping --------------------------------------------------------------------
     def _db_stat(self) -> list[int]:
@@ -120,19 +131,28 @@ class AnnManager:
             return [0, 0]
         return [st.st_mtime_ns, st.st_size]
 
-    def _check_stamp(self) -> None:
+    def _check_stamp(self) -> bool:
         """Consume the clean-close stamp; a db file changed since it means another program
-        wrote it: no saved index can be trusted."""
+        wrote it: no saved index can be trusted. True: the file is unchanged since then."""
         stamp = self.folder / _STAMP
         try:
             recorded = json.loads(stamp.read_text())
         except (OSError, ValueError):
-            return
+            return False
         stamp.unlink(missing_ok=True)
         if recorded.get("db") != self._db_stat():
             logger.info("omnivec: %s changed since it was closed; rebuilding its indexes", self.uri)
             for book in self.folder.glob("*.json"):
                 book.unlink(missing_ok=True)
+            return False
+        return True
+
+    def _read_book(self, name: str) -> dict[str, Any] | None:
+        try:
+            book = json.loads((self.folder / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return book if isinstance(book, dict) else None
 
     def stamp(self) -> None:
         """Record the db file's size and mtime after a clean close."""
@@ -195,6 +215,7 @@ class AnnManager:
 
     def _forget(self, name: str) -> None:
         self._cancel_retrain(name)
+        self.calibrations.cancel(name)
         self.retrain_failed.pop(name, None)
         self.modes.pop(name, None)
         self.targets.pop(name, None)
@@ -220,19 +241,20 @@ class AnnManager:
             return None
         if name in self.indexes:
             return self.indexes[name]
+        book = self._read_book(name)
         if name not in self.counts:
-            self.counts[name] = store.count(name)
-        mirror = self._load(name, store)
+            rows = book.get("rows") if book is not None and book.get("clean") else None
+            trust = self.trusted and isinstance(rows, int)
+            self.counts[name] = rows if trust else store.count(name)  # type: ignore[assignment]
+        mirror = self._load(name, book)
         if mirror is None and (build or self.counts[name] >= ANN_MIN_ROWS):
             mirror = self._rebuild(store, name)
         if mirror is not None:
             self.indexes[name] = mirror
         return mirror
 
-    def _load(self, name: str, store: Any) -> Mirror | None:
-        try:
-            book = json.loads((self.folder / f"{name}.json").read_text())
-        except (OSError, ValueError):
+    def _load(self, name: str, book: dict[str, Any] | None) -> Mirror | None:
+        if book is None:
             return None
         why = [k for k, v in versions().items() if book.get(k) != v]
         if not book.get("clean"):
@@ -289,39 +311,12 @@ class AnnManager:
         return index
 
     def _built(self, name: str, keys: list[str], vectors: np.ndarray, metric: str) -> Searchable:
-        """A new ANN index over ``keys``/``vectors`` for the collection's mode: IVF lists with
-        a calibrated nprobe; for ``"auto"`` when the IVF lists would need more than
-        HNSW_PROBE_SHARE of themselves (uniform-like data) a PQ scan re-ranked exactly
-        (omnivec.stores.pq_scan); for ``"hnsw"`` an HNSW graph, built in the background
-        (searches scan what is not in the graph yet)."""
+        """A new ANN index over ``keys``/``vectors`` for the collection's mode and target
+        (:func:`omnivec.stores.mirror.build_searchable`)."""
         mode, target = self.modes.get(name, "auto"), self.targets.get(name, RECALL_TARGET)
-        if mode != "hnsw":
-            kind, n = mode.replace("auto", "ivf_flat"), len(keys)
-            # "auto" judges the data on lists over a sample of threshold size first: on
-            # uniform-like data the full build's calibration alone costs ~10x the PQ scan's.
-            judge = mode == "auto" and pq_subquantizers(int(vectors.shape[1])) is not None
-            ivf = None
-            size = max(ANN_MIN_ROWS, 64 * 39)  # rows enough for 64 lists, the fewest judged
-            if judge and n > 3 * size // 2:
-                pick = np.sort(np.random.default_rng(0).permutation(n)[:size])
-                sub = [keys[i] for i in pick]
-                sample = AnnIndex.build(sub, vectors[pick], metric, kind, False, target)
-            else:
-                sample = ivf = AnnIndex.build(keys, vectors, metric, kind, self.progress, target)
-            if not judge or sample.nlist < 64 or sample.nprobe <= HNSW_PROBE_SHARE * sample.nlist:
-                if ivf is None:
-                    ivf = AnnIndex.build(keys, vectors, metric, kind, self.progress, target)
-                return ivf
-            logger.info(
-                "omnivec: %r needs nprobe %d of %d lists for recall %.2f; scanning PQ codes "
-                "instead", name, sample.nprobe, sample.nlist, target,
-            )  # fmt: skip
-            del sample, ivf
-            return PqScanIndex.build(keys, vectors, metric, prepared=False, recall_target=target)
-        graph = HnswIndex.from_rows(keys, vectors, metric, self.lock, prepared=False)
-        graph.recall_target = target
-        graph.start()
-        return graph
+        return build_searchable(
+            name, keys, vectors, metric, mode, target, ANN_MIN_ROWS, self.progress, self.lock
+        )
 
     # -- writes -------------------------------------------------------------------------
     def before_write(self, store: Any, name: str) -> None:
@@ -430,6 +425,7 @@ class AnnManager:
 
     def _discard(self, name: str) -> None:
         self._cancel_retrain(name)
+        self.calibrations.cancel(name)
         self._stop_build(self.indexes.pop(name, None))
         self.counts.pop(name, None)
         self.dirty.discard(name)
@@ -468,10 +464,10 @@ class AnnManager:
                     index.calibrate()
                 found = index.search(vectors, fetch, exact=scan_all)
             else:
-                if index.calibration_due:
-                    index.calibrate()  # after growth: nprobe checked on fresh queries again
-                if retrain and self._retrain_due(name, index):
+                if retrain and self._retrain_due(name, index):  # on the last calibration
                     urgent = self._start_retrain(name, index)
+                if index.calibration_due and urgent is None:  # in a thread, after growth
+                    self.calibrations.start(name, index, lambda: self.dirty.add(name))
                 if urgent is None:
                     rerank = None
                     if index.kind == "ivf_sq8":
@@ -530,6 +526,8 @@ class AnnManager:
     def index_stats(self, store: Any, name: str) -> dict[str, Any] | None:
         """What ``Collection.index_stats`` reports for ``name`` when it keeps an in-process
         copy (see :meth:`AnnIndex.stats`); None for a collection without one."""
+        if name in self.calibrations:
+            self.calibrations.settle(self.indexes.get, [name])  # calibrated for its figures
         with self.lock:
             mirror = self._mirror(store, name, build=False)
             if mirror is None:
@@ -580,6 +578,7 @@ class AnnManager:
         failed on this index, and it has outgrown its lists (:func:`wants_retrain`)."""
         return (
             name not in self.retrains
+            and not index.calibrating
             and self.retrain_failed.get(name) is not index
             and wants_retrain(index)
         )
@@ -596,6 +595,7 @@ class AnnManager:
         def swap(old: AnnIndex, new: AnnIndex) -> bool:  # under self.lock
             if self.indexes.get(name) is not old:
                 return False
+            self.calibrations.cancel(name)
             self.indexes[name] = new
             self.counts[name] = new.rows
             self._write_book(name, new.book(clean=False))  # its files are written at close
@@ -644,6 +644,7 @@ class AnnManager:
         """Write every index changed in this session, then mark its bookkeeping clean.
         An index whose lists became too slow is retrained first (:meth:`_retrain_slow`);
         background retrainings stop: the index they would replace is the one saved."""
+        self.calibrations.settle(self.indexes.get)
         try:
             self._retrain_slow()
         except RuntimeError:  # no new thread at interpreter shutdown: saved as it is

@@ -4,6 +4,7 @@ functions."""
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 from collections.abc import Callable, Sequence
@@ -14,6 +15,14 @@ import numpy as np
 
 from omnivec.core.ids import decode_id
 from omnivec.core.progress import progress_bar
+from omnivec.stores.calibration import (
+    CALIBRATE_QUERIES,
+    GROUP_ROWS,
+    CalibrationCancelled,
+    RunningTop,
+    probes_for,
+    recall_at,
+)
 from omnivec.stores.scan import RowBlock
 
 __all__ = [
@@ -31,10 +40,6 @@ __all__ = [
 
 #: The recall@10 an index promises by default (``recall_target=`` changes it per collection).
 RECALL_TARGET = 0.95
-#: Queries of a calibration (stored rows moved off their points, see AnnIndex.calibrate): 64
-#: left fresh queries at recall 0.948 on loose clusters at 1M (the probes they need have a
-#: long tail); 256 and a margin (calibration_target) hold it.
-_CALIBRATE_QUERIES = 256
 #: ivf_sq8 re-ranks this many candidates per hit exactly.
 RERANK_FACTOR = 4
 FORMAT = 1
@@ -103,20 +108,6 @@ def fresh_queries(
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _probes_for(needed: list[int], target: float) -> int:
-    """The smallest nprobe at which a share ``target`` of the neighbours in ``needed`` (the
-    nprobe each one needs) is found."""
-    if not needed:
-        return 1
-    ordered = sorted(needed)
-    at = min(len(ordered) - 1, max(0, int(np.ceil(target * len(ordered))) - 1))
-    return ordered[at]
-
-
-def _recall_at(needed: list[int], nprobe: int) -> float:
-    return float(np.mean(np.asarray(needed) <= nprobe)) if needed else 1.0
-
-
 #: search_one keeps its arrays for every k up to this (a few KB each).
 _ONE_QUERY_BUFFERS_K = 256
 
@@ -162,6 +153,8 @@ class AnnIndex:
         #: The recall@10 promised on fresh queries, and the one measured at calibration.
         self.recall_target = RECALL_TARGET
         self.calibrated_recall: float | None = None
+        #: A background calibration runs (:meth:`begin_calibration`).
+        self.calibrating = False
         #: faiss search parameters by nprobe, made once (a SWIG object per search shows).
         self._params: dict[int, Any] = {}
         self._nlist = int(index.nlist)  # fixed for an index's life (a retraining is a new one)
@@ -182,8 +175,9 @@ class AnnIndex:
 
     @property
     def calibration_due(self) -> bool:
-        """Whether nprobe should be calibrated again: never done, or the rows doubled."""
-        return self.rows >= 2 * self.calibrated_rows and self.rows >= 2
+        """Whether nprobe should be calibrated again: never done, or the rows doubled (and
+        no calibration runs already)."""
+        return not self.calibrating and self.rows >= 2 * self.calibrated_rows and self.rows >= 2
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         if self.metric != "cosine":
@@ -401,42 +395,63 @@ class AnnIndex:
         # itemgetter looks the keys up in one C loop (a third of a list comprehension's time).
         return list(operator.itemgetter(*positions.tolist())(self.keys))
 
-    def _exact_top(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, lists), int64 ``(m, k)`` each: the ``k`` best rows of every query of float32
-        ``(m, dim)`` ``q`` by exact score, and the list each is in (-1: fewer rows). One
-        matrix product per inverted list, on faiss' memory in place: ~10x faster than faiss
-        scanning every list for the same queries (12 s for 256 queries at 640k x 384)."""
-        m = q.shape[0]
-        best_s = np.full((m, k), -np.inf, dtype=np.float32)
-        best_i = np.full((m, k), -1, dtype=np.int64)
-        best_l = np.full((m, k), -1, dtype=np.int64)
-        for lst in range(self.nlist):
-            view = self._list_view(lst)
-            if view is None:
-                continue
-            list_ids, rows = view
-            size = len(rows)
-            scores = q @ rows.T  # (m, size)
+    def _read_block(self, lists: range) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids (n,) int64, rows (n, dim) float32, inverted list of each row (n,) int64) of
+        the IVF-Flat lists ``lists``, copied out of faiss."""
+        parts = [(lst, view) for lst in lists if (view := self._list_view(lst)) is not None]
+        if not parts:
+            empty = np.empty(0, np.int64)
+            return empty, np.empty((0, int(self.index.d)), np.float32), empty
+        ids = np.concatenate([view[0] for _, view in parts]).astype(np.int64, copy=False)
+        rows = np.concatenate([view[1] for _, view in parts])
+        owner = np.repeat([lst for lst, _ in parts], [len(view[0]) for _, view in parts])
+        return ids, rows, owner.astype(np.int64, copy=False)
+
+    def _truth(
+        self, q: np.ndarray, k: int, hold: Any, groups: list[range], cancelled: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, lists), int64 ``(m, k)`` each: the exact ``k`` best rows of every query of
+        float32 ``(m, dim)`` ``q``, best first, and the inverted list of each (-1: fewer
+        rows). IVF-Flat: one matrix product per group of lists (each copied under ``hold``,
+        scored outside it); SQ8 codes: faiss' own scan of every list, under ``hold``."""
+        if self.kind != "ivf_flat":
+            faiss = faiss_module()
+            params = faiss.SearchParametersIVF(nprobe=self.nlist)
+            with hold:
+                _, truth = self.index.search(q, k, params=params)
+                lists = np.asarray(
+                    [[faiss.lo_listno(self.index.direct_map.get(int(i))) if i >= 0 else -1
+                      for i in row] for row in truth]
+                )  # fmt: skip
+            return truth, lists
+        top = RunningTop(q.shape[0], k)
+        for group in groups:
+            if cancelled is not None and cancelled.is_set():
+                raise CalibrationCancelled
+            with hold:
+                ids, rows, owner = self._read_block(group)
+            scores = q @ rows.T  # (m, n)
             if self.metric == "l2":  # -|q - x|^2 up to the query's own norm
                 scores = 2 * scores - np.einsum("ij,ij->i", rows, rows)
-            # Only queries with a score above their k-th best so far merge this list: after
-            # the first lists that is the few whose neighbours live here.
-            hit = np.flatnonzero((scores > best_s.min(axis=1, keepdims=True)).any(axis=1))
-            if not hit.size:
-                continue
-            ids = list_ids.astype(np.int64)
-            n = hit.size
-            cand_s = np.concatenate([best_s[hit], scores[hit]], axis=1)
-            cand_i = np.concatenate([best_i[hit], np.broadcast_to(ids, (n, size))], axis=1)
-            cand_l = np.concatenate([best_l[hit], np.full((n, size), lst, dtype=np.int64)], axis=1)
-            top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
-            best_s[hit] = np.take_along_axis(cand_s, top, axis=1)
-            best_i[hit] = np.take_along_axis(cand_i, top, axis=1)
-            best_l[hit] = np.take_along_axis(cand_l, top, axis=1)
-        order = np.argsort(-best_s, axis=1, kind="stable")  # best first
-        return np.take_along_axis(best_i, order, axis=1), np.take_along_axis(best_l, order, axis=1)
+            top.add(scores, ids, owner)
+            del rows, scores
+        return top.ids, top.lists
 
-    def calibrate(self) -> None:
+    @property
+    def interim_nprobe(self) -> int:
+        """The nprobe searched with while a calibration after growth runs: the last calibrated
+        one widened by 2 sqrt(growth) (growth capped at 16x), so that recall holds meanwhile
+        (the lists fill as before on data that stays alike; the margin covers drift)."""
+        growth = min(16.0, self.rows / max(self.calibrated_rows, 1))
+        return int(min(self.nlist, max(self.nprobe + 1, np.ceil(2 * self.nprobe * growth**0.5))))
+
+    def begin_calibration(self) -> None:
+        """A background calibration starts (omnivec.stores.calibration): searches use
+        :attr:`interim_nprobe` until it ends, and it is not due meanwhile."""
+        self.nprobe = self.interim_nprobe
+        self.calibrating = True
+
+    def calibrate(self, lock: Any = None, cancelled: Any = None) -> None:
         """Pick the smallest nprobe whose recall@10 on *fresh* queries reaches the calibration
         target (:func:`calibration_target` of :attr:`recall_target`), the truth from every
         list. A query is never a stored point: stored rows sit inside the list they helped to
@@ -444,16 +459,24 @@ class AnnIndex:
         by their own nearest-neighbour distance in a random direction (:func:`fresh_queries`),
         and the stored rows themselves, leave-one-out, must reach the target too. Recall at
         every nprobe comes from one pass: a true neighbour is found iff its list is probed.
-        :attr:`calibrated_recall` is the fresh queries' recall at the nprobe chosen."""
-        if self.rows < 2:
-            return
-        rng = np.random.default_rng(self.rows)
-        live = [i for i, k in enumerate(self.keys) if k is not None]
-        pick = rng.choice(len(live), size=min(_CALIBRATE_QUERIES, len(live)), replace=False)
-        ids = [live[int(j)] for j in pick]
-        q = np.stack([self.index.reconstruct(i) for i in ids]).astype(np.float32)
-        k = min(10, self.rows - 1)
-        truth, truth_lists = self._truth(q, k + 1)
+        :attr:`calibrated_recall` is the fresh queries' recall at the nprobe chosen.
+
+        ``lock``: the index changes meanwhile (a background calibration): it is read under
+        the lock a group of lists at a time and the result is set under it; ``cancelled``
+        (a threading.Event) stops it between groups (:class:`CalibrationCancelled`)."""
+        hold = lock if lock is not None else contextlib.nullcontext()
+        with hold:
+            rows = self.rows
+            if rows < 2:
+                return
+            rng = np.random.default_rng(rows)
+            live = np.sort(np.fromiter(self.ids.values(), np.int64, rows))
+            pick = rng.choice(rows, size=min(CALIBRATE_QUERIES, rows), replace=False)
+            ids = live[pick].tolist()
+            q = np.stack([self.index.reconstruct(i) for i in ids]).astype(np.float32)
+            groups = self.list_groups(GROUP_ROWS)
+        k = min(10, rows - 1)
+        truth, truth_lists = self._truth(q, k + 1, hold, groups, cancelled)
         # Leave-one-out: each stored row's neighbours but itself.
         loo = [
             [li for i, li in zip(t, tl, strict=True) if i != own and i >= 0][:k]
@@ -461,32 +484,25 @@ class AnnIndex:
         ]
         nearest = [next((i for i in t if i != own and i >= 0), -1) for own, t in
                    zip(ids, truth.tolist(), strict=True)]  # fmt: skip
-        neighbours = np.stack(
-            [self.index.reconstruct(i) if i >= 0 else q[j] for j, i in enumerate(nearest)]
-        )
+        with hold:  # a neighbour removed meanwhile: the query stays on its point
+            neighbours = np.stack(
+                [self.index.reconstruct(i) if i >= 0 and self.keys[i] is not None else q[j]
+                 for j, i in enumerate(nearest)]
+            )  # fmt: skip
         fresh = fresh_queries(q, neighbours, rng, unit=self.metric == "cosine")
-        _, flists = self._truth(fresh, k)
+        _, flists = self._truth(fresh, k, hold, groups, cancelled)
         fresh_lists = [[li for li in row if li >= 0] for row in flists.tolist()]
         loo_needed = self._needed(q, loo)
         fresh_needed = self._needed(fresh, fresh_lists)
         target = calibration_target(self.recall_target)
-        probe = max(_probes_for(loo_needed, target), _probes_for(fresh_needed, target))
-        self.nprobe = int(max(1, min(probe, self.nlist)))
-        self.calibrated_recall = _recall_at(fresh_needed, self.nprobe)
-        self.calibrated_rows = self.rows
-
-    def _truth(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top ``k`` ids of each query and the inverted list of each (-1: none)."""
-        if self.kind == "ivf_flat":
-            return self._exact_top(q, k)
-        faiss = faiss_module()  # SQ8 codes: faiss' own scan of every list
-        params = faiss.SearchParametersIVF(nprobe=self.nlist)
-        _, truth = self.index.search(q, k, params=params)
-        lists = np.asarray(
-            [[faiss.lo_listno(self.index.direct_map.get(int(i))) if i >= 0 else -1
-              for i in row] for row in truth]
-        )  # fmt: skip
-        return truth, lists
+        probe = max(probes_for(loo_needed, target), probes_for(fresh_needed, target))
+        with hold:
+            if cancelled is not None and cancelled.is_set():
+                raise CalibrationCancelled
+            self.nprobe = int(max(1, min(probe, self.nlist)))
+            self.calibrated_recall = recall_at(fresh_needed, self.nprobe)
+            self.calibrated_rows = rows
+            self.calibrating = False
 
     def _needed(self, q: np.ndarray, lists: list[list[int]]) -> list[int]:
         """For every true neighbour (``lists[i]``: their inverted lists, query i), the

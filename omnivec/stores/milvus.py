@@ -198,7 +198,7 @@ class MilvusStore(CatalogDocs):
         try:
             self._call(
                 f"create collection {name!r}",
-                lambda: self._client.create_collection(name, schema=schema, index_params=params),
+                lambda: self._create_indexed(name, schema, params),
             )
         except StoreError as exc:
             # "auto" on a server that has no HNSW (Milvus Lite served over gRPC): exact.
@@ -209,6 +209,14 @@ class MilvusStore(CatalogDocs):
         self._kinds[name] = index
         if self._ann is not None:
             self._ann.created(self, name, index, target)
+
+    def _create_indexed(self, name: str, schema: Any, params: Any) -> None:
+        """``create_collection(index_params=...)``, less pymilvus' wait: it sleeps 0.5 s per
+        index before its first look at the build state, and a new collection's index has
+        nothing to build (``load_collection`` still waits until the collection is ready)."""
+        self._client.create_collection(name, schema=schema)
+        self._client.create_index(name, params, sync=False)
+        self._client.load_collection(name)
 
     def has_collection(self, name: str) -> bool:
         return bool(self._call("look up a collection", lambda: self._client.has_collection(name)))

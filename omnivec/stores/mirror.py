@@ -4,16 +4,21 @@ that assigns a write's vectors to IVF lists while Milvus stores them (:class:`Pr
 
 from __future__ import annotations
 
+import logging
 import threading
+from typing import Any
 
 import numpy as np
 
 from omnivec.stores.ann_index import AnnIndex
 from omnivec.stores.flat_rows import FlatRows
-from omnivec.stores.hnsw_index import HnswIndex
-from omnivec.stores.pq_scan import PqScanIndex
+from omnivec.stores.hnsw_index import HNSW_PROBE_SHARE, HnswIndex
+from omnivec.stores.pq_scan import PqScanIndex, pq_subquantizers
 
-__all__ = ["PREPARE_MIN_ROWS", "Mirror", "Prepared", "Searchable"]
+__all__ = ["PREPARE_MIN_ROWS", "Mirror", "Prepared", "Searchable", "build_searchable"]
+
+# The log the manager's messages go to (tests and users filter on it).
+logger = logging.getLogger("omnivec.stores.ann")
 
 #: A collection's in-process copy: exact rows below the ANN threshold, the IVF index, the
 #: HNSW graph or the PQ scan above it. Each has ``rows``, ``ids`` (key -> position), ``upsert``, ``remove``,
@@ -53,3 +58,49 @@ class Prepared:
         if self.error is not None:
             raise self.error
         return self.out if index is self.index else None
+
+
+def build_searchable(
+    name: str,
+    keys: list[str],
+    vectors: np.ndarray,
+    metric: str,
+    mode: str,
+    target: float,
+    min_rows: int,
+    progress: bool | None,
+    lock: Any,
+) -> Searchable:
+    """A new ANN index over ``keys``/``vectors`` for collection ``name``'s ``mode``: IVF
+    lists with an nprobe calibrated for ``target``; for ``"auto"`` when the IVF lists would
+    need more than HNSW_PROBE_SHARE of themselves (uniform-like data) a PQ scan re-ranked
+    exactly (omnivec.stores.pq_scan); for ``"hnsw"`` an HNSW graph, built in the background
+    (searches scan what is not in the graph yet; ``lock`` is the collection's).
+    ``min_rows``: the ANN threshold (the sample "auto" judges the data on)."""
+    if mode != "hnsw":
+        kind, n = mode.replace("auto", "ivf_flat"), len(keys)
+        # "auto" judges the data on lists over a sample of threshold size first: on
+        # uniform-like data the full build's calibration alone costs ~10x the PQ scan's.
+        judge = mode == "auto" and pq_subquantizers(int(vectors.shape[1])) is not None
+        ivf = None
+        size = max(min_rows, 64 * 39)  # rows enough for 64 lists, the fewest judged
+        if judge and n > 3 * size // 2:
+            pick = np.sort(np.random.default_rng(0).permutation(n)[:size])
+            sub = [keys[i] for i in pick]
+            sample = AnnIndex.build(sub, vectors[pick], metric, kind, False, target)
+        else:
+            sample = ivf = AnnIndex.build(keys, vectors, metric, kind, progress, target)
+        if not judge or sample.nlist < 64 or sample.nprobe <= HNSW_PROBE_SHARE * sample.nlist:
+            if ivf is None:
+                ivf = AnnIndex.build(keys, vectors, metric, kind, progress, target)
+            return ivf
+        logger.info(
+            "omnivec: %r needs nprobe %d of %d lists for recall %.2f; scanning PQ codes "
+            "instead", name, sample.nprobe, sample.nlist, target,
+        )  # fmt: skip
+        del sample, ivf
+        return PqScanIndex.build(keys, vectors, metric, prepared=False, recall_target=target)
+    graph = HnswIndex.from_rows(keys, vectors, metric, lock, prepared=False)
+    graph.recall_target = target
+    graph.start()
+    return graph

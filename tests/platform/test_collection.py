@@ -15,6 +15,7 @@ from omnivec.errors import (
     NotFoundError,
     SpaceMismatchError,
 )
+from omnivec.stores.milvus import CATALOG
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +40,14 @@ def any_plat(request: pytest.FixtureRequest) -> Iterator[ov.Platform]:
             p.drop(name)
         yield p
         return
-    with ov.connect(request.getfixturevalue("server_uri")) as p:
-        for name in p.collections():
-            p.drop(name)
+    uri = request.getfixturevalue("server_uri")
+    with ov.connect(uri) as p:
+        # The session's server is shared: store-level tests leave collections and catalog
+        # documents that no platform wrote, so empty it at the store, catalog included.
+        for name in [*p.store.list_collections(), CATALOG]:
+            if p.store.has_collection(name):
+                p.store.drop_collection(name)
+    with ov.connect(uri) as p:
         yield p
 
 

@@ -162,6 +162,18 @@ def test_fit_then_reembed_moves_reviews_from_topic_to_sentiment(
         )
 
 
+def stored_vectors(plat: ov.Platform, texts: list[str], **options: Any) -> np.ndarray:
+    """The vectors a text collection made with ``options`` stores for ``texts``: a text
+    longer than one pass of the model stands for the token-weighted mean of its one-pass
+    pieces (omnivec.platform.windows), not for its truncated encoding."""
+    col = plat.collection("expected_vectors", encoder="text", **options)
+    try:
+        col.add(texts, ids=list(range(len(texts))))
+        return np.stack([r.vector for r in col.get(list(range(len(texts))))])
+    finally:
+        plat.drop("expected_vectors")
+
+
 def long_texts(n: int) -> list[str]:
     """Texts longer than 8 tokens, so that max_seq_length=8 gives other vectors."""
     foods = ["pasta", "soup", "curry", "salad", "bread", "tacos", "noodles", "stew"]
@@ -182,7 +194,7 @@ def test_searches_answer_from_the_old_vectors_until_the_switch(
     query = "hot curry on a rainy evening"
     old = [(h.id, round(h.score, 4)) for h in col.search(query, k=5)]
     new_encoder = TextEncoder(max_seq_length=8)
-    new_vecs = new_encoder.encode(texts)
+    new_vecs = stored_vectors(plat, texts, max_seq_length=8)
     q = new_encoder.encode([query])[0]
     order = np.argsort(-(new_vecs @ q))[:5]
     new = [(int(i), round(float(new_vecs[i] @ q), 4)) for i in order]
@@ -234,7 +246,8 @@ def test_searches_answer_from_the_old_vectors_until_the_switch(
     assert "old" not in labels[first_new:]
     # The record written during the copy was caught up, in the new space.
     assert report.total == 401 and len(col) == 401
-    np.testing.assert_allclose(col.get(["late"])[0].vector, new_encoder.encode(extra)[0], atol=1e-5)
+    want = stored_vectors(plat, extra, max_seq_length=8)[0]
+    np.testing.assert_allclose(col.get(["late"])[0].vector, want, atol=1e-5)
 
 
 def test_records_replaced_during_the_copy_are_caught_up(
@@ -267,14 +280,13 @@ def test_records_replaced_during_the_copy_are_caught_up(
     report = col.reembed(max_seq_length=8, progress=False)
     monkeypatch.setattr(plat.store, "upsert", real)
     assert edited and report.total == 30 and len(col) == 30
-    new_encoder = TextEncoder(max_seq_length=8)
     got = {r.id: r for r in col.get([3, "long", 0])}
     assert got[3].text.startswith("The replaced record") and got[3].metadata == {"v": 2}
     assert got["long"].text == "Now a short text." and got["long"].metadata == {"v": 2}
     assert got[0].metadata == {"v": 1}
-    for rid in (3, "long", 0):
-        want = new_encoder.encode([got[rid].text])[0]
-        np.testing.assert_allclose(got[rid].vector, want, atol=1e-5)
+    texts_now = [str(got[rid].text) for rid in (3, "long", 0)]
+    want = stored_vectors(plat, texts_now, max_seq_length=8)  # (the same record vectors)
+    np.testing.assert_allclose(np.stack([got[r].vector for r in (3, "long", 0)]), want, atol=1e-5)
     assert 5 not in col.ids()
     # No row of the long text's old windows is left in the new rows.
     rows = plat.store.keys(col.physical)
@@ -360,7 +372,7 @@ def test_sigkill_during_reembed_leaves_the_old_collection_whole_and_resumes(
         assert (report.total, report.resumed, report.encoded) == (100, 60, 40)
         assert col.physical == job.shadow and plat.store.list_collections() == [col.physical]
         got = np.stack([r.vector for r in col.get(list(range(100)))])
-        np.testing.assert_allclose(got, TextEncoder(max_seq_length=8).encode(texts), atol=1e-5)
+        np.testing.assert_allclose(got, stored_vectors(plat, texts, max_seq_length=8), atol=1e-5)
         assert [r.metadata for r in col.get(list(range(100)))] == [r.metadata for r in before]
 
 

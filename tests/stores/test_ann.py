@@ -8,6 +8,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -341,6 +342,7 @@ def test_nothing_process_local_on_a_server(server_uri: str, tmp_path: Path) -> N
 
 CHILD = """
 import sys
+import threading
 import numpy as np
 from omnivec.stores.milvus import MilvusStore
 db, first, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -596,3 +598,51 @@ def test_calibration_holds_recall_for_fresh_queries_after_growth(
         low = recall(col, x, q, search_params={"nprobe": 1})
         assert low <= recall(col, x, q)
         assert index.nprobe == stats["nprobe"]  # a per-search nprobe does not stick
+
+
+def test_a_search_after_growth_calibrates_in_the_background_and_close_saves_it(
+    db_path: str, low_threshold: int
+) -> None:
+    """The first search after the rows doubled does not calibrate inline: it starts a thread
+    and answers at a widened nprobe (never below the last calibrated one); close settles the
+    calibration and saves it, so a reopen neither recalibrates nor counts rows in Milvus."""
+    from omnivec.stores import calibration
+
+    x = clustered(4_000, centers=40)
+    s = MilvusStore(db_path)
+    fill(s, "c", x[:1_500], "auto")
+    man = s._ann
+    assert man is not None
+    index = man.indexes["c"]
+    calibrated = index.nprobe
+    release, entered = threading.Event(), threading.Event()
+    real = index.calibrate
+
+    def held(lock: object = None, cancelled: object = None) -> None:
+        entered.set()
+        assert release.wait(60)
+        real(lock, cancelled)
+
+    setattr(index, "calibrate", held)  # noqa: B010 - this index only, removed below
+    for lo in range(1_500, 4_000, 500):
+        s.upsert("c", keys_of(4_000)[lo : lo + 500], x[lo : lo + 500], [{}] * 500)
+    assert index.calibration_due
+    hits = s.search("c", x[:5], 1)  # answered while the calibration waits in its thread
+    assert [r[0].key for r in hits] == keys_of(5)
+    assert entered.wait(30) and "c" in man.calibrations and index.calibrating
+    assert index.nprobe >= max(calibrated + 1, 2 * calibrated) and not index.calibration_due
+    release.set()
+    delattr(index, "calibrate")
+    assert isinstance(man.calibrations, calibration.Calibrations)
+    s.close()  # waits for it (or calibrates) before saving
+    book = json.loads((ann_folder(db_path) / "c.json").read_text())
+    assert book["clean"] and book["calibrated_rows"] == 4_000 and book["rows"] == 4_000
+    s = MilvusStore(db_path)
+    try:
+        assert s._ann is not None and s._ann.trusted  # the clean-close stamp matched
+        assert [r[0].key for r in s.search("c", x[:5], 1)] == keys_of(5)
+        again = s._ann.indexes["c"]
+        assert not again.calibration_due and "c" not in s._ann.calibrations
+        assert again.nprobe == book["nprobe"] and s.count("c") == 4_000
+    finally:
+        s.close()
