@@ -378,12 +378,24 @@ def test_graph_self_loops_only_and_isolated_nodes(plat: ov.Platform) -> None:
 
 # -- re-fits that fail inside the store ----------------------------------------------------
 class FailingStore(MilvusStore):
-    """The real Milvus store whose ``fail_on``-th vector write (or every delete, with
-    ``fail_delete``) raises as if the connection dropped."""
+    """The real Milvus store whose ``fail_on``-th vector write (or every delete, also the
+    one inside an upsert, with ``fail_delete``; or every catalog write, with ``fail_docs``)
+    raises as if the connection dropped."""
 
     def __init__(self, uri: str) -> None:
+        self.fail_on, self.calls, self.fail_delete, self.fail_docs = 0, 0, False, False
         super().__init__(uri)
-        self.fail_on, self.calls, self.fail_delete = 0, 0, False
+
+    def _call(self, what: str, fn: Any, where: str | None = None) -> Any:
+        if self.fail_delete and what == "delete rows":
+            raise StoreUnavailableError("lost the connection to Milvus (injected)")
+        return super()._call(what, fn, where)
+
+    def put_doc(self, key: str, doc: dict[str, Any]) -> None:
+        # The marker of a fit under way is written; the record of its new space is not.
+        if self.fail_docs and doc.get("fitting") is None:
+            raise StoreUnavailableError("lost the connection to Milvus (injected)")
+        super().put_doc(key, doc)
 
     def _write(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls += 1
@@ -442,14 +454,18 @@ def test_graph_refit_failing_after_training_keeps_the_old_vectors(tmp_path: Path
         with pytest.raises(StoreUnavailableError):
             g.fit(ring, epochs=2)
         assert snapshot(g) == before and g.space == space and g.encoder.space == space
-        store.fail_on, store.fail_delete = 0, True  # vectors written, the stale delete fails
+        store.fail_on, store.fail_delete = 0, True  # the vanished nodes' delete fails
         with pytest.raises(StoreUnavailableError):
-            g.fit(ring[:-5], epochs=2)
+            g.fit(ring[:-5], epochs=2)  # one guarded write: the new vectors are undone too
+        assert snapshot(g) == before and g.space == space and g.encoder.space == space
+        store.fail_delete, store.fail_docs = False, True  # vectors written, space not recorded
+        with pytest.raises(StoreUnavailableError):
+            g.fit(ring, epochs=2)
+        store.fail_docs = False
         with pytest.raises(StoreError, match="run its fit again"):
             g.search(ov.ref(0))
         with pytest.raises(StoreError, match="without warm_start"):
             g.fit(ring, warm_start=True)
-        store.fail_delete = False
         g.fit(ring, epochs=2)
         assert len(g) == 700 and g.space != space and len(g.search(ov.ref(0), k=3)) == 3
 

@@ -15,7 +15,7 @@ from omnivec.errors import (
     NotFoundError,
     SpaceMismatchError,
 )
-from omnivec.stores.milvus import CATALOG
+from omnivec.stores.catalog_docs import CATALOG
 
 
 @pytest.fixture(scope="module")
