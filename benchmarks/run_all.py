@@ -22,7 +22,16 @@ SCRIPTS = [
     ("bench_clip.py", [], ["--quick"]),
     ("bench_walker.py", [], ["--quick"]),
     ("bench_node2vec_fit.py", [], ["--quick"]),
+    # Round 3's real-data quality suite: each beside its raw library or anchor, same run.
+    ("quality/text_similarity.py", [], ["--long-docs", "10"]),
+    ("quality/passages.py", [], ["--docs", "20"]),
+    ("quality/hybrid_codes.py", [], ["--queries", "60", "--depths", "10,50"]),
     ("quality/connectome.py", [], ["--quick"]),
+    ("bench_words.py", [], []),
+    ("bench_onnx.py", ["--n", "1000"], ["--n", "200", "--rounds", "1"]),
+    ("bench_remote.py", [], ["--n", "64", "--rounds", "1"]),
+    ("bench_million.py", ["--n", "1000000"], ["--n", "100000"]),
+    ("bench_ask.py", [], []),
     ("bench_recommender.py", [], ["--quick"]),
     ("bench_hybrid.py", ["--n", "15000"], ["--n", "2000", "--queries", "20", "--rounds", "2"]),
 ]
