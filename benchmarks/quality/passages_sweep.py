@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import math
 import pickle
 import sys
 import tempfile

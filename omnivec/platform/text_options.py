@@ -4,7 +4,11 @@
 stores its texts, splits those longer than ``chunk_tokens`` of the model's tokens into
 windows overlapping by ``chunk_overlap``, gives hits passages of at most ``passage_chars``
 characters (not part of the vector space), and ``record_vector == "text"`` says every record's
-main row holds its text's vector (see :mod:`omnivec.platform.windows`).
+main row holds its text's vector (see :mod:`omnivec.platform.windows`). ``"windows"`` is how
+long texts are cut: ``"sentences"`` for new collections (whole sentences packed up to
+``chunk_tokens``; ``chunk_overlap`` applies only inside a sentence longer than that), absent
+(read as ``"tokens"``: token windows) in collections made before (see
+:mod:`omnivec.platform.spans`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, check_passage_chars
+from omnivec.platform.spans import SENTENCES
 
 __all__ = ["RECORD_VECTOR", "check_reopen", "passage_chars_of", "text_options"]
 
@@ -77,7 +82,13 @@ def text_options(
         raise InvalidInputError(
             f"chunk_overlap must be from 0 to half of chunk_tokens ({tokens // 2}), got {overlap}"
         )
-    return {"store": True, "chunk_tokens": tokens, "chunk_overlap": int(overlap), **extra}
+    return {
+        "store": True,
+        "chunk_tokens": tokens,
+        "chunk_overlap": int(overlap),
+        "windows": SENTENCES,
+        **extra,
+    }
 
 
 def check_reopen(

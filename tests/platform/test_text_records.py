@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import omnivec as ov
+from omnivec.core.ids import encode_id
 from omnivec.errors import InvalidInputError, SpaceMismatchError
-from omnivec.platform.windows import window_spans
+from omnivec.platform import windows
+from omnivec.platform.spans import sentence_windows, window_spans
 
 SHORT = ["I love cats", "Stocks fell sharply today", "The kitten purrs on the sofa"]
 BODY = (
@@ -61,7 +63,7 @@ def test_hits_and_records_carry_the_text(docs: ov.Collection) -> None:
 
 def test_long_text_is_one_record_of_several_windows(plat: ov.Platform, docs: ov.Collection) -> None:
     enc = docs.encoder
-    spans = window_spans(LONG, enc.token_spans(LONG), 24, 6)
+    spans = sentence_windows(LONG, enc.token_spans(LONG), 24, 6)
     assert len(spans) > 3
     assert len(docs) == 4 and docs.count() == 4 and sorted(docs.ids()) == ["a", "b", "c", "long"]
     # Its main row and every window (window 0 included) are rows.
@@ -73,12 +75,51 @@ def test_long_text_is_one_record_of_several_windows(plat: ov.Platform, docs: ov.
 
 
 def test_windows_tile_the_text(docs: ov.Collection) -> None:
-    spans = window_spans(LONG, docs.encoder.token_spans(LONG), 24, 6)
-    assert spans[0][0] == 0 and spans[-1][1] == len(LONG)
-    for (a0, b0), (a1, b1) in itertools.pairwise(spans):
-        assert a0 < a1 <= b0 < b1  # each starts inside the previous one: overlap, no gap
-    for a, b in spans:
-        assert len(docs.encoder.token_spans(LONG[a:b])) <= 24 + 2
+    for cut in (window_spans, sentence_windows):
+        spans = cut(LONG, docs.encoder.token_spans(LONG), 24, 6)
+        assert spans[0][0] == 0 and spans[-1][1] == len(LONG)
+        for (a0, b0), (a1, b1) in itertools.pairwise(spans):
+            assert a0 < a1 <= b0 < b1  # each starts at or before the previous one's end
+        for a, b in spans:
+            assert len(docs.encoder.token_spans(LONG[a:b])) <= 24 + 2
+
+
+def test_windows_of_new_collections_are_whole_sentences(
+    plat: ov.Platform, docs: ov.Collection
+) -> None:
+    enc = docs.encoder
+    assert docs.text_options["windows"] == "sentences"
+    # Short sentences packed up to 24 tokens, the next window from the last one's last
+    # sentence; "U.S." ends no sentence; one longer than 24 tokens is cut into token windows.
+    long_one = "The plan " + "was argued over by every member of the board " * 4 + "in June."
+    text = "The U.S. team won. It rained! Did it? Yes.\n" + long_one + " Then we all went home."
+    spans = sentence_windows(text, enc.token_spans(text), 24, 6)
+    got = [text[a:b].strip() for a, b in spans]
+    assert got[0] == "The U.S. team won. It rained! Did it? Yes."
+    assert got[-1] == "Then we all went home."
+    # The next window starts at the last sentence of the one before (overlap: a sentence).
+    assert got[1] == "Yes."
+    middle = got[2:-1]
+    assert len(middle) > 1 and middle[0].startswith("The plan") and middle[-1].endswith("June.")
+    assert all(len(enc.token_spans(t)) <= 24 for t in middle)
+    # The stored windows of the long record are these, each whole sentences.
+    rows_ = windows.current_rows(plat.store, "docs", [encode_id("long")])
+    texts = [str(t) for _, t in rows_[:-1]]
+    want = [LONG[a:b] for a, b in sentence_windows(LONG, enc.token_spans(LONG), 24, 6)]
+    assert sorted(texts) == sorted(want) and want[-1].strip() == NEEDLE
+    assert all(t.strip().endswith(".") and t.strip()[0].isupper() for t in texts)
+
+
+def test_collections_made_before_keep_token_windows(docs: ov.Collection) -> None:
+    """A collection recorded without ``options["text"]["windows"]`` cuts token windows."""
+    enc = docs.encoder
+    old = {k: v for k, v in docs.text_options.items() if k != "windows"}
+    plan = windows.plan_texts(enc, [LONG], ["long"], [{}], old)
+    assert plan.pieces[:-1] == [
+        LONG[a:b] for a, b in window_spans(LONG, enc.token_spans(LONG), 24, 6)
+    ]
+    new = windows.plan_texts(enc, [LONG], ["long"], [{}], docs.text_options)
+    assert new.pieces[:-1] != plan.pieces[:-1]
 
 
 def test_search_finds_the_last_line_and_gives_one_hit_per_record(docs: ov.Collection) -> None:
@@ -94,7 +135,7 @@ def test_search_finds_the_last_line_and_gives_one_hit_per_record(docs: ov.Collec
     assert sorted(h.id for h in hits) == ["a", "b", "c", "long"]  # each record once
     # The hit's score is the best of its windows' and its whole text's.
     enc = docs.encoder
-    spans = window_spans(LONG, enc.token_spans(LONG), 24, 6)
+    spans = sentence_windows(LONG, enc.token_spans(LONG), 24, 6)
     rows_ = enc.encode([LONG[a:b] for a, b in spans] + [LONG], role="document")
     q = enc.encode(["Who made the entrance of the lighthouse orange?"], role="query")[0]
     assert hits[0].score == pytest.approx(float((rows_ @ q).max()), abs=1e-4)
