@@ -31,11 +31,15 @@ def test_windowed_records_read_as_one_row_each(plat: ov.Platform) -> None:
     assert plat.store.count(docs.physical) > 4  # the long texts really are several rows
     ids, vecs = docs.vectors()
     assert ids == sorted(["a", "long1", "b", "long2"]) and vecs.shape == (4, docs.dim)
-    by_id = docs.get(ids)  # the per-id read: window means for the long ones
+    by_id = docs.get(ids)  # the per-id read
     np.testing.assert_allclose(vecs, np.stack([r.vector for r in by_id]), rtol=0, atol=1e-6)
-    # A long record's vector is the mean of its windows, not its first window's.
+    # A long record's vector is its text's vector (its main row), not its first window's.
     key = encode_id("long1")
-    first = plat.store.get(docs.physical, [key])[key].vector
+    main = plat.store.get(docs.physical, [key])[key].vector
+    np.testing.assert_allclose(vecs[ids.index("long1")], main, atol=1e-6)
+    window0 = [k for k in plat.store.keys(docs.physical) if k.startswith(key + "#")]
+    window0 = [k for k in window0 if k.endswith(".0")]
+    first = plat.store.get(docs.physical, window0)[window0[0]].vector
     assert not np.allclose(vecs[ids.index("long1")], first)
     recs = docs.records()
     assert [r.id for r in recs] == ids
