@@ -13,8 +13,8 @@ import pytest
 
 from omnivec.cli import verbose_first
 
-# A gRPC server that allows one ping per minute and a client that pings every 200 ms during a
-# 3 s call: the server answers GOAWAY "too_many_pings" (ENHANCE_YOUR_CALM), which gRPC's C core
+# A gRPC server that allows one ping per minute and a client that pings every 200 ms during an
+# 8 s call (long enough for the pings to come on a busy machine): the server answers GOAWAY "too_many_pings" (ENHANCE_YOUR_CALM), which gRPC's C core
 # logs on stderr unless silenced, as Milvus Lite's server did during long training.
 GOAWAY = """
 import time
@@ -22,7 +22,7 @@ from concurrent import futures
 import grpc
 
 def slow(request, context):
-    time.sleep(3)
+    time.sleep(8)
     return b"ok"
 
 handler = grpc.method_handlers_generic_handler(
