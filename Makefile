@@ -27,8 +27,10 @@ check: $(STAMP)
 	$(BIN)/ruff format --check omnivec tests benchmarks
 	$(BIN)/mypy
 
+# Two workers, each test file on one worker (its module fixtures stay together): much of a
+# serial run waits on Milvus Lite, model servers and subprocesses, which a second worker uses.
 test: $(STAMP) browser check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

