@@ -40,10 +40,12 @@ def text_of(item: Any, text_key: str = TEXT_KEY) -> tuple[str, dict[str, Any]]:
 def hit_extras(item: Any) -> dict[str, Any]:
     """What a search hit adds to a framework document's metadata: ``passage`` (the sentences
     that matched) and ``span`` (``[start, end]`` of the passage in the text), when the hit
-    has them; ``{}`` for a record or a hit without stored text."""
+    has them and the passage is a part of the text (as in omnivec's own JSON hits); ``{}``
+    for a record, a hit without stored text, or one whose passage is its whole text (the
+    document's content already)."""
     span = getattr(item, "span", None)
     passage = getattr(item, "passage", None)
-    if span is None or passage is None:
+    if span is None or passage is None or passage == getattr(item, "text", None):
         return {}
     return {"passage": passage, "span": [int(span[0]), int(span[1])]}
 
