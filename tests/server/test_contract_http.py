@@ -134,7 +134,7 @@ def hits(resp: httpx.Response) -> list[Any]:
             assert (
                 {"id", "score", "metadata"}
                 <= set(h)
-                <= {"id", "score", "metadata", "text", "passage"}
+                <= {"id", "score", "metadata", "text", "passage", "span"}
             )
     return body["hits"]  # type: ignore[no-any-return]
 
