@@ -1,6 +1,7 @@
 """Ask your documents, measured: a real LLM answering questions about real news, in one run.
 
-    .venv/bin/python benchmarks/bench_ask.py [--n 24] [--k 3] [--threads 1] [--max-tokens 64]
+    .venv/bin/python benchmarks/bench_ask.py [--set dev|heldout|all] [--n N] [--k 5] [--threads 1]
+                                             [--max-tokens 64]
                                              [--model qwen|smollm2] [--no-closed-book]
 
 * Data: the 299 news articles of gensim's ``lee_background.cor`` (Australian Broadcasting
@@ -16,7 +17,11 @@
   - **answer accuracy**: the fact appears in the answer (case-insensitive; a few spellings),
     with retrieval (``col.ask``) and **closed-book** (the same model asked without passages:
     the floor);
-  - **cited-source accuracy**: the expected article is among the sources the answer cites;
+  - **cited-source accuracy**: the expected article is among the sources the answer cites
+    (``Answer.cited``: the ``[n]`` the model wrote plus attributed ones), and among the
+    ``[n]`` the model itself wrote;
+  - ``--set``: ``dev`` the questions the prompt was tuned on, ``heldout`` 12 more on other
+    articles and 4 Chinese ones over other Chinese texts, written afterwards;
   - Chinese: the answer to a Chinese question is written in Chinese;
   - time: retrieval (``col.ask`` returns its stream after searching) + prompt building against
     the LLM's own time (request to last token), and time to the first token.
@@ -85,6 +90,37 @@ CHINESE_QUESTIONS = [
     ("zh-tea", "龙井茶产于哪里？", ("杭州", "西湖")),
 ]
 
+# Held-out: other articles and other Chinese texts, written after the prompt was tuned on the
+# questions above (the figures for these are the ones that say how well it generalises).
+HELDOUT: list[tuple[int, str, tuple[str, ...]]] = [
+    (1, "Towards which town did strong winds push a huge bushfire in the Southern Highlands?", ("Hill Top",)),
+    (4, "Who resigned as interim President of Argentina?", ("Saa", "Rodregiuez", "Rodriguez")),
+    (6, "Which Foreign Affairs Minister refused to say how long Afghan asylum claims would be suspended?", ("Downer",)),
+    (10, "To what speed limit did police reduce the Hume Highway near Picton Road because of bushfire smoke?", ("80",)),
+    (15, "How many Palestinian militants did the Israeli army kill in the northern Gaza Strip?", ("three", "3")),
+    (17, "Which left arm spinner is South Africa considering for the third Test in Sydney?", ("Boje",)),
+    (18, "By what score did Spain beat Argentina in the Hopman Cup?", ("3-0",)),
+    (20, "How long is the fire front firefighters are working on in the Blue Mountains?", ("25",)),
+    (30, "Which US peace envoy does the Palestinian leadership want to return to the region?", ("Zinni",)),
+    (40, "How many yachts have retired from the Sydney to Hobart Yacht Race?", ("14",)),
+    (42, "What is the name of the mosque in south London where Richard Reid worshipped?", ("Brixton",)),
+    (43, "How much do Virgin Blue's cheapest flights from Melbourne cost?", ("$5", "5 dollars", "five dollars")),
+]  # fmt: skip
+CHINESE_HELDOUT_DOCS = {
+    "zh-yangtze": "长江全长约6300公里，是中国第一长河，发源于青藏高原的唐古拉山脉。",
+    "zh-greatwall": "长城是中国古代的军事防御工程，明长城总长度为8851.8公里，东起山海关，西至嘉峪关。",
+    "zh-mooncake": "中秋节在农历八月十五，人们有吃月饼、赏月的习俗。",
+    "zh-shenzhen": "深圳经济特区成立于1980年，是中国最早设立的经济特区之一，毗邻香港。",
+    "zh-westlake": "西湖位于浙江省杭州市西部，2011年被列入世界遗产名录。",
+    "zh-kungfu": "少林寺位于河南省登封市嵩山，始建于北魏太和十九年，被誉为“天下第一名刹”。",
+}
+CHINESE_HELDOUT = [
+    ("zh-greatwall", "明长城总长度是多少公里？", ("8851.8",)),
+    ("zh-shenzhen", "深圳经济特区是哪一年成立的？", ("1980",)),
+    ("zh-westlake", "西湖是哪一年被列入世界遗产名录的？", ("2011",)),
+    ("zh-kungfu", "少林寺位于哪个省？", ("河南",)),
+]
+
 CLOSED_BOOK = "Answer the question in one short sentence."
 CLOSED_BOOK_ZH = "用一句简短的中文回答问题。"
 
@@ -134,8 +170,12 @@ def ask_one(col: ov.Collection, q: str, k: int, llm: ov.platform.llm.LLM) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=len(QUESTIONS))
-    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--n", type=int, default=len(QUESTIONS) + len(HELDOUT))
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument(
+        "--set", choices=["dev", "heldout", "all"], default="all",
+        help="the questions the prompt was tuned on (dev), the held-out ones, or both",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--model", choices=["qwen", "smollm2"], default="qwen")
@@ -144,16 +184,25 @@ def main() -> None:
     args = parser.parse_args()
 
     docs = lee_corpus()
-    questions = QUESTIONS[: args.n]
+    questions = {"dev": QUESTIONS, "heldout": HELDOUT, "all": QUESTIONS + HELDOUT}[args.set]
+    questions = questions[: args.n]
+    zh_questions = {
+        "dev": CHINESE_QUESTIONS,
+        "heldout": CHINESE_HELDOUT,
+        "all": CHINESE_QUESTIONS + CHINESE_HELDOUT,
+    }[args.set]
     for line, _, facts in questions:
         assert contains(docs[line - 1], facts), (line, facts)
     model_file = qwen_path() if args.model == "qwen" else smollm2_path()
-    report: dict[str, Any] = {"model": model_file.name, "k": args.k, "threads": args.threads}
+    report: dict[str, Any] = {
+        "model": model_file.name, "k": args.k, "threads": args.threads, "set": args.set,
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, ov.connect(str(Path(tmp) / "ask.db")) as plat:
         col = plat.collection("lee", encoder="text", keywords=True)
         col.add(docs, ids=[f"lee-{i}" for i in range(1, len(docs) + 1)])
         zh = plat.collection("zh", encoder="multilingual", keywords=True, analyzer="chinese")
-        zh.add(list(CHINESE_DOCS.values()), ids=list(CHINESE_DOCS))
+        zh_docs = {**CHINESE_DOCS, **CHINESE_HELDOUT_DOCS}
+        zh.add(list(zh_docs.values()), ids=list(zh_docs))
         col.search("warm up", k=1)
         zh.search("预热", k=1)
 
@@ -174,12 +223,15 @@ def main() -> None:
                 r = ask_one(col, q, args.k, llm)
                 ans = r["answer"]
                 cited = [h.id for h in ans.cited]
+                written = [ans.sources[n - 1].id for n in ans.citations if n not in ans.attributed]
                 row = {
                     "q": q,
                     "rank": rank,
                     "correct": contains(ans.text, facts),
                     "cited_right": f"lee-{line}" in cited,
                     "cited_any": bool(cited),
+                    "written_right": f"lee-{line}" in written,
+                    "attributed": bool(ans.attributed),
                     "answer": ans.text,
                     **{key: r[key] for key in ("retrieve_s", "build_s", "llm_s", "ttft_s")},
                 }
@@ -194,7 +246,7 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row, ensure_ascii=False), flush=True)
             zh_rows = []
-            for doc_id, q, facts in [] if args.no_chinese else CHINESE_QUESTIONS:
+            for doc_id, q, facts in [] if args.no_chinese else zh_questions:
                 r = ask_one(zh, q, args.k, llm)
                 ans = r["answer"]
                 zh_row = {
@@ -214,6 +266,8 @@ def main() -> None:
         report["answer_accuracy_closed_book"] = sum(r["closed_book_correct"] for r in rows) / n
     report["cited_source_accuracy"] = sum(r["cited_right"] for r in rows) / n
     report["answers_citing_something"] = sum(r["cited_any"] for r in rows) / n
+    report["cited_right_written_by_model"] = sum(r["written_right"] for r in rows) / n
+    report["answers_with_attributed_sources"] = sum(r["attributed"] for r in rows) / n
     overhead = [(r["retrieve_s"] + r["build_s"]) / r["llm_s"] for r in rows]
     report["retrieval_ms_p50"] = round(statistics.median(r["retrieve_s"] for r in rows) * 1e3, 1)
     report["prompt_build_ms_p50"] = round(statistics.median(r["build_s"] for r in rows) * 1e3, 3)

@@ -6,9 +6,10 @@
 2. **Nothing relevant** (no hit with text left): an :class:`Answer` that says so, in the
    question's language, *without* calling the model.
 3. **Prompt**: the hits' passages (whole sentences around what matched, ``hit.passage``),
-   numbered ``[1]``, ``[2]``, ... best first with their ids, and an instruction to answer only
-   from them, in the question's language, citing them by number. The prompt fits the model's
-   context (``max_context_tokens=``, else what ``GET /v1/models`` reports, else
+   widened to neighbouring whole sentences up to :data:`PROMPT_PASSAGE_CHARS`), numbered
+   ``[1]``, ``[2]``, ... best first with their ids, after an instruction to answer only from
+   them, in the question's language, citing them by number, and one worked example exchange.
+   The prompt fits the model's context (``max_context_tokens=``, else what ``GET /v1/models`` reports, else
    :data:`~omnivec.platform.llm.DEFAULT_CONTEXT_TOKENS`) with room for the answer's
    ``max_tokens``: the weakest passages are dropped first. Tokens are estimated (no tokenizer
    of a remote model is at hand); if the server still refuses the prompt as too long, it is
@@ -17,6 +18,15 @@
    ``n`` is ``[n]``); ``citations`` the numbers the answer actually uses, in order of first use;
    ``prompt`` exactly what was sent. ``stream=True`` yields the text in pieces as the model
    writes it, then the :class:`Answer`.
+5. **Attribution**: small models often state the right fact without writing ``[n]``, or cite
+   a passage that does not hold what they wrote. The ``[n]`` the model wrote are always kept;
+   when none of them supports the answer (or there are none), the passage that does -- it
+   holds most of the answer's content words that are not in the question (character pairs
+   for Chinese) -- is added to ``citations`` by :func:`attribute` and listed in
+   ``Answer.attributed``, so callers can tell attributed sources from written citations.
+   A reply that states nothing beyond the question (a bare ``[1]``, the question repeated) is
+   replaced by the sentence of the cited passage (else passage 1) that best matches the
+   question, followed by its ``[n]`` (:func:`says_nothing`, :func:`extract`).
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 from omnivec.core.queries import Hit
 from omnivec.core.validation import check_k
 from omnivec.errors import InvalidInputError, NotFoundError
+from omnivec.platform.citations import attribute, citations_in, extract, says_nothing
 from omnivec.platform.llm import DEFAULT_CONTEXT_TOKENS, LLM, PromptTooLong, as_llm
+from omnivec.platform.passages import sentence_spans
 from omnivec.platform.rerank import candidates, rerank_hits
 
 if TYPE_CHECKING:
@@ -42,21 +54,19 @@ __all__ = [
     "Answer",
     "ask_collection",
     "ask_platform",
+    "attribute",
     "build_prompt",
     "citations_in",
     "estimate_tokens",
+    "extract",
     "question_language",
+    "says_nothing",
 ]
 
 #: Tokens kept free beside the prompt's estimate (chat template, rounding).
 _RESERVE_TOKENS = 48
 #: Rebuilds after the server refused a prompt as too long.
 _OVERFLOW_RETRIES = 2
-
-_CITATION = re.compile(
-    r"[\[【［]\s*((?:source|passage|段落)?\s*\d+(?:\s*(?:[,，、;；]|[-–~])\s*\d+)*)\s*[\]】］]",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -66,13 +76,16 @@ class Answer:
     ``text`` the model's answer; ``sources`` the hits whose passages were put in the prompt,
     in prompt order (``sources[n - 1]`` is passage ``[n]``); ``citations`` the passage numbers
     the answer cites, in order of first use; ``prompt`` what the model was sent (empty when
-    nothing relevant was found and the model was not asked).
+    nothing relevant was found and the model was not asked); ``attributed`` the numbers in
+    ``citations`` the model did not write but that were attributed to the answer because
+    their passage holds what it says (see :func:`attribute`).
     """
 
     text: str
     sources: list[Hit] = field(default_factory=list)
     citations: list[int] = field(default_factory=list)
     prompt: str = ""
+    attributed: list[int] = field(default_factory=list)
 
     @property
     def cited(self) -> list[Hit]:
@@ -90,6 +103,7 @@ class Answer:
         return {
             "text": self.text,
             "citations": list(self.citations),
+            "attributed": list(self.attributed),
             "sources": sources,
             "prompt": self.prompt,
         }
@@ -130,42 +144,56 @@ def question_language(question: str) -> str | None:
     return None
 
 
-# The sources go into the system message and the question is the user's message. Measured
-# with Qwen2.5-0.5B on news articles: English sources as "Source [n] (id: ...):" blocks got
-# answers that state the fact and cite the right number, where "[n] text" lines were often
-# answered with a bare "[1]" or copied whole; a real-looking example answer in the
-# instruction was copied as the answer, and an example number ("[2]") became the cited number
-# whatever the source, so the example is "... [n]."; for Chinese, the Chinese instruction with
-# "[n] text (id: ...)" lines answered best.
-_TEMPLATES: dict[str | None, dict[str, str]] = {
+# The instruction is the system message; one worked example exchange follows (sources and a
+# question, then an answer in the exact form wanted), then the user's message: the sources,
+# and the question last, nearest the answer. Measured with Qwen2.5-0.5B on news articles
+# (docs/ask.md): without the example the model wrote the right fact but cited nothing (18 %
+# of English answers cited the right article), replied with a bare "[1]", or copied a
+# placeholder ("[编号]"); with it, answers are one sentence ending in "[n]". The example's
+# answer is in source [2], so "[1]" is not learnt as the number to write.
+_TEMPLATES: dict[str | None, dict[str, Any]] = {
     None: {
         "system": (
-            "Answer the user's question in one or two complete sentences, using only the "
-            "sources below. Write the answer first, then the number n of the source you used "
-            'in square brackets at the end: "... [n]." Do not reply with only a number. If the '
-            "sources do not answer the question, say that you do not know. {language}"
+            "Answer the question in one short sentence, using only the numbered sources. "
+            "Write the answer first, then the number of the source you used in square "
+            "brackets. If the sources do not answer the question, say that you do not know. "
+            "{language}"
         ),
         "passages": "Sources:",
         "block": "Source [{n}] (id: {id}):\n{text}",
         "join": "\n\n",
+        "question": "Question: {question}",
+        "example_sources": (
+            "The city council voted on Tuesday to close the old library in March.",
+            "The bridge over the Clarence River reopened on Friday after repairs that cost "
+            "$3 million.",
+        ),
+        "example_question": "How much did the bridge repairs cost?",
+        "example_answer": "The bridge repairs cost $3 million. [2]",
         "none": "No relevant passages were found{where}, so this question cannot be answered "
         "from the documents.",
     },
     "Chinese": {
         "system": (
-            "你是一个问答助手。请阅读下面编号的资料，用中文完整地回答用户的问题（一到两句话），"
-            "不要只写编号。在句末用 [编号] 标明答案来自哪条资料，例如 [1]。资料里没有答案时，"
-            "回答“不知道”。"
+            "你是一个问答助手。请只根据编号的资料，用一句简短的中文回答问题，先写答案，"
+            "再在句末用方括号写出所用资料的编号。资料里没有答案时，回答“不知道”。"
         ),
         "passages": "资料：",
         "block": "[{n}] {text} (id: {id})",
         "join": "\n",
+        "question": "问题：{question}",
+        "example_sources": (
+            "市议会周二投票决定在三月关闭旧图书馆。",
+            "长江大桥维修后于周五重新开放，维修费用为300万元。",
+        ),
+        "example_question": "大桥维修花了多少钱？",
+        "example_answer": "大桥维修花了300万元。[2]",
         "none": "没有找到{where}与这个问题相关的段落，无法根据文档回答。",
     },
 }
 
 
-def _template(language: str | None) -> dict[str, str]:
+def _template(language: str | None) -> dict[str, Any]:
     return _TEMPLATES["Chinese"] if language == "Chinese" else _TEMPLATES[None]
 
 
@@ -177,6 +205,12 @@ def _instruction(language: str | None) -> str:
 
 # -- prompts ------------------------------------------------------------------------------------
 
+#: A hit's passage is widened to whole neighbouring sentences (the next one first) up to this
+#: many characters before it goes into the prompt: a passage is often the one sentence that
+#: matched, while the fact asked for is in the next one ("... crucial for firefighters in the
+#: Blue Mountains." / "They are working on a 25 kilometre fire front ...").
+PROMPT_PASSAGE_CHARS = 400
+
 
 def estimate_tokens(text: str) -> int:
     """A deliberately high estimate of ``text``'s tokens for an unknown tokenizer: ~3 ASCII
@@ -185,8 +219,33 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(ascii_chars / 3) + (len(text) - ascii_chars) + 1
 
 
+def _widened(text: str, span: tuple[int, int], cap: int) -> str:
+    start, end = span
+    if end - start < cap:
+        sentences = sentence_spans(text)
+        while True:
+            after = next((b for a, b in sentences if a >= end and b > end), None)
+            before = next((a for a, b in reversed(sentences) if b <= start and a < start), None)
+            if after is not None and after - start <= cap:
+                end = after
+            elif before is not None and end - before <= cap:
+                start = before
+            else:
+                break
+    return text[start:end]
+
+
 def _passage_of(hit: Hit) -> str:
+    """What the prompt shows of ``hit``: its passage widened to whole neighbouring sentences
+    up to :data:`PROMPT_PASSAGE_CHARS` (never narrowed), whitespace collapsed."""
     shown = hit.passage if hit.passage is not None else hit.text
+    if (
+        hit.text
+        and hit.span is not None
+        and shown is not None
+        and len(shown) < PROMPT_PASSAGE_CHARS
+    ):
+        shown = _widened(hit.text, hit.span, PROMPT_PASSAGE_CHARS)
     return " ".join((shown or "").split())
 
 
@@ -196,13 +255,20 @@ def _render(
     """Chat messages for ``passages`` ((id, text) pairs, numbered from 1) and their text."""
     tpl = _template(language)
     system = tpl["system"].replace("{language}", _instruction(language)).rstrip()
-    blocks = [
-        tpl["block"].format(n=n, id=pid, text=text) for n, (pid, text) in enumerate(passages, 1)
+
+    def user(items: Sequence[tuple[Any, str]], asked: str) -> str:
+        blocks = [tpl["block"].format(n=n, id=pid, text=t) for n, (pid, t) in enumerate(items, 1)]
+        head = f"{tpl['passages']}\n" + tpl["join"].join(blocks) + "\n\n" if blocks else ""
+        return head + tpl["question"].format(question=asked)
+
+    example = [(f"ex{n}", t) for n, t in enumerate(tpl["example_sources"], 1)]
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user(example, tpl["example_question"])},
+        {"role": "assistant", "content": tpl["example_answer"]},
+        {"role": "user", "content": user(passages, question)},
     ]
-    if blocks:
-        system = f"{system}\n\n{tpl['passages']}\n" + tpl["join"].join(blocks)
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
-    return messages, f"{system}\n\n{question}"
+    return messages, "\n\n".join(m["content"] for m in messages)
 
 
 def build_prompt(
@@ -246,24 +312,21 @@ def build_prompt(
     return messages, prompt, list(hits[:kept])
 
 
-def citations_in(text: str, n_sources: int) -> list[int]:
-    """The passage numbers ``text`` cites (``[1]``, ``[1, 3]``, ``[2-4]``, ``【1】``), each once,
-    in order of first use; numbers outside 1..``n_sources`` are ignored."""
-    found: list[int] = []
-    for match in _CITATION.finditer(text):
-        body = re.sub(r"(?i)source|passage|段落", "", match.group(1))
-        for part in re.split(r"\s*[,，、;；]\s*", body.strip()):
-            bounds = re.split(r"\s*[-–~]\s*", part)
-            try:
-                numbers = [int(b) for b in bounds if b]
-            except ValueError:
-                continue
-            if len(numbers) == 2 and numbers[0] <= numbers[1] <= n_sources:
-                numbers = list(range(numbers[0], numbers[1] + 1))
-            for n in numbers:
-                if 1 <= n <= n_sources and n not in found:
-                    found.append(n)
-    return found
+def _finish(question: str, text: str, kept: list[Hit], prompt: str) -> Answer:
+    passages = [_passage_of(h) for h in kept]
+    cited = citations_in(text, len(kept))
+    # A source cited by its id ("[zh-shenzhen]", "(id: lee-3)") counts as cited by number.
+    cited += [
+        n
+        for n, hit in enumerate(kept, 1)
+        if n not in cited and (f"[{hit.id}]" in text or f"id: {hit.id}" in text)
+    ]
+    if kept and says_nothing(text, question):
+        n = cited[0] if cited else 1
+        added = [] if cited else [n]
+        return Answer(f"{extract(question, passages[n - 1])} [{n}]", kept, [n], prompt, added)
+    added = attribute(text, question, passages, cited)
+    return Answer(text.strip(), kept, cited + added, prompt, added)
 
 
 # -- asking -------------------------------------------------------------------------------------
@@ -335,7 +398,7 @@ def _answer(job: _Job) -> Answer:
         except PromptTooLong as exc:
             messages, prompt, kept = attempts.send(exc)
             continue
-        return Answer(text.strip(), kept, citations_in(text, len(kept)), prompt)
+        return _finish(job.question, text, kept, prompt)
 
 
 def _stream(job: _Job) -> Iterator[str | Answer]:
@@ -357,7 +420,7 @@ def _stream(job: _Job) -> Iterator[str | Answer]:
             continue
         break
     text = "".join(pieces)
-    yield Answer(text.strip(), kept, citations_in(text, len(kept)), prompt)
+    yield _finish(job.question, text, kept, prompt)
 
 
 def _check_question(question: Any) -> str:

@@ -52,7 +52,7 @@ def test_ask_json_is_the_whole_answer(db: str, llm_url: str) -> None:
     )  # fmt: skip
     assert code == 0, err
     payload = json.loads(out)
-    assert set(payload) == {"text", "citations", "sources", "prompt"}
+    assert set(payload) == {"text", "citations", "attributed", "sources", "prompt"}
     assert payload["sources"][0]["id"] == "pump" and payload["sources"][0]["n"] == 1
 
 

@@ -16,7 +16,16 @@ import pytest
 
 import omnivec as ov
 from omnivec.errors import InvalidInputError, LLMError
-from omnivec.platform.ask import build_prompt, citations_in, estimate_tokens, question_language
+from omnivec.platform.ask import (
+    PROMPT_PASSAGE_CHARS,
+    attribute,
+    build_prompt,
+    citations_in,
+    estimate_tokens,
+    extract,
+    question_language,
+    says_nothing,
+)
 
 UNREACHABLE = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
 
@@ -62,6 +71,54 @@ def test_citations_in_reads_the_usual_forms() -> None:
     assert citations_in("No citations at all.", 3) == []
 
 
+def test_attribute_credits_the_passage_holding_the_answer() -> None:
+    passages = [
+        "Bumblebee 5 is set to win the overall handicap honours.",
+        "The national road toll for the holiday period stands at 45.",
+        "Wild storms blacked out homes in south-east Queensland.",
+    ]
+    question = "What was the national road toll for the holiday period?"
+    # No [n] written: the passage with the answer's new words (45) is attributed.
+    assert attribute("The national road toll was 45.", question, passages) == [2]
+    # A written citation that supports the answer is enough; one that does not gets company.
+    assert attribute("The national road toll was 45. [2]", question, passages, [2]) == []
+    assert attribute("The national road toll was 45. [1]", question, passages, [1]) == [2]
+    # An answer no passage holds (a refusal, a made-up fact) is attributed to nothing.
+    assert attribute("I do not know.", question, passages) == []
+    assert attribute("The toll was 97 deaths on rural roads.", question, passages) == []
+    # Chinese: pairs of Han characters and numbers; "根据资料" (according to the sources) is ignored.
+    zh = ["京沪高铁全长1318公里。", "野生大熊猫约有1864只。"]
+    assert attribute("根据资料，野生大熊猫约有1864只。", "野生大熊猫大约有多少只？", zh) == [2]
+
+
+def test_a_reply_that_says_nothing_is_answered_from_the_passage() -> None:
+    question = "To what speed limit did police reduce the Hume Highway?"
+    assert says_nothing("[1]", question) and says_nothing(f"{question} [2]", question)
+    assert not says_nothing("Police reduced it to 80 km/h. [1]", question)
+    assert says_nothing("根据资料 [1]", "少林寺位于哪个省？")
+    passage = (
+        "Some roads are closed because of smoke. Police have reduced the speed limit on the "
+        "Hume Highway to 80. Picton Road is closed."
+    )
+    assert (
+        extract(question, passage)
+        == "Police have reduced the speed limit on the Hume Highway to 80."
+    )
+
+
+def test_prompt_widens_a_one_sentence_passage_to_its_neighbours() -> None:
+    text = (
+        "The next few hours are crucial for firefighters in the Blue Mountains. Firefighters "
+        "are working on a 25 kilometre fire front. " + "Later sentences follow here. " * 30
+    )
+    first = text.index(".") + 1
+    hit = ov.Hit("fire", 1.0, {}, text, text[:first], span=(0, first))
+    _, prompt, _ = build_prompt("How long is the fire front?", [hit], 4000)
+    assert "25 kilometre fire front." in prompt
+    shown = prompt.split("Source [1] (id: fire):\n")[1].split("\n")[0]
+    assert len(shown) <= PROMPT_PASSAGE_CHARS and shown.startswith("The next few hours")
+
+
 def test_question_language_by_script() -> None:
     assert question_language("iPhone 15 的售价是多少？") == "Chinese"
     assert question_language("東京タワーはいつ建てられましたか") == "Japanese"
@@ -85,10 +142,12 @@ def test_prompt_numbers_passages_in_order_and_drops_the_weakest_first() -> None:
     hits = [ov.Hit(key, 1.0 - i / 10, {}, text, text) for i, (key, text) in enumerate(DOCS.items())]
     messages, prompt, kept = build_prompt("Why did the pump fail?", hits, 4000)
     assert [h.id for h in kept] == list(DOCS)
+    asked = messages[-1]["content"]  # after the instruction and one worked example
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     for n, (key, text) in enumerate(DOCS.items(), 1):
-        assert f"Source [{n}] (id: {key}):\n{text}" in prompt
-    assert prompt.index("Source [1]") < prompt.index("Source [2]") < prompt.index("Source [6]")
-    assert messages[-1]["content"] in prompt and "Why did the pump fail?" in prompt
+        assert f"Source [{n}] (id: {key}):\n{text}" in asked
+    assert asked.index("Source [1]") < asked.index("Source [2]") < asked.index("Source [6]")
+    assert asked in prompt and asked.endswith("Question: Why did the pump fail?")
     full = estimate_tokens(prompt)
     # A budget between the prompts with 2 and 3 passages keeps exactly the two strongest.
     two = estimate_tokens(build_prompt("Why did the pump fail?", hits[:2], 10_000)[1])
@@ -187,14 +246,18 @@ def test_answer_sources_prompt_and_citations(docs: ov.Collection, small_llm: Any
     # Every retrieved passage went into the prompt, numbered in retrieval order.
     assert [h.id for h in ans.sources] == [h.id for h in expected]
     assert ans.sources[0].id == "pump"
-    for n, hit in enumerate(ans.sources, 1):
-        assert f"Source [{n}] (id: {hit.id}):\n{hit.passage}" in ans.prompt
+    payload = ans.to_dict()
+    for n, (hit, shown) in enumerate(zip(ans.sources, payload["sources"], strict=True), 1):
+        assert f"Source [{n}] (id: {hit.id}):\n{shown['passage']}" in ans.prompt
+        assert hit.passage is not None and hit.passage in shown["passage"]
     assert question in ans.prompt
     assert all(1 <= n <= len(ans.sources) for n in ans.citations)
-    assert ans.citations == citations_in(ans.text, len(ans.sources))
-    payload = ans.to_dict()
+    # Each cited number was written in the answer or attributed to it (see attribute()).
+    written = citations_in(ans.text, len(ans.sources))
+    by_id = [n for n, h in enumerate(ans.sources, 1) if h.id in ans.text]
+    assert set(ans.attributed) <= set(ans.citations) <= {*written, *by_id, *ans.attributed}
     assert [s["n"] for s in payload["sources"]] == [1, 2, 3]
-    assert payload["sources"][0]["passage"] == ans.sources[0].passage
+    assert payload["attributed"] == ans.attributed
 
 
 def test_stream_yields_pieces_then_the_answer(docs: ov.Collection, small_llm: Any) -> None:
