@@ -604,9 +604,7 @@ def serve(
     import omnivec as ov
     from omnivec.server.run import serve_from_flags
 
-    model = (
-        ov.llm(model=llm_model, base_url=llm, api_key_env=llm_api_key_env) if llm else None
-    )
+    model = ov.llm(model=llm_model, base_url=llm, api_key_env=llm_api_key_env) if llm else None
     serve_from_flags(
         db, host=host, port=port, token=token, api_key=api_key, read_only=read_only, llm=model
     )

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from omnivec.core.queries import Hit
 from omnivec.core.space import METRICS, Space
-from omnivec.core.validation import MAX_K, check_k, check_name
+from omnivec.core.validation import check_k, check_name
 from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
 from omnivec.platform import hybrid, windows
 from omnivec.platform.catalog import Catalog, CollectionRecord, check_identity, identity_of
 from omnivec.platform.collection import Collection
 from omnivec.platform.fusion import check_weights, fuse
+from omnivec.platform.hybrid import default_candidates
 from omnivec.platform.registry import (
     available_encoders,
     create_encoder,
@@ -405,7 +406,9 @@ class Platform:
             unknown = sorted(set(where) - set(names))
             if unknown:
                 raise InvalidInputError(f"where names {', '.join(unknown)}, which are not searched")
-        depth = min(MAX_K, max(3 * k, 30))
+        # Each leg fetches as deep as a hybrid leg (max(4k, 50)): an id must reach every leg's
+        # candidates for fusion to see that it is right in all of them.
+        depth = default_candidates(k)
         cols = {name: self.existing_collection(name) for name in names}
         legs: dict[str, list[Hit]] = {}
         for name, query in queries.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 import omnivec as ov
@@ -28,7 +30,7 @@ def cut(text: str, span: tuple[int, int]) -> str:
 def test_sentences_tile_the_text_and_keep_abbreviations_whole() -> None:
     spans = sentence_spans(NEWS)
     assert spans[0][0] == 0 and spans[-1][1] == len(NEWS)
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     assert cut(NEWS, spans[0]) == "The U.S. economy grew 4.5 percent last year."
     assert [cut(CHINESE, s) for s in sentence_spans(CHINESE)] == [
         "今天天气很好。",

@@ -108,7 +108,9 @@ def test_text_search_ranks_the_matching_document_first(client: httpx.Client) -> 
     hits = r.json()["hits"]
     assert hits[0]["id"] == "cat"
     assert len(hits) == 3
-    assert {"id", "score", "metadata"} <= set(hits[0]) <= {"id", "score", "metadata", "text", "span"}
+    assert (
+        {"id", "score", "metadata"} <= set(hits[0]) <= {"id", "score", "metadata", "text", "span"}
+    )
     assert hits[0]["metadata"] == {"text": DOCS[0][1], "topic": "pets", "year": 2001}
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
