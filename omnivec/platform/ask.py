@@ -8,7 +8,7 @@
 3. **Prompt**: the hits' passages (whole sentences around what matched, ``hit.passage``),
    widened to neighbouring whole sentences up to :data:`PROMPT_PASSAGE_CHARS`), numbered
    ``[1]``, ``[2]``, ... best first with their ids, after an instruction to answer only from
-   them, in the question's language, citing them by number, and one worked example exchange.
+   them, in the question's language, citing them by number.
    The prompt fits the model's context (``max_context_tokens=``, else what ``GET /v1/models`` reports, else
    :data:`~omnivec.platform.llm.DEFAULT_CONTEXT_TOKENS`) with room for the answer's
    ``max_tokens``: the weakest passages are dropped first. Tokens are estimated (no tokenizer
@@ -144,56 +144,45 @@ def question_language(question: str) -> str | None:
     return None
 
 
-# The instruction is the system message; one worked example exchange follows (sources and a
-# question, then an answer in the exact form wanted), then the user's message: the sources,
-# and the question last, nearest the answer. Measured with Qwen2.5-0.5B on news articles
-# (docs/ask.md): without the example the model wrote the right fact but cited nothing (18 %
-# of English answers cited the right article), replied with a bare "[1]", or copied a
-# placeholder ("[编号]"); with it, answers are one sentence ending in "[n]". The example's
-# answer is in source [2], so "[1]" is not learnt as the number to write.
-_TEMPLATES: dict[str | None, dict[str, Any]] = {
+# The sources go into the system message and the question is the user's message. Measured
+# with Qwen2.5-0.5B on news articles (round 3, ask2): a worked example exchange (sources,
+# question, "The bridge repairs cost $3 million. [2]") made the model write "[n]" every time
+# but cut answer accuracy (0.71 -> 0.55 on the dev questions: terse, made-up numbers), so
+# citations come from attribution instead (citations.py). Earlier: English sources as "Source [n] (id: ...):" blocks got
+# answers that state the fact and cite the right number, where "[n] text" lines were often
+# answered with a bare "[1]" or copied whole; a real-looking example answer in the
+# instruction was copied as the answer, and an example number ("[2]") became the cited number
+# whatever the source, so the example is "... [n]."; for Chinese, the Chinese instruction with
+# "[n] text (id: ...)" lines answered best.
+_TEMPLATES: dict[str | None, dict[str, str]] = {
     None: {
         "system": (
-            "Answer the question in one short sentence, using only the numbered sources. "
-            "Write the answer first, then the number of the source you used in square "
-            "brackets. If the sources do not answer the question, say that you do not know. "
-            "{language}"
+            "Answer the user's question in one or two complete sentences, using only the "
+            "sources below. Write the answer first, then the number n of the source you used "
+            'in square brackets at the end: "... [n]." Do not reply with only a number. If the '
+            "sources do not answer the question, say that you do not know. {language}"
         ),
         "passages": "Sources:",
         "block": "Source [{n}] (id: {id}):\n{text}",
         "join": "\n\n",
-        "question": "Question: {question}",
-        "example_sources": (
-            "The city council voted on Tuesday to close the old library in March.",
-            "The bridge over the Clarence River reopened on Friday after repairs that cost "
-            "$3 million.",
-        ),
-        "example_question": "How much did the bridge repairs cost?",
-        "example_answer": "The bridge repairs cost $3 million. [2]",
         "none": "No relevant passages were found{where}, so this question cannot be answered "
         "from the documents.",
     },
     "Chinese": {
         "system": (
-            "你是一个问答助手。请只根据编号的资料，用一句简短的中文回答问题，先写答案，"
-            "再在句末用方括号写出所用资料的编号。资料里没有答案时，回答“不知道”。"
+            "你是一个问答助手。请阅读下面编号的资料，用中文完整地回答用户的问题（一到两句话），"
+            "不要只写编号。在句末用方括号写出答案所用资料的编号，例如 [1]。资料里没有答案时，"
+            "回答“不知道”。"
         ),
         "passages": "资料：",
         "block": "[{n}] {text} (id: {id})",
         "join": "\n",
-        "question": "问题：{question}",
-        "example_sources": (
-            "市议会周二投票决定在三月关闭旧图书馆。",
-            "长江大桥维修后于周五重新开放，维修费用为300万元。",
-        ),
-        "example_question": "大桥维修花了多少钱？",
-        "example_answer": "大桥维修花了300万元。[2]",
         "none": "没有找到{where}与这个问题相关的段落，无法根据文档回答。",
     },
 }
 
 
-def _template(language: str | None) -> dict[str, Any]:
+def _template(language: str | None) -> dict[str, str]:
     return _TEMPLATES["Chinese"] if language == "Chinese" else _TEMPLATES[None]
 
 
@@ -255,20 +244,13 @@ def _render(
     """Chat messages for ``passages`` ((id, text) pairs, numbered from 1) and their text."""
     tpl = _template(language)
     system = tpl["system"].replace("{language}", _instruction(language)).rstrip()
-
-    def user(items: Sequence[tuple[Any, str]], asked: str) -> str:
-        blocks = [tpl["block"].format(n=n, id=pid, text=t) for n, (pid, t) in enumerate(items, 1)]
-        head = f"{tpl['passages']}\n" + tpl["join"].join(blocks) + "\n\n" if blocks else ""
-        return head + tpl["question"].format(question=asked)
-
-    example = [(f"ex{n}", t) for n, t in enumerate(tpl["example_sources"], 1)]
-    messages = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": user(example, tpl["example_question"])},
-        {"role": "assistant", "content": tpl["example_answer"]},
-        {"role": "user", "content": user(passages, question)},
+    blocks = [
+        tpl["block"].format(n=n, id=pid, text=text) for n, (pid, text) in enumerate(passages, 1)
     ]
-    return messages, "\n\n".join(m["content"] for m in messages)
+    if blocks:
+        system = f"{system}\n\n{tpl['passages']}\n" + tpl["join"].join(blocks)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    return messages, f"{system}\n\n{question}"
 
 
 def build_prompt(
