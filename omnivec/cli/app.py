@@ -60,6 +60,10 @@ WhereOption = Annotated[
     str | None,
     typer.Option("--where", help="Milvus filter over metadata, e.g. 'lang == \"en\"'."),
 ]
+ModeOption = Annotated[
+    str | None,
+    typer.Option("--mode", help="dense, keyword (BM25) or hybrid (default with keywords)."),
+]
 
 TEXT_SUFFIXES = {".txt", ".md"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}

@@ -13,6 +13,7 @@ from omnivec.cli.app import (
     DbOption,
     JsonOption,
     KOption,
+    ModeOption,
     TokenOption,
     WhereOption,
     app,
@@ -57,10 +58,7 @@ def ask(
     ] = None,
     k: KOption = 5,
     where: WhereOption = None,
-    mode: Annotated[
-        str | None,
-        typer.Option("--mode", help="dense, keyword (BM25) or hybrid (default with keywords)."),
-    ] = None,
+    mode: ModeOption = None,
     min_score: Annotated[
         float | None,
         typer.Option("--min-score", help="Passages scoring lower are not relevant."),

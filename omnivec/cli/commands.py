@@ -16,6 +16,7 @@ from omnivec.cli.app import (
     DbOption,
     JsonOption,
     KOption,
+    ModeOption,
     TokenOption,
     WhereOption,
     app,
@@ -249,10 +250,7 @@ def search(
     min_score: Annotated[
         float | None, typer.Option("--min-score", help="Drop weaker hits.")
     ] = None,
-    mode: Annotated[
-        str | None,
-        typer.Option("--mode", help="dense, keyword (BM25) or hybrid (default with keywords)."),
-    ] = None,
+    mode: ModeOption = None,
     candidates: Annotated[
         int | None,
         typer.Option("--candidates", help="Hybrid: records each leg fetches before fusion (>= k)."),

@@ -40,8 +40,14 @@ import numpy as np
 from omnivec.core.encoder import BaseEncoder, FitResult, Trained
 from omnivec.core.ids import encode_id
 from omnivec.core.space import METRICS, Space, fingerprint_of
-from omnivec.encoders.node2vec.graph import WEIGHTS, ParsedGraph, parse_graph, transform_weights
-from omnivec.errors import EncoderError, InvalidInputError, NotFoundError
+from omnivec.encoders.node2vec.graph import (
+    WEIGHTS,
+    ParsedGraph,
+    node_vectors,
+    parse_graph,
+    transform_weights,
+)
+from omnivec.errors import EncoderError, InvalidInputError
 
 __all__ = ["SpectralConfig", "SpectralEncoder", "spectral_embedding"]
 
@@ -223,13 +229,7 @@ class SpectralEncoder(BaseEncoder):
                 "spectral has no vectors in this process: fit it with collection.fit(graph), "
                 "or search the stored vectors with ov.ref(node_id)"
             )
-        rows = []
-        for node in batch:
-            row = self._rows.get(encode_id(node))
-            if row is None:
-                raise NotFoundError(f"node {node!r} was not in the graph of the last fit")
-            rows.append(row)
-        return np.ascontiguousarray(vectors[np.asarray(rows, dtype=np.int64)])
+        return node_vectors(vectors, self._rows, batch)
 
     def fit(self, graph: Any, **kwargs: Any) -> FitResult:
         """Embed ``graph`` (see :meth:`train`) and adopt the result at once."""

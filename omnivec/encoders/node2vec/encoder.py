@@ -73,8 +73,14 @@ from omnivec.core.ids import encode_id
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import METRICS, Space, fingerprint_of
 from omnivec.core.threads import use_torch_threads
-from omnivec.encoders.node2vec.graph import WEIGHTS, ParsedGraph, parse_graph, transform_weights
-from omnivec.errors import DimensionMismatchError, EncoderError, InvalidInputError, NotFoundError
+from omnivec.encoders.node2vec.graph import (
+    WEIGHTS,
+    ParsedGraph,
+    node_vectors,
+    parse_graph,
+    transform_weights,
+)
+from omnivec.errors import DimensionMismatchError, EncoderError, InvalidInputError
 
 __all__ = [
     "DIRECTIONS",
@@ -291,14 +297,7 @@ class Node2VecEncoder(BaseEncoder):
                 "node2vec has no vectors in this process: fit it with collection.fit(graph), "
                 "or search the stored vectors with ov.ref(node_id)"
             )
-        nodes = list(batch)
-        rows = []
-        for node in nodes:
-            row = self._rows.get(encode_id(node))
-            if row is None:
-                raise NotFoundError(f"node {node!r} was not in the graph of the last fit")
-            rows.append(row)
-        return np.ascontiguousarray(vectors[np.asarray(rows, dtype=np.int64)])
+        return node_vectors(vectors, self._rows, batch)
 
     # -- training ----------------------------------------------------------------------
     def fit(self, graph: Any, **kwargs: Any) -> FitResult:

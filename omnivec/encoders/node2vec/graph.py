@@ -10,18 +10,34 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from omnivec.core.validation import RESERVED_KEYS
-from omnivec.errors import InvalidInputError
+from omnivec.errors import InvalidInputError, NotFoundError
 
-__all__ = ["WEIGHTS", "ParsedGraph", "parse_graph", "transform_weights"]
+__all__ = ["WEIGHTS", "ParsedGraph", "node_vectors", "parse_graph", "transform_weights"]
 
 logger = logging.getLogger(__name__)
+
+
+def node_vectors(vectors: np.ndarray, rows: Mapping[str, int], nodes: Iterable[Any]) -> np.ndarray:
+    """The rows of ``vectors`` (``(n, dim)``) for ``nodes``, looked up by their encoded ids in
+    ``rows``: a contiguous ``(len(nodes), dim)`` array; a node the last fit did not see raises
+    :class:`NotFoundError`. Shared by the graph encoders that keep a fit's vectors in memory."""
+    from omnivec.core.ids import encode_id
+
+    picked = []
+    for node in nodes:
+        row = rows.get(encode_id(node))
+        if row is None:
+            raise NotFoundError(f"node {node!r} was not in the graph of the last fit")
+        picked.append(row)
+    return np.ascontiguousarray(vectors[np.asarray(picked, dtype=np.int64)])
+
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
