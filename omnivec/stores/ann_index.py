@@ -85,6 +85,12 @@ def write_keys(folder: Path, name: str, keys: Sequence[str]) -> None:
     os.replace(tmp, folder / f"{name}.keys")
 
 
+def read_keys(folder: Path, name: str) -> list[str | None]:
+    """What :func:`write_keys` wrote, a removed id's line as ``None``."""
+    text = (folder / f"{name}.keys").read_text(encoding="utf-8")
+    return [k or None for k in text.split("\n")] if text else []
+
+
 def calibration_target(recall_target: float) -> float:
     """The recall an index is calibrated for on its sample: halfway from the promised
     ``recall_target`` to 1 (0.975 for 0.95), a margin for queries the sample did not see."""
@@ -674,8 +680,7 @@ class AnnIndex:
     def load(cls, folder: Path, name: str, book: dict[str, Any]) -> AnnIndex:
         faiss = faiss_module()
         index = faiss.read_index(str(folder / f"{name}.faiss"))
-        text = (folder / f"{name}.keys").read_text(encoding="utf-8")
-        keys: list[str | None] = [k or None for k in text.split("\n")] if text else []
+        keys = read_keys(folder, name)
         out = cls(index, str(book["metric"]), str(book["kind"]), keys)
         if len(keys) != int(book["ids"]) or int(index.ntotal) != out.rows:
             raise ValueError("index files do not match their bookkeeping")

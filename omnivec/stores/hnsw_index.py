@@ -44,9 +44,11 @@ from omnivec.stores.ann_index import (
     calibration_target,
     faiss_module,
     fresh_queries,
+    read_keys,
     versions,
     write_keys,
 )
+from omnivec.stores.calibration import recall_of
 from omnivec.stores.scan import RowBlock
 
 __all__ = [
@@ -415,12 +417,12 @@ class HnswIndex:
         target = calibration_target(self.recall_target)
         for ef in EF_STEPS:
             _, got = self._search_positions(fresh, k, ef)
-            fresh_recall = _recall(got.tolist(), truth.tolist())
+            fresh_recall = recall_of(got.tolist(), truth.tolist())
             _, got_loo = self._search_positions(q, k + 1, ef)
             loo_got = [
                 [p for p in row if p != o] for o, row in zip(own, got_loo.tolist(), strict=True)
             ]
-            if fresh_recall >= target and _recall(loo_got, loo) >= target:
+            if fresh_recall >= target and recall_of(loo_got, loo) >= target:
                 break
         self.ef = ef
         self.calibrated_recall = fresh_recall
@@ -481,8 +483,7 @@ class HnswIndex:
     def load(cls, folder: Path, name: str, book: dict[str, Any], lock: Any) -> HnswIndex:
         faiss = faiss_module()
         graph = faiss.read_index(str(folder / f"{name}.faiss"))
-        text = (folder / f"{name}.keys").read_text(encoding="utf-8")
-        keys: list[str | None] = [k or None for k in text.split("\n")] if text else []
+        keys = read_keys(folder, name)
         if len(keys) != int(book["ids"]) or int(graph.ntotal) != len(keys):
             raise ValueError("index files do not match their bookkeeping")
         out = cls(graph, str(book["metric"]), keys, lock)
@@ -493,12 +494,3 @@ class HnswIndex:
         out.calibrated_recall = float(recall) if recall is not None else None
         out.has_metadata = bool(book.get("has_metadata", True))
         return out
-
-
-def _recall(found: list[list[int]], truth: list[list[int]]) -> float:
-    hits = total = 0
-    for f, t in zip(found, truth, strict=True):
-        want = {p for p in t if p >= 0}
-        hits += len(want & set(f))
-        total += len(want)
-    return hits / total if total else 1.0

@@ -33,9 +33,11 @@ from omnivec.stores.ann_index import (
     calibration_target,
     faiss_module,
     fresh_queries,
+    read_keys,
     versions,
     write_keys,
 )
+from omnivec.stores.calibration import recall_of
 from omnivec.stores.scan import RowBlock
 
 __all__ = ["RERANK_STEPS", "PqScanIndex", "pq_subquantizers"]
@@ -280,10 +282,10 @@ class PqScanIndex:
         recall = 1.0
         for factor in RERANK_STEPS:
             _, got = self._search_positions(fresh, k, factor)
-            recall = _recall(got.tolist(), truth.tolist())
+            recall = recall_of(got.tolist(), truth.tolist())
             _, got_loo = self._search_positions(q, k + 1, factor)
             loo_got = [[p for p in r if p != o] for o, r in zip(own, got_loo.tolist(), strict=True)]
-            if recall >= target and _recall(loo_got, loo) >= target:
+            if recall >= target and recall_of(loo_got, loo) >= target:
                 break
         self.factor = factor
         self.calibrated_recall = recall
@@ -338,8 +340,7 @@ class PqScanIndex:
         faiss = faiss_module()
         codes = faiss.read_index(str(folder / f"{name}.faiss"))
         rows = np.load(folder / f"{name}.npy", allow_pickle=False)
-        text = (folder / f"{name}.keys").read_text(encoding="utf-8")
-        keys: list[str | None] = [k or None for k in text.split("\n")] if text else []
+        keys = read_keys(folder, name)
         if not len(keys) == len(rows) == int(codes.ntotal) == int(book["ids"]):
             raise ValueError("index files do not match their bookkeeping")
         out = cls(codes, str(book["metric"]), keys, np.ascontiguousarray(rows, np.float32))
@@ -350,12 +351,3 @@ class PqScanIndex:
         out.calibrated_recall = float(recall) if recall is not None else None
         out.has_metadata = bool(book.get("has_metadata", True))
         return out
-
-
-def _recall(found: list[list[int]], truth: list[list[int]]) -> float:
-    hits = total = 0
-    for f, t in zip(found, truth, strict=True):
-        want = {p for p in t if p >= 0}
-        hits += len(want & set(f))
-        total += len(want)
-    return hits / total if total else 1.0
