@@ -1,4 +1,4 @@
-"""The public contract of /work/shared/DESIGN.md, line by line, through the public API only.
+"""The public contract (the project's DESIGN.md), line by line, through the public API only.
 
 Every test here uses the names and call shapes DESIGN.md documents ("Public API (Python)",
 "Details that users (and checks) rely on", "Errors", "CLI and server"), on real parts: Milvus
