@@ -77,6 +77,7 @@ def main() -> None:
         return
 
     import omnivec as ov
+    from omnivec.platform.collection import parts_of
 
     texts = corpus(args.n, args.dup)
     work = Path(tempfile.mkdtemp(prefix="omnivec-bench-text-"))
@@ -113,8 +114,9 @@ def main() -> None:
             np.argsort(-(vecs @ q))[:10]
 
         raw_q_ms = p50_ms(raw_query, 20)
-        col._query_cache.clear()
-        cold_ms = p50_ms(lambda: (col._query_cache.clear(), col.search(query, k=10)), 20)
+        forget = parts_of(col).state.forget_cached_queries
+        forget()
+        cold_ms = p50_ms(lambda: (forget(), col.search(query, k=10)), 20)
         warm_ms = p50_ms(lambda: col.search(query, k=10), 20)
 
     best = {k: min(v) for k, v in timings.items()}

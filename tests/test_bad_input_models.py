@@ -28,7 +28,7 @@ from omnivec.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from omnivec.platform.collection_base import ENCODE_CHUNK
+from omnivec.platform.collection_state import ENCODE_CHUNK
 from omnivec.stores.milvus import MilvusStore
 from tests.encoders.test_clip import TINY, make_images, png_bytes
 from tests.helpers.checks import INJECT, one_line, snapshot

@@ -23,7 +23,7 @@ from omnivec.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from omnivec.platform.collection_base import ENCODE_CHUNK
+from omnivec.platform.collection_state import ENCODE_CHUNK
 from omnivec.stores.milvus import INSERT_BATCH_ROWS, MilvusStore
 from tests.helpers.encoders import DIM, HashEncoder
 

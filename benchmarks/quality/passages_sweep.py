@@ -25,10 +25,8 @@ Vectors are computed with ``windows.plan_texts`` / ``windows.encode_plan`` (the 
 from __future__ import annotations
 
 import argparse
-import bisect
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +38,9 @@ from _common import table
 from needles_news import DEV_KEYWORDS, HELD_OUT
 from passages import needle_news
 
+from omnivec.platform import spans as cut
 from omnivec.platform import windows
-from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, sentence_spans
+from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS
 from tests.platform.needles import NEEDLES
 
 
@@ -61,27 +60,7 @@ def splits(n: int, words: int) -> dict[str, tuple[list[tuple[str, str]], list[st
     return out  # type: ignore[return-value]
 
 
-def sentence_windows(text: str, tokens: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """Windows of whole sentences: consecutive sentences packed up to ``size`` tokens, the
-    next window starting at the previous one's last sentence (a sentence longer than
-    ``size`` is one window of its own, cut by ``window_spans``)."""
-    starts = [a for a, _ in tokens]
-    sents = sentence_spans(text)
-    count = [bisect.bisect_left(starts, b) - bisect.bisect_left(starts, a) for a, b in sents]
-    if sum(count) <= size:
-        return [(0, len(text))]
-    out: list[tuple[int, int]] = []
-    i = 0
-    while i < len(sents):
-        j, total = i, count[i]
-        while j + 1 < len(sents) and total + count[j + 1] <= size:
-            j += 1
-            total += count[j]
-        out.append((sents[i][0], sents[j][1]))
-        if j + 1 >= len(sents):
-            break
-        i = j if j > i else j + 1
-    return out
+kind_rule = {"tok": cut.TOKENS, "sent": cut.SENTENCES}
 
 
 class Cache:
@@ -109,7 +88,7 @@ def evaluate(cache: Cache, docs, questions, config) -> dict[str, float]:
     enc = cache.encoder
     texts = [d for d, _ in docs]
     keys = [f"d{i}" for i in range(len(texts))]
-    opts = {"chunk_tokens": size, "chunk_overlap": size // 4}
+    opts = {"chunk_tokens": size, "chunk_overlap": size // 4, "windows": kind_rule[kind]}
     plan = windows.plan_texts(enc, texts, keys, [{} for _ in texts], opts)
     vecs = windows.encode_plan(enc, plan, cache)
     whole = vecs[plan.wholes]
@@ -117,10 +96,7 @@ def evaluate(cache: Cache, docs, questions, config) -> dict[str, float]:
     wvecs: list[np.ndarray] = []
     for t in texts:
         tokens = enc.token_spans(t)
-        if kind == "tok":
-            s = windows.window_spans(t, tokens, size, size // 4)
-        else:
-            s = sentence_windows(t, tokens, size)
+        s = cut.spans_for(kind_rule[kind], t, tokens, size, size // 4)
         spans.append(s)
         wvecs.append(cache([t[a:b] for a, b in s]))
     out: dict[str, float] = {"rows/doc": float(np.mean([len(s) for s in spans]))}
@@ -146,7 +122,8 @@ def evaluate(cache: Cache, docs, questions, config) -> dict[str, float]:
             if i not in order[i, :10]:
                 continue
             found += 1
-            window = None if whole_s[i, i] > best_w[i, i] else spans[i][arg_w[i, i]]
+            # As search_records: the best window, also when the whole record scored best.
+            window = spans[i][arg_w[i, i]] if len(spans[i]) > 1 else None
             passage, _ = windows.hit_passage(texts[i], window, DEFAULT_PASSAGE_CHARS)
             held += docs[i][1] in (passage or "")
         out[f"{style} pass"] = held / max(found, 1)
@@ -163,30 +140,27 @@ def main() -> None:
     ap.add_argument("--splits", default="dev,held")
     ap.add_argument("--keep", type=Path, default=None)
     args = ap.parse_args()
-    import omnivec as ov
+    from omnivec.platform.registry import create_encoder
 
     configs = [("tok", int(s)) for s in args.sizes.split(",") if s]
     configs += [("sent", int(s)) for s in args.sentences.split(",") if s]
     data = splits(args.docs, args.words)
-    with tempfile.TemporaryDirectory() as tmp:
-        plat = ov.connect(str(Path(tmp) / "sweep.db"))
-        enc = plat.collection("probe", encoder=args.encoder).encoder
-        if args.keep is not None:
-            args.keep.mkdir(parents=True, exist_ok=True)
-        cache = Cache(enc, None if args.keep is None else args.keep / f"{args.encoder}.pkl")
-        for split in args.splits.split(","):
-            docs, questions = data[split]
-            rows, header = [], None
-            for config in configs:
-                res = evaluate(cache, docs, questions, config)
-                cache.save()
-                header = header or list(res)
-                rows.append([f"{config[0]} {config[1]}/{config[1] // 4}", *res.values()])
-                print(split, config, {k: round(v, 3) for k, v in res.items()}, flush=True)
-            words = np.mean([len(d.split()) for d, _ in docs])
-            print(f"\n{split}: {len(docs)} docs of ~{words:,.0f} words, {args.encoder}")
-            print(table(["window", *(header or [])], rows), flush=True)
-        plat.close()
+    enc = create_encoder(args.encoder)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    cache = Cache(enc, None if args.keep is None else args.keep / f"{args.encoder}.pkl")
+    for split in args.splits.split(","):
+        docs, questions = data[split]
+        rows, header = [], None
+        for config in configs:
+            res = evaluate(cache, docs, questions, config)
+            cache.save()
+            header = header or list(res)
+            rows.append([f"{config[0]} {config[1]}/{config[1] // 4}", *res.values()])
+            print(split, config, {k: round(v, 3) for k, v in res.items()}, flush=True)
+        words = np.mean([len(d.split()) for d, _ in docs])
+        print(f"\n{split}: {len(docs)} docs of ~{words:,.0f} words, {args.encoder}")
+        print(table(["window", *(header or [])], rows), flush=True)
 
 
 if __name__ == "__main__":

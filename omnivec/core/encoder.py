@@ -176,9 +176,6 @@ class TrainableEncoder(Encoder, Protocol):
     def fit(self, data: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 
-FitListener = Callable[["BaseEncoder"], None]
-
-
 class BaseEncoder:
     """Shared bookkeeping for encoders: typed config, identity, learned state, fit hooks.
 
@@ -195,6 +192,11 @@ class BaseEncoder:
     #: Whether collections with the same configuration may share one encoder object (and so
     #: load a model once). False where learned state belongs to one collection (node2vec).
     shareable: ClassVar[bool] = True
+    #: Whether ``fit`` fine-tunes a model (``train`` returns a :class:`Trained` with the new
+    #: weights and space, ``adopt`` installs it) rather than learning vectors for the stored
+    #: records. The collection that owns such an encoder runs it: refused while it holds
+    #: vectors of the current weights, the new space recorded once adopted.
+    fine_tunes: ClassVar[bool] = False
 
     def __init__(self, **config: Any) -> None:
         try:
@@ -209,8 +211,6 @@ class BaseEncoder:
         validate = getattr(self.cfg, "validate", None)
         if validate is not None:
             validate()
-        self._before_fit: list[FitListener] = []
-        self._after_fit: list[FitListener] = []
 
     # -- configuration and identity -------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -231,23 +231,6 @@ class BaseEncoder:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
-
-    # -- fit hooks: let the collection that owns this encoder guard and record training --
-    def add_fit_listeners(
-        self, before: FitListener | None = None, after: FitListener | None = None
-    ) -> None:
-        if before is not None:
-            self._before_fit.append(before)
-        if after is not None:
-            self._after_fit.append(after)
-
-    def _notify_before_fit(self) -> None:
-        for listener in self._before_fit:
-            listener(self)
-
-    def _notify_after_fit(self) -> None:
-        for listener in self._after_fit:
-            listener(self)
 
     def _default_modality(self, modality: str | None) -> str:
         if modality is None:

@@ -293,9 +293,10 @@ class _CollaborativeEncoder(BaseEncoder):
     ) -> CollaborativeFit:
         """Learn user and item vectors from interactions (see :func:`interactions_from`).
 
-        Returns the vectors of every user and item; the space changes with every fit.
-        Collections holding vectors of this encoder refuse a direct fit (their vectors would
-        go stale): fit through ``Recommender.fit``, which rewrites them.
+        Returns the vectors of every user and item; the space changes with every fit. This
+        changes only this encoder: a recommender's collections are fitted through
+        ``Recommender.fit``, which computes (:meth:`train`), rewrites their vectors and only
+        then adopts (:meth:`adopt`).
         """
         inter = interactions_from(
             data,
@@ -305,10 +306,8 @@ class _CollaborativeEncoder(BaseEncoder):
             users=users,
             items=items,
         )
-        self._notify_before_fit()
         trained = self.train(inter, progress=progress)
         self.adopt(trained)
-        self._notify_after_fit()
         return trained
 
     def train(self, inter: Interactions, progress: bool | None = None) -> TrainedFactors:

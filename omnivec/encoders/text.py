@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from omnivec.core.encoder import LazyModelEncoder, check_role
+from omnivec.core.encoder import FitResult, LazyModelEncoder, Trained, check_role
 from omnivec.core.space import METRICS, Space
 from omnivec.core.validation import check_text_item
 from omnivec.encoders.model_cache import SharedModels
@@ -146,6 +146,8 @@ class TextEncoder(LazyModelEncoder):
     # One encoder per collection, so that fit() changes only its own collection's space;
     # the loaded model itself is shared through _MODELS.
     shareable = False
+    #: fit() fine-tunes the model (train, then adopt); a collection guards and records it.
+    fine_tunes = True
     cfg: TextConfig
     #: Window size (content tokens) for long texts when a collection does not choose one.
     #: Measured on 40 ~1,200-word documents with a needle sentence at the end, found by a
@@ -361,11 +363,29 @@ class TextEncoder(LazyModelEncoder):
         The trained weights are saved as a sentence-transformers folder at ``output``
         (default ``~/.cache/omnivec/text/<model>-<fingerprint>``), loadable as ``model=DIR``;
         this encoder then uses them (``model`` points at the folder) and its space gets a new
-        fingerprint. A copy is trained and swapped in only once saved: a failure leaves the
-        encoder as it was. An owning collection refuses while it holds vectors
-        (``SpaceMismatchError``: train into a new collection, or ``reembed``) and records the
-        new space afterwards.
+        fingerprint. :meth:`train` computes, :meth:`adopt` commits: a failure leaves the
+        encoder as it was. Through a collection (``col.encoder.fit`` or ``col.fit``) the
+        collection refuses while it holds vectors (``SpaceMismatchError``: train into a new
+        collection, or ``reembed``) and records the new space afterwards.
         """
+        trained = self.train(pairs, epochs, batch_size, lr, output, seed, progress)
+        self.adopt(trained)
+        history: list[float] = trained.learned["history"]
+        return history
+
+    def train(
+        self,
+        pairs: Iterable[Any],
+        epochs: int = 1,
+        batch_size: int = 32,
+        lr: float = 2e-5,
+        output: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        progress: bool | None = None,
+    ) -> Trained:
+        """Fine-tune a copy of the model and save it (see :meth:`fit`), leaving this encoder
+        as it was: the returned :class:`Trained` holds the new space and, in ``learned``, the
+        trained model, its folder and the loss of each epoch, for :meth:`adopt`."""
         from omnivec.encoders.text_training import (
             check_hyperparameters,
             check_output,
@@ -378,7 +398,6 @@ class TextEncoder(LazyModelEncoder):
         data = check_pairs(pairs)
         check_hyperparameters(epochs, batch_size, lr, seed)
         target = check_output(output)
-        self._notify_before_fit()
         base = self.load()
         trained, history = train_copy(
             base,
@@ -405,16 +424,17 @@ class TextEncoder(LazyModelEncoder):
             else:
                 save_checkpoint(trained, target)
                 weights = model_fingerprint(target)
-        with self._load_lock:
-            self.cfg.model = str(target)
-            self._model = trained
-            self._space = Space(
-                self.name,
-                self.cfg.model,
-                self.space_fingerprint(weights),
-                self._space.dim if self._space else int(trained.get_embedding_dimension()),
-                self.cfg.metric,
-            )
         logger.info("fine-tuned text model saved to %s", target)
-        self._notify_after_fit()
-        return history
+        # The space as this encoder will give it once it uses the new folder.
+        fingerprint = self.space_fingerprint(weights)
+        dim = self._space.dim if self._space else int(trained.get_embedding_dimension())
+        space = Space(self.name, str(target), fingerprint, dim, self.cfg.metric)
+        empty = FitResult([], np.empty((0, dim), dtype=np.float32))
+        return Trained(empty, space, {"model": trained, "path": str(target), "history": history})
+
+    def adopt(self, trained: Trained) -> None:
+        """Use the model :meth:`train` fine-tuned (and its folder and space) from now on."""
+        with self._load_lock:
+            self.cfg.model = trained.learned["path"]
+            self._model = trained.learned["model"]
+            self._space = trained.space

@@ -1,7 +1,8 @@
 """See and organise what a collection stores: cluster, classify and project its vectors.
 
 Everything here reads a collection through its public methods (``vectors`` where the
-vectors suffice, ``records`` where metadata is needed, ``query_vectors``, ``add``) and runs
+vectors suffice, ``records`` where metadata is needed, ``add``; a classifier's queries through
+the query encoder the collection gives it) and runs
 scikit-learn (and umap-learn for ``"umap"``) on the vectors, which are prepared for the collection's metric first: cosine vectors are
 L2-normalised, so Euclidean k-means, logistic regression and the projections see the angles
 that cosine search sees; ``ip`` and ``l2`` vectors are used as stored.
@@ -16,7 +17,7 @@ import gc
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -241,6 +242,8 @@ class Classifier:
     _model: Any = field(repr=False)
     _x: np.ndarray = field(repr=False)
     _y: np.ndarray = field(repr=False)
+    #: What a search of the collection would search with (its searcher's query_vectors).
+    _query_vectors: Callable[[Any], np.ndarray] = field(repr=False)
 
     def _vectors(self, queries: Any) -> tuple[np.ndarray, bool]:
         from omnivec.core.queries import VectorQuery
@@ -248,7 +251,7 @@ class Classifier:
         single = not isinstance(queries, list | tuple) and not (
             isinstance(queries, VectorQuery) and queries.is_batch
         )
-        vecs = self.collection.query_vectors(queries)
+        vecs = self._query_vectors(queries)
         return prepare(vecs, self.collection.metric), single
 
     def predict(self, queries: Any) -> Any:
@@ -299,10 +302,15 @@ def _estimator(method: str, n: int) -> Any:
 
 
 def classifier(
-    col: Collection, label_key: str, method: str = "logistic", where: str | None = None
+    col: Collection,
+    label_key: str,
+    method: str,
+    where: str | None,
+    query_vectors: Callable[[Any], np.ndarray],
 ) -> Classifier:
     """Fit a classifier on the records whose metadata has ``label_key``; see
-    :meth:`Collection.classifier`."""
+    :meth:`Collection.classifier`. ``query_vectors`` turns what ``search`` takes into the
+    vectors a search of ``col`` would search with."""
     method = _check_method(method, CLASSIFIER_METHODS, "classifier")
     if not isinstance(label_key, str) or not label_key:
         raise InvalidInputError(f"label_key must be a metadata key (a str), got {label_key!r}")
@@ -336,7 +344,7 @@ def classifier(
     x = _matrix(records, col.metric)
     y = np.array([index[v] for v in raw], dtype=np.int64)
     model = _estimator(method, len(records)).fit(x, y)
-    return Classifier(col, label_key, method, classes, len(records), model, x, y)
+    return Classifier(col, label_key, method, classes, len(records), model, x, y, query_vectors)
 
 
 # -- projection ---------------------------------------------------------------------------------

@@ -6,8 +6,8 @@
 2. **Nothing relevant** (no hit with text left): an :class:`Answer` that says so, in the
    question's language, *without* calling the model.
 3. **Prompt**: the hits' passages (whole sentences around what matched, ``hit.passage``),
-   widened to neighbouring whole sentences up to :data:`PROMPT_PASSAGE_CHARS`), numbered
-   ``[1]``, ``[2]``, ... best first with their ids, after an instruction to answer only from
+   widened to neighbouring whole sentences (the best hit's the most, see
+   :data:`PROMPT_PASSAGE_CHARS`), numbered ``[1]``, ``[2]``, ... best first with their ids, after an instruction to answer only from
    them, in the question's language, citing them by number.
    The prompt fits the model's context (``max_context_tokens=``, else what ``GET /v1/models`` reports, else
    :data:`~omnivec.platform.llm.DEFAULT_CONTEXT_TOKENS`) with room for the answer's
@@ -59,6 +59,7 @@ __all__ = [
     "citations_in",
     "estimate_tokens",
     "extract",
+    "passage_chars",
     "question_language",
     "says_nothing",
 ]
@@ -98,7 +99,7 @@ class Answer:
         sources = []
         for n, hit in enumerate(self.sources, 1):
             entry = {"n": n, **hit.to_dict()}
-            entry["passage"] = _passage_of(hit)
+            entry["passage"] = _passage_of(hit, n - 1)
             sources.append(entry)
         return {
             "text": self.text,
@@ -197,8 +198,12 @@ def _instruction(language: str | None) -> str:
 #: A hit's passage is widened to whole neighbouring sentences (the next one first) up to this
 #: many characters before it goes into the prompt: a passage is often the one sentence that
 #: matched, while the fact asked for is in the next one ("... crucial for firefighters in the
-#: Blue Mountains." / "They are working on a 25 kilometre fire front ...").
-PROMPT_PASSAGE_CHARS = 400
+#: Blue Mountains." / "They are working on a 25 kilometre fire front ..."). The i-th hit (best
+#: first) gets the i-th value, the rest the last one: the best hit holds the answer most often,
+#: so it gets the most room. Measured on Lee news (ask3, 24 dev questions): a 400-character
+#: window held the fact for 0.83 of the right articles, 800 for 0.96; the right article was
+#: the first hit for all of them.
+PROMPT_PASSAGE_CHARS: tuple[int, ...] = (1000, 600, 400)
 
 
 def estimate_tokens(text: str) -> int:
@@ -224,17 +229,21 @@ def _widened(text: str, span: tuple[int, int], cap: int) -> str:
     return text[start:end]
 
 
-def _passage_of(hit: Hit) -> str:
-    """What the prompt shows of ``hit``: its passage widened to whole neighbouring sentences
-    up to :data:`PROMPT_PASSAGE_CHARS` (never narrowed), whitespace collapsed."""
+def passage_chars(rank: int) -> int:
+    """How far the passage of the hit at ``rank`` (0: the best) is widened, in characters
+    (:data:`PROMPT_PASSAGE_CHARS`)."""
+    widths = PROMPT_PASSAGE_CHARS
+    return widths[min(rank, len(widths) - 1)]
+
+
+def _passage_of(hit: Hit, rank: int) -> str:
+    """What the prompt shows of ``hit``, the ``rank``-th source (0: the best): its passage
+    widened to whole neighbouring sentences up to :func:`passage_chars` (never narrowed),
+    whitespace collapsed."""
     shown = hit.passage if hit.passage is not None else hit.text
-    if (
-        hit.text
-        and hit.span is not None
-        and shown is not None
-        and len(shown) < PROMPT_PASSAGE_CHARS
-    ):
-        shown = _widened(hit.text, hit.span, PROMPT_PASSAGE_CHARS)
+    cap = passage_chars(rank)
+    if hit.text and hit.span is not None and shown is not None and len(shown) < cap:
+        shown = _widened(hit.text, hit.span, cap)
     return " ".join((shown or "").split())
 
 
@@ -264,7 +273,7 @@ def build_prompt(
     The weakest passages are dropped first; a single passage longer than the budget is cut.
     Raises :class:`InvalidInputError` if not even the question fits."""
     language = question_language(question)
-    passages = [(h.id, _passage_of(h)) for h in hits]
+    passages = [(h.id, _passage_of(h, i)) for i, h in enumerate(hits)]
 
     def cost(items: Sequence[tuple[Any, str]]) -> int:
         return math.ceil(estimate_tokens(_render(question, items, language)[1]) * scale)
@@ -295,7 +304,7 @@ def build_prompt(
 
 
 def _finish(question: str, text: str, kept: list[Hit], prompt: str) -> Answer:
-    passages = [_passage_of(h) for h in kept]
+    passages = [_passage_of(h, i) for i, h in enumerate(kept)]
     cited = citations_in(text, len(kept))
     # A source cited by its id ("[zh-shenzhen]", "(id: lee-3)") counts as cited by number.
     cited += [

@@ -262,7 +262,8 @@ class CollectionRecord:
 
 @dataclass
 class RecommenderRecord:
-    """What the catalog knows about one recommender and its two collections."""
+    """What the catalog knows about one recommender and its collections (users, items, and
+    ``options["seen"]``: the side collection of the users' histories)."""
 
     algorithm: str
     space: Space
@@ -275,6 +276,9 @@ class RecommenderRecord:
     created: float = field(default_factory=time.time)
     options: dict[str, Any] = field(default_factory=dict)
     fitting: FitMarker | None = None
+    #: "creating" until every collection of the recommender exists (the record is written
+    #: first, so a crash leaves a record that reopening finishes), then "ready".
+    status: str = "ready"
 
     def to_doc(self) -> dict[str, Any]:
         return _record_doc(self)
@@ -293,6 +297,7 @@ class RecommenderRecord:
             created=float(doc.get("created", 0.0)),
             options=dict(doc.get("options") or {}),
             fitting=FitMarker.from_doc(doc.get("fitting")),
+            status=str(doc.get("status", "ready")),
         )
 
 

@@ -1,68 +1,282 @@
 """A named collection of vectors in one vector space: the public :class:`Collection`.
 
-Its layers live one concern per module: :mod:`~omnivec.platform.collection_base` (identity,
-writing, reading, encoding), :mod:`~omnivec.platform.query` (search), :mod:`~omnivec.platform.training`
-(fit, embed); analysis (cluster, classify, project) delegates to :mod:`~omnivec.platform.analysis`.
+One class, the user's object: its public methods are the user API (DESIGN.md, docs/api.md).
+It owns focused helpers, one concern per module, and delegates to them:
+
+- :class:`~omnivec.platform.collection_state.CollectionState`: the record, store, catalog,
+  encoder, switch gate, locks and caches the helpers share; fit markers, recording a space,
+  following a switch made by another process;
+- :class:`~omnivec.platform.writing.Writer`: ``add``, ``delete``;
+- :class:`~omnivec.platform.reading.Reader`: ``get``, ``ids``, ``records``, ``vectors``;
+- :class:`~omnivec.platform.query.Searcher`: ``search`` (text windows:
+  :mod:`~omnivec.platform.windows`);
+- :class:`~omnivec.platform.training.Trainer`: ``fit``, ``embed``, fine-tuning;
+- analysis, evaluation, ``ask`` and the shadow switch of ``reembed`` / ``reindex`` in their
+  own modules.
+
+The platform's own layers (the platform, recommenders) reach the helpers through
+:func:`parts_of`, never through private names.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
 
-from omnivec.core.ids import decode_id, decode_ids
-from omnivec.core.queries import Hit, Record
-from omnivec.core.space import unit_rows
-from omnivec.core.validation import (
-    check_k,
-    check_where,
+from omnivec.core.queries import Hit, ImageQuery, Record, RefQuery, VectorQuery
+from omnivec.core.space import Space
+from omnivec.core.validation import check_k, check_where
+from omnivec.errors import (
+    InvalidInputError,
+    NotFoundError,
+    OmnivecError,
+    StoreError,
+    StoreUnavailableError,
 )
-from omnivec.errors import InvalidInputError
-from omnivec.platform import windows
-from omnivec.platform.catalog import CollectionRecord
-from omnivec.platform.collection_base import gated
+from omnivec.platform.catalog import Catalog, CollectionRecord
+from omnivec.platform.collection_state import CollectionState
 from omnivec.platform.evaluation import check_judgements, retrieval_metrics
+from omnivec.platform.query import Searcher
+from omnivec.platform.reading import Reader
 from omnivec.platform.reembed import ReembedReport, Reencode
 from omnivec.platform.reindex import CopyRows, ReindexReport
 from omnivec.platform.shadow import ShadowSwitch
-from omnivec.platform.training import TrainableCollection
-from omnivec.stores.base import RowBlock, block_rows
+from omnivec.platform.training import Trainer
+from omnivec.platform.writing import Writer
 
 if TYPE_CHECKING:
     from omnivec.platform.analysis import Classifier
     from omnivec.platform.ask import Answer
+    from omnivec.stores.base import VectorStore
 
 #: Looks up another collection by name (for cross-collection refs); NotFoundError if absent.
 Resolver = Callable[[str], "Collection"]
 
-__all__ = ["Collection"]
+__all__ = ["Collection", "Parts", "gated", "parts_of"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class Collection(TrainableCollection):
+def gated(fn: _F) -> _F:
+    """Run a method holding its collection's switch gate shared (see gate.SwitchGate): a
+    re-embed switches the rows under it only between calls, never during one.
+
+    A re-embed by another process (two processes on one Milvus server) moves the rows to
+    another Milvus collection and drops the old one, which this object only learns of when
+    the store refuses a call: then it re-reads its catalog record, follows the switch (new
+    rows, new encoder) and runs the call once more. A refused call wrote nothing (writes are
+    all or nothing), so running it again is safe."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        state = self._state
+        with state.gate.shared():
+            try:
+                return fn(self, *args, **kwargs)
+            except StoreUnavailableError:
+                raise
+            except StoreError:
+                try:
+                    moved = state.follow_switch()
+                except NotFoundError:
+                    raise
+                except OmnivecError:
+                    moved = False  # the catalog cannot say: the store's refusal stands
+                if not moved:
+                    raise
+        with state.gate.shared():
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A collection's helpers, for the platform's own layers (not user API)."""
+
+    state: CollectionState
+    writer: Writer
+    reader: Reader
+    searcher: Searcher
+    trainer: Trainer
+
+
+def parts_of(col: Collection) -> Parts:
+    """The helpers of ``col``: what the platform and recommenders use to install a record, mark
+    a space checked or encode queries, without any of it on the user's object."""
+    return col._parts
+
+
+class Collection:
     """Vectors of one space, stored under the user's ids, searchable by text, image, vector or ref.
 
     Get one with :meth:`omnivec.Platform.collection`; do not construct it directly.
     """
 
+    def __init__(
+        self,
+        name: str,
+        record: CollectionRecord,
+        encoder: Any,
+        *,
+        store: VectorStore,
+        catalog: Catalog,
+        resolve: Resolver,
+        checked: bool = False,
+    ) -> None:
+        """``checked``: the encoder is known to give the recorded space (just created)."""
+        self.name = name
+        state = CollectionState(
+            name, record, encoder, store=store, catalog=catalog, resolve=resolve
+        )
+        state.space_checked = checked
+        self._state = state
+        self._writer = Writer(state)
+        self._reader = Reader(state)
+        self._searcher = Searcher(state)
+        self._trainer = Trainer(state)
+        self._parts = Parts(state, self._writer, self._reader, self._searcher, self._trainer)
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def space(self) -> Space:
+        """The vector space this collection's vectors live in."""
+        return self._state.record.space
+
+    @property
+    def dim(self) -> int:
+        return self._state.record.space.dim
+
+    @property
+    def metric(self) -> str:
+        return self._state.record.space.metric
+
+    @property
+    def encoder(self) -> Any:
+        """The collection's encoder (``None`` for a vectors-only collection). A text or CLIP
+        model fine-tunes through it (``col.encoder.fit(pairs)``) only while the collection is
+        empty, which then records the new space."""
+        return self._trainer.handle()
+
+    @property
+    def encoder_name(self) -> str | None:
+        return self._state.record.encoder
+
+    @property
+    def physical(self) -> str:
+        """The Milvus collection that holds this collection's rows (``name`` unless a
+        re-embed switched it to its shadow)."""
+        return self._state.physical
+
+    @property
+    def record(self) -> CollectionRecord:
+        """This collection's catalog record (read-only view; change it through methods)."""
+        return self._state.record
+
+    def info(self) -> dict[str, Any]:
+        """Name, encoder, configuration, space, row count and keyword index (``keywords``:
+        on or off; ``analyzer``: its analyzer, ``None`` when off), as plain JSON-able data."""
+        record = self._state.record
+        keywords = self.keywords
+        return {
+            "name": self.name,
+            "encoder": record.encoder,
+            "config": record.config,
+            "space": record.space.to_dict(),
+            "index": record.index,
+            "count": len(self),
+            "recommender": record.recommender,
+            "keywords": keywords is not None,
+            "analyzer": (keywords or {}).get("analyzer"),
+        }
+
+    def index_stats(self) -> dict[str, Any]:
+        """How searches are answered: ``{"index": "ivf_flat" | "ivf_sq8" | "hnsw" | "flat",
+        "rows", "nlist", "nprobe", "ef", "calibrated_recall", "fresh_queries": True, ...}``;
+        ``calibrated_recall`` is the recall@10 measured at calibration on fresh queries
+        (stored rows moved by their nearest-neighbour distance), 1.0 for an exact index."""
+        return self._state.store.index_stats(self._state.physical)
+
+    @property
+    def keywords(self) -> dict[str, Any] | None:
+        """The keyword-index settings (``{"analyzer": ...}``), or ``None`` without keywords."""
+        return self._state.keywords
+
+    @property
+    def text_options(self) -> dict[str, Any] | None:
+        """How this collection keeps texts (``{"store", "chunk_tokens", "chunk_overlap",
+        "passage_chars", "record_vector"}``); ``None`` for collections that store no text."""
+        return self._state.text_options
+
+    @property
+    def passage_chars(self) -> int:
+        """The most characters of a hit's passage (``passage_chars=`` at creation)."""
+        return self._state.passage_chars
+
+    def __len__(self) -> int:
+        return self.count()
+
+    @gated
+    def count(self, where: str | None = None) -> int:
+        """Records matching ``where`` (all records without it)."""
+        return self._state.count(check_where(where))
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, {self.space.describe()})"
+
+    # -- writing -------------------------------------------------------------------------
+    @gated
+    def add(
+        self,
+        items: Sequence[Any] | None = None,
+        *,
+        ids: Sequence[Any] | None = None,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+        vectors: Any = None,
+        images: Sequence[Any] | None = None,
+        modality: str | None = None,
+        progress: bool | None = None,
+    ) -> list[Any]:
+        """Encode and store a batch; return the ids (generated uuid4 hex strings if not given).
+
+        ``items`` are inputs for the encoder (texts by default; ``modality=`` picks another),
+        ``images`` are images for an image encoder, ``vectors`` a float32 ``(n, dim)`` array
+        stored as is. An id that exists is replaced. All or nothing: if any item is invalid
+        or the store fails, nothing of the batch is written.
+        """
+        return self._writer.add(items, ids, metadata, vectors, images, modality, progress)
+
+    def upsert(self, items: Sequence[Any] | None = None, **kwargs: Any) -> list[Any]:
+        """Same as :meth:`add` (which already replaces existing ids)."""
+        return self.add(items, **kwargs)
+
+    @gated
+    def delete(self, ids: Sequence[Any]) -> int:
+        """Delete rows by id; returns how many existed. Unknown ids are not an error."""
+        return self._writer.delete(ids)
+
+    # -- reading -------------------------------------------------------------------------
+    @gated
+    def get(self, ids: Sequence[Any]) -> list[Record]:
+        """Stored records in the order asked; an unknown id raises :class:`NotFoundError`."""
+        return self._reader.get(ids)
+
+    @gated
+    def ids(self, where: str | None = None) -> list[Any]:
+        """Every stored id (matching ``where`` if given)."""
+        return self._reader.ids(check_where(where))
+
+    @gated
     def records(
         self, where: str | None = None, limit: int | None = None, seed: int = 0
     ) -> list[Record]:
         """Every stored record (matching ``where``) in id order; above ``limit`` records, a
         random sample of ``limit`` of them drawn with ``seed`` (the same seed, the same sample)."""
-        return self._read_records(self._records_where(check_where(where)), limit, seed)
-
-    @gated
-    def _read_records(self, where: str | None, limit: int | None, seed: int) -> list[Record]:
-        block = self._scan(where, limit, seed, metadata=True)
-        if not self.text_options:
-            return [
-                Record(decode_id(k), v, m)
-                for k, v, m in zip(block.keys, block.vectors, block.metadata, strict=True)
-            ]
-        rows = block_rows(block)
-        return windows.to_records(self._store, self.physical, block.keys, rows, self.metric)
+        return self._reader.records(check_where(where), limit, seed)
 
     def vectors(
         self,
@@ -93,68 +307,130 @@ class Collection(TrainableCollection):
     def _read_vectors(
         self, where: str | None, limit: int | None, seed: int, unit: bool, ordered: bool
     ) -> tuple[list[Any], np.ndarray]:
-        self.check_complete()
-        block = self._store.local_rows(self.physical, unit=unit) if where is None else None
-        windowed = bool(self.text_options)
-        if block is not None:
-            block, windowed = self._local_block(block, limit, seed, ordered)
-        else:
-            block = self._scan(self._records_where(where), limit, seed, metadata=False)
-        if not len(block):
-            return [], np.empty((0, self.dim), np.float32)
-        vecs = block.vectors
-        if windowed and (self.text_options or {}).get("record_vector") != windows.RECORD_VECTOR:
-            # A collection made before round 3: a long text's main row may hold window 0's
-            # vector; its record vector is then the mean of its windows' (until reindex).
-            long = windows.long_vectors(
-                self._store, self.physical, self._records_where(where), self.metric, block.keys
-            )
-            if long:
-                at = {k: i for i, k in enumerate(block.keys)}
-                for key, vec in long.items():
-                    vecs[at[key]] = vec
-        if unit and not block.unit and self.metric == "cosine":
-            vecs = unit_rows(vecs)
-        return (block.ids if block.ids is not None else decode_ids(block.keys)), vecs
+        return self._reader.vectors(where, limit, seed, unit, ordered)
 
-    def _local_block(
-        self, block: RowBlock, limit: int | None, seed: int, ordered: bool
-    ) -> tuple[RowBlock, bool]:
-        """The main rows of an in-process copy (``block``), sampled and ordered as
-        :meth:`_scan` would read them from Milvus; and whether any record has windows."""
-        keys, vecs, ids = block.keys, block.vectors, block.ids
-        main = windows.main_positions(keys) if self.text_options else None
-        windowed = main is not None
-        if main is not None:
-            keys, vecs, ids = [keys[i] for i in main], vecs[main], None
-        sample = limit is not None and len(keys) > limit
-        if not sample and not ordered:
-            return RowBlock(keys, vecs, unit=block.unit, ids=ids), windowed
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        if sample:  # the rule of _scan: a seeded choice among the keys in order
-            pick = np.random.default_rng(seed).choice(len(keys), size=limit, replace=False)
-            order = [order[i] for i in sorted(pick)]
-        elif all(i == j for i, j in enumerate(order)):
-            return RowBlock(keys, vecs, unit=block.unit, ids=ids), windowed
-        picked = [ids[i] for i in order] if ids is not None else None
-        return RowBlock(
-            [keys[i] for i in order], vecs[order], unit=block.unit, ids=picked
-        ), windowed
+    # -- search (omnivec.platform.query) ---------------------------------------------------
+    @overload
+    def search(
+        self,
+        query: list[Any] | tuple[Any, ...],
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
+        candidates: int | None = ...,
+        fusion: str | None = ...,
+        search_params: dict[str, int] | None = ...,
+        rerank: Any = ...,
+        exact: bool = ...,
+    ) -> list[list[Hit]]: ...
 
-    def _scan(self, where: str | None, limit: int | None, seed: int, metadata: bool) -> RowBlock:
-        """The rows of :meth:`records` / :meth:`vectors` (``where`` already restricted to one
-        row per record). A sample is drawn from the sorted keys as before the bulk read, so
-        the same seed gives the same sample; then only the sampled rows are read."""
-        self.check_complete()
-        if limit is not None:
-            keys = sorted(self._store.keys(self.physical, where=where))
-            if len(keys) > limit:
-                rng = np.random.default_rng(seed)
-                pick = sorted(rng.choice(len(keys), size=limit, replace=False))
-                return self._store.scan(
-                    self.physical, keys=[keys[i] for i in pick], metadata=metadata
-                )
-        return self._store.scan(self.physical, where, metadata=metadata)
+    @overload
+    def search(
+        self,
+        query: str | ImageQuery | RefQuery,
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
+        candidates: int | None = ...,
+        fusion: str | None = ...,
+        search_params: dict[str, int] | None = ...,
+        rerank: Any = ...,
+        exact: bool = ...,
+    ) -> list[Hit]: ...
+
+    @overload
+    def search(
+        self,
+        query: VectorQuery,
+        k: int = ...,
+        *,
+        where: str | None = ...,
+        min_score: float | None = ...,
+        mode: str | None = ...,
+        weights: Any = ...,
+        candidates: int | None = ...,
+        fusion: str | None = ...,
+        search_params: dict[str, int] | None = ...,
+        rerank: Any = ...,
+        exact: bool = ...,
+    ) -> list[Hit] | list[list[Hit]]: ...
+
+    @gated
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        where: str | None = None,
+        min_score: float | None = None,
+        mode: str | None = None,
+        weights: Any = None,
+        candidates: int | None = None,
+        fusion: str | None = None,
+        search_params: dict[str, int] | None = None,
+        rerank: Any = None,
+        exact: bool = False,
+    ) -> list[Hit] | list[list[Hit]]:
+        """Nearest neighbours of ``query``, best first.
+
+        ``query`` is a str (text), ``ov.image(...)``, ``ov.vector(v)``, ``ov.ref(id[, collection])``
+        or a list of these. One query gives ``list[Hit]``; a list of queries or an
+        ``ov.vector`` of shape ``(n, dim)`` gives ``list[list[Hit]]`` from one store call.
+        ``where`` is a Milvus filter over metadata; ``min_score`` drops weaker hits.
+        ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"`` (the default for collections
+        created with ``keywords=True``; see :mod:`omnivec.platform.hybrid` for the scores);
+        Hybrid mode: each leg fetches ``candidates`` records (an int >= k; default
+        ``max(4k, 50)``) before ``fusion`` (``"rrf"``, ``"weighted"`` or ``"relative"``)
+        fuses them, the legs weighed by ``weights=(dense, keyword)``.
+        ``search_params`` trades recall for speed on an ANN index: ``{"nprobe": n}`` (IVF,
+        in-process on a Lite file), ``{"ef": n}`` (HNSW); ``exact=True`` scans every row
+        whatever the index (on a server: the index's widest search).
+        ``rerank``: a cross-encoder (folder, name or loaded ``CrossEncoder``) re-scores the
+        top candidates of text queries against their passages (:mod:`omnivec.platform.rerank`).
+        """
+        k, search_params = self._searcher.check_limits(k, exact, search_params)
+        if rerank is not None:
+            from omnivec.platform.rerank import rerank_search
+
+            options = {"where": where, "min_score": min_score, "mode": mode, "weights": weights}
+            options |= {"candidates": candidates, "fusion": fusion, "search_params": search_params}
+            return rerank_search(self, query, k, rerank, options)
+        return self._searcher.search(
+            query, k, where, min_score, mode, weights, candidates, fusion, search_params
+        )
+
+    # -- training (omnivec.platform.training) ----------------------------------------------
+    def fit(self, data: Any, *args: Any, warm_start: bool = False, **kwargs: Any) -> Collection:
+        """Train the collection's encoder on ``data`` and (re)write every vector it learned.
+
+        For node2vec and graphsage, ``data`` is a graph; see the encoder's ``fit``. For text and
+        CLIP collections, ``data`` are training pairs and the model is fine-tuned (only while the
+        collection is empty; to move stored records, fine-tune a model and ``reembed`` into
+        it). With ``warm_start=True``
+        the stored vectors seed the training (new entities start at random). Rows of entities
+        no longer in ``data`` are deleted, and the new space is recorded in the same step.
+        """
+        self._trainer.fit(data, args, warm_start, kwargs)
+        return self
+
+    def embed(
+        self, graph: Any, nodes: Sequence[Any], *, features: Any = None, **kwargs: Any
+    ) -> list[Any]:
+        """Embed ``nodes`` that are new to the trained model (graphsage), with their edges
+        (and features) in ``graph``, using the trained weights; store (upsert) only them and
+        return their ids. No training: every other row is untouched, the space is unchanged.
+
+        ``features``: ``{node: vector}``, an array in the graph's node order, or the name of a
+        collection sharing the node ids (default: the one the fit used, if it used one).
+        All or nothing: on any error nothing is written.
+        """
+        return self._trainer.embed(graph, nodes, features, kwargs)
 
     # -- analysis (omnivec.platform.analysis) ------------------------------------------------
     def cluster(
@@ -181,7 +457,7 @@ class Collection(TrainableCollection):
         has ``label_key`` (``method`` "logistic" or "knn"); ``.predict`` takes what search takes."""
         from omnivec.platform import analysis
 
-        return analysis.classifier(self, label_key, method, where)
+        return analysis.classifier(self, label_key, method, where, self._searcher.query_vectors)
 
     def project(
         self,
@@ -305,14 +581,14 @@ class Collection(TrainableCollection):
         from omnivec.core.queries import vector
         from omnivec.core.validation import MAX_K, check_k
 
-        enc = self._encoder
+        enc = self._state.encoder
         if enc is None or not callable(getattr(enc, "analogy_vector", None)):
             raise InvalidInputError(
                 f"collection {self.name!r} has no word vectors; analogy() works on collections "
                 'with encoder="word2vec" or "fasttext"'
             )
         k = check_k(k)
-        self._check_encoder_space()
+        self._state.check_encoder_space()
         vec, used = enc.analogy_vector(positive, negative)
         skip = set(used)
         hits = self.search(vector(vec), k=min(MAX_K, k + len(skip)), where=where)
@@ -330,12 +606,13 @@ class Collection(TrainableCollection):
         running it again resumes. Refused up front (``InvalidInputError``) if a record has no
         stored source (naming it) or the options give the current space.
         """
-        with self._fit_lock:  # one fit or re-embed at a time per collection
-            self.check_complete()
+        state = self._state
+        with state.fit_lock:  # one fit or re-embed at a time per collection
+            state.check_complete()
             job = ShadowSwitch(
-                self.name, self._record, self._store, self._catalog, Reencode(), progress
+                self.name, state.record, state.store, state.catalog, Reencode(), progress
             )
-            return job.run(encoder_options, self._gate, self._adopt_reembed)
+            return job.run(encoder_options, state.gate, state.adopt_switch)
 
     def reindex(
         self,
@@ -356,22 +633,10 @@ class Collection(TrainableCollection):
         (``InvalidInputError``, nothing changed) for a collection that stores no text, an
         unknown analyzer, or settings it already has.
         """
-        with self._fit_lock:  # one fit, re-embed or re-index at a time per collection
-            self.check_complete()
-            rows = CopyRows(self._encoder)
-            job = ShadowSwitch(self.name, self._record, self._store, self._catalog, rows, progress)
+        state = self._state
+        with state.fit_lock:  # one fit, re-embed or re-index at a time per collection
+            state.check_complete()
+            rows = CopyRows(state.encoder)
+            job = ShadowSwitch(self.name, state.record, state.store, state.catalog, rows, progress)
             options = {"keywords": keywords, "analyzer": analyzer}
-            return job.run(options, self._gate, self._adopt_reembed)
-
-    def _adopt_reembed(self, record: CollectionRecord, encoder: Any) -> None:
-        """Install a re-embed's switch in memory (the catalog already has it)."""
-        self._record = record
-        if encoder is self._encoder:
-            return
-        self._encoder = encoder
-        if hasattr(encoder, "add_fit_listeners"):
-            encoder.add_fit_listeners(
-                before=self._before_encoder_fit, after=self._after_encoder_fit
-            )
-        self._space_checked = True
-        self.forget_cached_queries()
+            return job.run(options, state.gate, state.adopt_switch)

@@ -12,12 +12,19 @@ from typing import TYPE_CHECKING, Any
 from omnivec.core.queries import Hit
 from omnivec.core.space import METRICS, Space
 from omnivec.core.validation import check_k, check_name
-from omnivec.errors import InvalidInputError, NotFoundError, SpaceMismatchError
+from omnivec.errors import EncoderError, InvalidInputError, NotFoundError, SpaceMismatchError
 from omnivec.platform import hybrid, windows
-from omnivec.platform.catalog import Catalog, CollectionRecord, check_identity, identity_of
-from omnivec.platform.collection import Collection
+from omnivec.platform.catalog import (
+    Catalog,
+    CollectionRecord,
+    RecommenderRecord,
+    check_identity,
+    identity_of,
+)
+from omnivec.platform.collection import Collection, parts_of
 from omnivec.platform.fusion import check_weights, fuse
 from omnivec.platform.hybrid import default_candidates
+from omnivec.platform.recommending import RecommenderLayer, RecommenderLike
 from omnivec.platform.registry import (
     available_encoders,
     create_encoder,
@@ -27,7 +34,6 @@ from omnivec.platform.registry import (
 from omnivec.stores.index_options import check_recall_target
 
 if TYPE_CHECKING:
-    from omnivec.platform.recommending import RecommenderLike
     from omnivec.stores.base import VectorStore
 
 __all__ = ["Platform", "connect"]
@@ -212,17 +218,13 @@ class Platform:
                 status="creating",
                 options={"text": text, **({"keywords": kw} if kw else {})} if text else {},
             )
-        # The record first: a crash before the Milvus collection exists leaves a record that
-        # `collection()` finishes and `drop()` removes, never an orphan Milvus collection.
-        self.catalog.save_collection(name, record)
-        self._finish_create(name, record)
-        col = self.attach(name, record, enc)
+        col = self.create_collection(name, record, enc)
         if getattr(enc, "stores_vocabulary", False):
             # Pretrained word vectors: the file's words become the records now, or no collection.
             try:
                 col.fit(None)
             except BaseException:
-                self._drop_collection(name)
+                self.drop_collection(name)
                 raise
         logger.info("created collection %r in %s", name, space.describe())
         return col
@@ -280,8 +282,41 @@ class Platform:
             enc.load_state_dict(record.state)
         col = self.attach(name, record, enc, checked=False)
         if record.options.get("text"):
-            col.check_record_vectors()  # says how to upgrade a collection made before round 3
+            # Says how to upgrade a collection made before round 3.
+            parts_of(col).state.check_record_vectors()
         return col
+
+    def create_collection(
+        self,
+        name: str,
+        record: CollectionRecord,
+        encoder: Any = None,
+        *,
+        kind: type[Collection] = Collection,
+    ) -> Collection:
+        """Create collection ``name`` from ``record``: the one path every collection takes
+        (:meth:`collection`'s and a recommender's alike). The catalog record comes first, with
+        ``status="creating"``, then the Milvus collection, then the record says ``"ready"``: a
+        crash in between leaves a record that opening finishes (by calling this again with the
+        stored record) and :meth:`drop` removes, never an orphan Milvus collection.
+        ``encoder``: the encoder object of the collection (None: raw vectors); ``kind``: its
+        class (a recommender's own collections have theirs)."""
+        check_name(name)
+        with self._lock:
+            stored = self.catalog.collection(name)
+            if stored is not None and stored.status != "creating":
+                raise InvalidInputError(
+                    f"a collection named {name!r} already exists; pick another name"
+                )
+            if stored is None and self.store.has_collection(name):
+                raise InvalidInputError(
+                    f"a Milvus collection {name!r} exists but was not made by omnivec; pick another name"
+                )
+            if stored is None or record.status != "creating":
+                record.status = "creating"
+                self.catalog.save_collection(name, record)
+            self._finish_create(name, record)
+            return self.attach(name, record, encoder, kind=kind)
 
     def _finish_create(self, name: str, record: CollectionRecord) -> None:
         if not self.store.has_collection(name):
@@ -311,9 +346,8 @@ class Platform:
             store=self.store,
             catalog=self.catalog,
             resolve=self.existing_collection,
+            checked=checked,
         )
-        if checked:
-            col.mark_space_checked()
         with self._lock:
             self._collections[name] = col
         return col
@@ -339,6 +373,10 @@ class Platform:
     def has_collection(self, name: str) -> bool:
         return self.catalog.collection(check_name(name)) is not None
 
+    def collection_record(self, name: str) -> CollectionRecord | None:
+        """Collection ``name``'s catalog record (None if there is none)."""
+        return self.catalog.collection(check_name(name))
+
     def collections(self) -> list[str]:
         """Names of every omnivec collection in the store."""
         return self.catalog.collection_names()
@@ -347,22 +385,19 @@ class Platform:
         return self.existing_collection(name).info()
 
     def drop(self, name: str) -> bool:
-        """Delete a collection (or a recommender with its two collections). False if absent."""
+        """Delete a collection (or a recommender with its collections). False if absent."""
         check_name(name)
         with self._lock:
-            rec = self.catalog.recommender(name)
-            if rec is not None:
-                for coll in (rec.users, rec.items):
-                    self._drop_collection(coll)
-                seen = rec.options.get("seen")  # users' histories (no catalog record)
-                if isinstance(seen, str) and self.store.has_collection(seen):
-                    self.store.drop_collection(seen)
-                self.catalog.delete_recommender(name)
+            if self.catalog.recommender(name) is not None:
+                # The recommender layer knows what a recommender is made of.
                 self._recommenders.pop(name, None)
-                return True
-            return self._drop_collection(name)
+                return self._recommender_layer().drop(self, name)
+            return self.drop_collection(name)
 
-    def _drop_collection(self, name: str) -> bool:
+    def drop_collection(self, name: str) -> bool:
+        """Delete collection ``name``: its record and every Milvus collection it owns. False
+        if there is no such collection. (:meth:`drop` also takes a recommender's name.)"""
+        check_name(name)
         record = self.catalog.collection(name)
         if record is None:
             return False
@@ -466,12 +501,33 @@ class Platform:
             cached = self._recommenders.get(name)
             if cached is not None and algorithm in (None, cached.algorithm) and not config:
                 return cached
-            rec = recommender_factory()(self, name, algorithm, config)
+            rec = self._recommender_layer().open(self, name, algorithm, config)
             self._recommenders[name] = rec
             return rec
 
     def has_recommender(self, name: str) -> bool:
         return self.catalog.recommender(check_name(name, "recommender")) is not None
+
+    @staticmethod
+    def _recommender_layer() -> RecommenderLayer:
+        layer = recommender_factory()
+        if not isinstance(layer, RecommenderLayer):
+            raise EncoderError(
+                "the recommender layer (entry point 'omnivec.recommenders') has no open() and "
+                "drop(); reinstall omnivec (pip install -e .)"
+            )
+        return layer
+
+    # -- a recommender's catalog record (for the recommender layer: RecommenderHost) --------
+    def recommender_record(self, name: str) -> RecommenderRecord | None:
+        """Recommender ``name``'s catalog record (None if there is none)."""
+        return self.catalog.recommender(name)
+
+    def save_recommender_record(self, name: str, record: RecommenderRecord) -> None:
+        self.catalog.save_recommender(name, record)
+
+    def delete_recommender_record(self, name: str) -> None:
+        self.catalog.delete_recommender(name)
 
     def recommenders(self) -> list[str]:
         return self.catalog.recommender_names()

@@ -1,15 +1,15 @@
 """The query layer of a collection: planning a search (text, image, vector and ref queries,
 encoded per modality in one batch), dense, keyword and hybrid modes, and the query cache.
 
-Layered on :class:`omnivec.platform.collection_base.CollectionBase`; the public
-:class:`omnivec.platform.collection.Collection` builds on this.
+A helper of :class:`omnivec.platform.collection.Collection` (which holds the switch gate
+around every search and handles ``rerank=``).
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent import futures
-from typing import Any, overload
+from typing import Any, cast
 
 import numpy as np
 
@@ -34,9 +34,9 @@ from omnivec.errors import (
     SpaceMismatchError,
 )
 from omnivec.platform import hybrid, windows
-from omnivec.platform.collection_base import CollectionBase, gated
+from omnivec.platform.collection_state import CollectionState, check_complete
 
-__all__ = ["SearchableCollection"]
+__all__ = ["Searcher"]
 
 _QUERY_CACHE_SIZE = 2_048
 _FLOAT32 = np.dtype(np.float32)
@@ -44,11 +44,14 @@ _FLOAT32 = np.dtype(np.float32)
 logger = logging.getLogger(__name__)
 
 
-class SearchableCollection(CollectionBase):
-    """A collection that answers searches (see the module docstring)."""
+class Searcher:
+    """The searches of one collection (see the module docstring)."""
+
+    def __init__(self, state: CollectionState) -> None:
+        self.state = state
 
     def query_vectors(self, queries: Any) -> np.ndarray:
-        """What :meth:`search` would search with: float32 ``(n, dim)`` for one query or a list
+        """What a search would search with: float32 ``(n, dim)`` for one query or a list
         (str, ``ov.image``, ``ov.vector``, ``ov.ref``); an ``(n, dim)`` ``ov.vector`` gives n rows."""
         if isinstance(queries, list | tuple):
             batch = check_batch(queries, "query list")
@@ -56,114 +59,45 @@ class SearchableCollection(CollectionBase):
             batch = [VectorQuery(row) for row in queries.array]
         else:
             batch = [queries]
-        self.check_complete()
+        self.state.check_complete()
         return self._query_vectors(batch)[0]
 
-    # -- search ------------------------------------------------------------------------------
-    @overload
-    def search(
-        self,
-        query: list[Any] | tuple[Any, ...],
-        k: int = ...,
-        *,
-        where: str | None = ...,
-        min_score: float | None = ...,
-        mode: str | None = ...,
-        weights: Any = ...,
-        candidates: int | None = ...,
-        fusion: str | None = ...,
-        search_params: dict[str, int] | None = ...,
-        rerank: Any = ...,
-        exact: bool = ...,
-    ) -> list[list[Hit]]: ...
-
-    @overload
-    def search(
-        self,
-        query: str | ImageQuery | RefQuery,
-        k: int = ...,
-        *,
-        where: str | None = ...,
-        min_score: float | None = ...,
-        mode: str | None = ...,
-        weights: Any = ...,
-        candidates: int | None = ...,
-        fusion: str | None = ...,
-        search_params: dict[str, int] | None = ...,
-        rerank: Any = ...,
-        exact: bool = ...,
-    ) -> list[Hit]: ...
-
-    @overload
-    def search(
-        self,
-        query: VectorQuery,
-        k: int = ...,
-        *,
-        where: str | None = ...,
-        min_score: float | None = ...,
-        mode: str | None = ...,
-        weights: Any = ...,
-        candidates: int | None = ...,
-        fusion: str | None = ...,
-        search_params: dict[str, int] | None = ...,
-        rerank: Any = ...,
-        exact: bool = ...,
-    ) -> list[Hit] | list[list[Hit]]: ...
-
-    @gated
-    def search(
-        self,
-        query: Any,
-        k: int = 10,
-        *,
-        where: str | None = None,
-        min_score: float | None = None,
-        mode: str | None = None,
-        weights: Any = None,
-        candidates: int | None = None,
-        fusion: str | None = None,
-        search_params: dict[str, int] | None = None,
-        rerank: Any = None,
-        exact: bool = False,
-    ) -> list[Hit] | list[list[Hit]]:
-        """Nearest neighbours of ``query``, best first.
-
-        ``query`` is a str (text), ``ov.image(...)``, ``ov.vector(v)``, ``ov.ref(id[, collection])``
-        or a list of these. One query gives ``list[Hit]``; a list of queries or an
-        ``ov.vector`` of shape ``(n, dim)`` gives ``list[list[Hit]]`` from one store call.
-        ``where`` is a Milvus filter over metadata; ``min_score`` drops weaker hits.
-        ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"`` (the default for collections
-        created with ``keywords=True``; see :mod:`omnivec.platform.hybrid` for the scores);
-        Hybrid mode: each leg fetches ``candidates`` records (an int >= k; default
-        ``max(4k, 50)``) before ``fusion`` (``"rrf"``, ``"weighted"`` or ``"relative"``)
-        fuses them, the legs weighed by ``weights=(dense, keyword)``.
-        ``search_params`` trades recall for speed on an ANN index: ``{"nprobe": n}`` (IVF,
-        in-process on a Lite file), ``{"ef": n}`` (HNSW); ``exact=True`` scans every row
-        whatever the index (on a server: the index's widest search).
-        ``rerank``: a cross-encoder (folder, name or loaded ``CrossEncoder``) re-scores the
-        top candidates of text queries against their passages (:mod:`omnivec.platform.rerank`).
-        """
+    @staticmethod
+    def check_limits(
+        k: Any, exact: Any, search_params: dict[str, int] | None
+    ) -> tuple[int, dict[str, Any] | None]:
+        """``k`` checked, and ``search_params`` with ``exact=True`` folded in."""
         k = check_k(k)
         if exact is not False:
             if not isinstance(exact, bool):
                 raise InvalidInputError(f"exact must be True or False, got {exact!r}")
             search_params = {**(search_params or {}), "exact": True}
-        if rerank is not None:
-            from omnivec.platform.rerank import rerank_search
+        return k, search_params
 
-            options = {"where": where, "min_score": min_score, "mode": mode, "weights": weights}
-            options |= {"candidates": candidates, "fusion": fusion, "search_params": search_params}
-            return rerank_search(self, query, k, rerank, options)
+    def search(
+        self,
+        query: Any,
+        k: int,
+        where: str | None,
+        min_score: float | None,
+        mode: str | None,
+        weights: Any,
+        candidates: int | None,
+        fusion: str | None,
+        search_params: dict[str, Any] | None,
+    ) -> list[Hit] | list[list[Hit]]:
+        """See :meth:`omnivec.platform.collection.Collection.search`; ``k`` and
+        ``search_params`` come through :meth:`check_limits`."""
         where = check_where(where)
         # The record's fields read directly below, not through properties: a single-vector
         # search costs ~45 us in all at 100k rows, so each lookup shows.
-        record = self._record
+        state = self.state
+        record = state.record
         options = record.options
-        mode = hybrid.resolve_mode(mode, options.get("keywords") is not None, self.name)
+        mode = hybrid.resolve_mode(mode, options.get("keywords") is not None, state.name)
         depth, fusion = hybrid.check_hybrid_options(mode, k, candidates, fusion, weights)
         if record.fitting is not None:
-            self.check_complete()
+            state.check_complete()
         if min_score is not None and (
             isinstance(min_score, bool)
             or not isinstance(min_score, int | float)
@@ -176,13 +110,13 @@ class SearchableCollection(CollectionBase):
             if arr.ndim == 1 and arr.dtype is _FLOAT32:
                 if arr.shape[0] != record.space.dim:
                     raise DimensionMismatchError(
-                        f"query vector has dim {arr.shape[0]}, collection {self.name!r} "
-                        f"has dim {self.dim}"
+                        f"query vector has dim {arr.shape[0]}, collection {state.name!r} "
+                        f"has dim {state.dim}"
                     )
                 pairs = None
                 if where is None and not options.get("text"):
-                    physical = record.milvus_name(self.name)
-                    pairs = self._store.search_ids(physical, arr, k, search_params)
+                    physical = record.milvus_name(state.name)
+                    pairs = state.store.search_ids(physical, arr, k, search_params)
                 if pairs is not None:
                     row = hits_from_ids(*pairs)
                 else:
@@ -224,27 +158,28 @@ class SearchableCollection(CollectionBase):
         """Top-``k`` records per query vector of ``vectors`` (n, dim) float32 (fresh: the
         store may work in it), ``exclude[i]`` a key left out of query i's hits; ``texts[i]``:
         query i is a text, which also matches long records' windows (default: none is)."""
-        if self.text_options:
+        state = self.state
+        if state.text_options:
             return windows.search_records(
-                self._store,
-                self.physical,
+                state.store,
+                state.physical,
                 vectors,
                 k,
                 where,
                 exclude,
-                self.metric,
+                state.metric,
                 params=search_params,
                 rows_per_record=self._rows_per_record(),
                 text_queries=texts or [False] * len(exclude),
-                passage_chars=self.passage_chars,
+                passage_chars=state.passage_chars,
             )
-        raw = self._store.search(
-            self.physical,
+        raw = state.store.search(
+            state.physical,
             vectors,
             k,
             where=where,
             exclude=exclude,
-            metric=self.metric,
+            metric=state.metric,
             params=search_params,
         )
         return [hits_from_stored(row) for row in raw]
@@ -270,19 +205,20 @@ class SearchableCollection(CollectionBase):
             depth = k if mode == "keyword" else hybrid.default_candidates(k)
         text_queries = [queries[i] for i in texts]
         rows = self._rows_per_record()
+        state = self.state
         if mode == "keyword":
             return hybrid.search_keywords(
-                self._store, self.physical, text_queries, depth, where, rows, self.passage_chars
+                state.store, state.physical, text_queries, depth, where, rows, state.passage_chars
             )
         # The legs are independent store calls: with hybrid.KEYWORD_WORKERS the keyword leg
         # runs in a worker thread while this one encodes and runs the dense leg (by default
         # it runs here, first). A worker needs no gate: this call holds it until both are back.
         pending = hybrid.submit_keywords(
-            self._store, self.physical, text_queries, depth, where, rows, self.passage_chars
+            state.store, state.physical, text_queries, depth, where, rows, state.passage_chars
         )
         try:
             dense = self.search(
-                queries, k=depth, where=where, mode="dense", search_params=search_params
+                queries, depth, where, None, "dense", None, None, None, search_params
             )
         finally:
             futures.wait([pending])  # no leg outlives the call (and its gate)
@@ -290,21 +226,25 @@ class SearchableCollection(CollectionBase):
         keyword: list[list[Hit] | None] = [None] * len(queries)
         for i, row in zip(texts, found, strict=True):
             keyword[i] = row
-        return hybrid.fuse_hybrid(dense, keyword, k, weights, fusion, self.metric)
+        return hybrid.fuse_hybrid(
+            cast("list[list[Hit]]", dense), keyword, k, weights, fusion, state.metric
+        )
 
     def _rows_per_record(self) -> int:
         """Rows a search fetches per record wanted: one while no record of the collection is
         split into windows (each record is one row), else ``windows.FETCH_FACTOR``."""
-        physical = self.physical
-        windowed = self._windowed.get(physical)
+        state = self.state
+        physical = state.physical
+        windowed = state.windowed.get(physical)
         if windowed is None:
-            windowed = self._windowed[physical] = windows.has_windows(self._store, physical)
+            windowed = state.windowed[physical] = windows.has_windows(state.store, physical)
         return windows.FETCH_FACTOR if windowed else 1
 
     def _query_vectors(self, queries: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         """Turn queries into one float32 ``(n, dim)`` array, encoding each modality in one batch."""
+        state = self.state
         n = len(queries)
-        out = np.empty((n, self.dim), dtype=np.float32)
+        out = np.empty((n, state.dim), dtype=np.float32)
         exclude: list[str | None] = [None] * n
         texts: list[int] = []
         images: list[int] = []
@@ -319,10 +259,10 @@ class SearchableCollection(CollectionBase):
                     raise InvalidInputError(
                         "put (n, dim) vector batches in one ov.vector(), not a list"
                     )
-                if q.array.shape[0] != self.dim:
+                if q.array.shape[0] != state.dim:
                     raise DimensionMismatchError(
-                        f"query vector has dim {q.array.shape[0]}, collection {self.name!r} "
-                        f"has dim {self.dim}"
+                        f"query vector has dim {q.array.shape[0]}, collection {state.name!r} "
+                        f"has dim {state.dim}"
                     )
                 out[i] = q.array
             elif isinstance(q, RefQuery):
@@ -336,7 +276,7 @@ class SearchableCollection(CollectionBase):
                 )
         if texts:
             out[texts] = self._encode_queries([queries[i] for i in texts], "text")
-            query_word = getattr(self._encoder, "query_word", None)
+            query_word = getattr(state.encoder, "query_word", None)
             if query_word is not None:
                 # A word collection leaves a one-word query's own record out of its hits.
                 for i in texts:
@@ -344,26 +284,38 @@ class SearchableCollection(CollectionBase):
                     if word is not None:
                         exclude[i] = encode_id(word)
         if images:
-            out[images] = self._encode([queries[i].source for i in images], "image")
+            out[images] = state.encode([queries[i].source for i in images], "image")
         for coll_name, idx in refs.items():
-            own = coll_name is None or coll_name == self.name
-            source = self if own or coll_name is None else self._resolve(coll_name)
-            if not own:
-                source.check_complete()
-            if not own and source.space != self.space:
-                raise SpaceMismatchError(
-                    f"ref into collection {coll_name!r} ({source.space.describe()}) cannot query "
-                    f"collection {self.name!r} ({self.space.describe()}): different vector spaces"
-                )
+            other = None if coll_name in (None, state.name) else coll_name
+            own = other is None
             ids = [queries[i].id for i in idx]
             keys = encode_ids(ids, unique=False)
-            rows = self._store.get(source.physical, keys)
+            if other is None:
+                source_name, physical, text, metric = (
+                    state.name,
+                    state.physical,
+                    state.text_options,
+                    state.metric,
+                )
+            else:
+                # Another collection, read through its public face and the shared store.
+                source = state.resolve(other)
+                check_complete(source.name, source.record)
+                if source.space != state.space:
+                    raise SpaceMismatchError(
+                        f"ref into collection {coll_name!r} ({source.space.describe()}) cannot "
+                        f"query collection {state.name!r} ({state.space.describe()}): "
+                        "different vector spaces"
+                    )
+                source_name, physical = source.name, source.physical
+                text, metric = source.text_options, source.metric
+            rows = state.store.get(physical, keys)
             vecs = {k: r.vector for k, r in rows.items()}
-            if source.text_options:
-                vecs = windows.record_vectors(self._store, source.physical, rows, source.metric)
+            if text:
+                vecs = windows.record_vectors(state.store, physical, rows, metric)
             for i, id_, key in zip(idx, ids, keys, strict=True):
                 if key not in vecs:
-                    raise NotFoundError(f"ref id {id_!r} is not in collection {source.name!r}")
+                    raise NotFoundError(f"ref id {id_!r} is not in collection {source_name!r}")
                 out[i] = vecs[key]
                 if own:
                     exclude[i] = key
@@ -371,23 +323,25 @@ class SearchableCollection(CollectionBase):
 
     def _encode_queries(self, texts: list[str], modality: str) -> np.ndarray:
         """Encode query strings through a small LRU cache keyed by the space fingerprint."""
-        fp = self._record.space.fingerprint
-        result = np.empty((len(texts), self.dim), dtype=np.float32)
+        state = self.state
+        fp = state.record.space.fingerprint
+        result = np.empty((len(texts), state.dim), dtype=np.float32)
         todo: list[int] = []
-        with self._lock:
+        cache = state.query_cache
+        with state.lock:
             for i, t in enumerate(texts):
-                hit = self._query_cache.get((fp, modality, t))
+                hit = cache.get((fp, modality, t))
                 if hit is None:
                     todo.append(i)
                 else:
-                    self._query_cache.move_to_end((fp, modality, t))
+                    cache.move_to_end((fp, modality, t))
                     result[i] = hit
         if todo:
-            fresh = self._encode([texts[i] for i in todo], modality, "query")
-            with self._lock:
+            fresh = state.encode([texts[i] for i in todo], modality, "query")
+            with state.lock:
                 for row, i in zip(fresh, todo, strict=True):
                     result[i] = row
-                    self._query_cache[(fp, modality, texts[i])] = row
-                while len(self._query_cache) > _QUERY_CACHE_SIZE:
-                    self._query_cache.popitem(last=False)
+                    cache[(fp, modality, texts[i])] = row
+                while len(cache) > _QUERY_CACHE_SIZE:
+                    cache.popitem(last=False)
         return result

@@ -1,19 +1,30 @@
-"""What the platform knows of a recommender: a protocol on the platform's floor.
+"""What the platform and the recommender layer know of each other: protocols on the
+platform's floor.
 
-The recommender layer (``omnivec.recs``) sits a floor above the platform and fills this
-protocol; the platform finds it through the entry point ``omnivec.recommenders`` (see
-:func:`omnivec.platform.registry.recommender_factory`) and never imports it.
+The recommender layer (``omnivec.recs``) sits a floor above the platform. It fills
+:class:`RecommenderLayer` (opening and dropping recommenders), which the platform finds through
+the entry point ``omnivec.recommenders`` (see
+:func:`omnivec.platform.registry.recommender_factory`) and never imports. The platform lends
+the layer what it needs as a :class:`RecommenderHost` (:class:`omnivec.Platform` implements
+it): the catalog records of its own recommenders, the one way collections are created
+(:meth:`RecommenderHost.create_collection`, with the ``"creating"`` step) and dropped, and the
+store its collections' rows live in. Each side sees the other only through these protocols.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from omnivec.core.queries import Hit
 from omnivec.core.space import Space
 
-__all__ = ["RecommenderLike"]
+if TYPE_CHECKING:
+    from omnivec.platform.catalog import CollectionRecord, RecommenderRecord
+    from omnivec.platform.collection import Collection
+    from omnivec.stores.base import VectorStore
+
+__all__ = ["RecommenderHost", "RecommenderLayer", "RecommenderLike"]
 
 
 @runtime_checkable
@@ -60,3 +71,77 @@ class RecommenderLike(Protocol):
     def similar_items(self, item: Any, k: int = 10, *, where: str | None = None) -> list[Hit]: ...
 
     def similar_users(self, user: Any, k: int = 10, *, where: str | None = None) -> list[Hit]: ...
+
+
+class RecommenderHost(Protocol):
+    """What the platform lends the recommender layer (:class:`omnivec.Platform` implements it).
+
+    The layer keeps to its own things through it: the ``recommender:<name>`` records, the
+    collections whose records name the recommender (``recommender=`` / ``role=``), and those
+    collections' rows in :attr:`store`."""
+
+    @property
+    def store(self) -> VectorStore:
+        """The store the recommender's collections live in (rows: read, search, write)."""
+        ...
+
+    # -- the recommender's own catalog record ----------------------------------------------
+    def recommender_record(self, name: str) -> RecommenderRecord | None: ...
+
+    def save_recommender_record(self, name: str, record: RecommenderRecord) -> None: ...
+
+    def delete_recommender_record(self, name: str) -> None: ...
+
+    # -- collections: one creation path for every collection -------------------------------
+    def has_collection(self, name: str) -> bool: ...
+
+    def collection_record(self, name: str) -> CollectionRecord | None: ...
+
+    def create_collection(
+        self,
+        name: str,
+        record: CollectionRecord,
+        encoder: Any = None,
+        *,
+        kind: type[Collection] = ...,
+    ) -> Collection:
+        """Create collection ``name`` from ``record`` (catalog record first, as
+        ``"creating"``, then the Milvus collection, then ``"ready"``), or finish a creation
+        that a crash interrupted when ``record`` is the stored ``"creating"`` one."""
+        ...
+
+    def attach(
+        self,
+        name: str,
+        record: CollectionRecord,
+        encoder: Any,
+        *,
+        checked: bool = True,
+        kind: type[Collection] = ...,
+    ) -> Collection:
+        """The object of an existing collection on ``encoder`` (an encoder object its owner
+        keeps), registered so that references by name find it."""
+        ...
+
+    def existing_collection(self, name: str) -> Collection: ...
+
+    def drop_collection(self, name: str) -> bool:
+        """Delete collection ``name`` (its record and every Milvus collection it owns)."""
+        ...
+
+
+@runtime_checkable
+class RecommenderLayer(Protocol):
+    """The recommender layer as the platform sees it (the ``omnivec.recommenders`` entry
+    point's object; :data:`omnivec.recs.recommender.LAYER`)."""
+
+    def open(
+        self, host: RecommenderHost, name: str, algorithm: str | None, config: dict[str, Any]
+    ) -> RecommenderLike:
+        """Open recommender ``name``, creating it if new or finishing a creation a crash
+        interrupted."""
+        ...
+
+    def drop(self, host: RecommenderHost, name: str) -> bool:
+        """Delete recommender ``name`` and every part of it (False if there is none)."""
+        ...

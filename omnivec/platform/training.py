@@ -1,9 +1,15 @@
 """Training a collection's encoder and recording what it learned: compute first, commit
 after (``encoder.train`` -> rows stored all or nothing -> ``encoder.adopt`` -> the new space
-in one catalog write), fit markers, graph features by collection name, and ``embed`` of new
-nodes with trained weights.
+in one catalog write), fit markers, graph features by collection name, ``embed`` of new
+nodes with trained weights, and fine-tuning a content model (text, CLIP).
 
-Layered on :class:`omnivec.platform.query.SearchableCollection`.
+A fine-tuned model belongs to the collection that trained it: ``encoder.train(pairs)``
+returns a :class:`~omnivec.core.encoder.Trained` (new weights, new space, nothing changed
+yet), and only the owning collection adopts it, after checking that it holds no vector of
+the old weights. ``col.encoder`` is an :class:`OwnedEncoder`, so ``col.encoder.fit(pairs)``
+takes that same path; the encoder itself never calls back into a collection.
+
+A helper of :class:`omnivec.platform.collection.Collection`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import numpy as np
 
 from omnivec.core.encoder import FitResult, Trained
 from omnivec.core.ids import decode_id, encode_ids
-from omnivec.core.queries import Record
 from omnivec.core.space import Space
 from omnivec.core.validation import (
     check_batch,
@@ -27,65 +32,136 @@ from omnivec.errors import (
     EncoderError,
     InvalidInputError,
     NotFoundError,
+    SpaceMismatchError,
     StoreError,
 )
 from omnivec.platform import hybrid, windows
 from omnivec.platform.analysis import gc_paused
-from omnivec.platform.query import SearchableCollection
+from omnivec.platform.collection_state import CollectionState
 
-__all__ = ["TrainableCollection"]
+__all__ = ["OwnedEncoder", "Trainer"]
 
 logger = logging.getLogger(__name__)
 
 
-class TrainableCollection(SearchableCollection):
-    """A collection whose encoder learns from data (see the module docstring)."""
+class OwnedEncoder:
+    """A collection's encoder as ``col.encoder`` hands it out: every attribute is the
+    encoder's own, except ``fit``, which fine-tunes through the owning collection (refused
+    while it holds vectors of the current weights; the new space recorded once trained)."""
+
+    __slots__ = ("encoder", "trainer")
+
+    def __init__(self, encoder: Any, trainer: Trainer) -> None:
+        object.__setattr__(self, "encoder", encoder)
+        object.__setattr__(self, "trainer", trainer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.encoder, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.encoder, name, value)
+
+    def __repr__(self) -> str:
+        return repr(self.encoder)
+
+    def fit(self, *args: Any, **kwargs: Any) -> Any:
+        return self.trainer.fine_tune(self.encoder, args, kwargs)
+
+
+class Trainer:
+    """Training of one collection's encoder (see the module docstring)."""
+
+    def __init__(self, state: CollectionState) -> None:
+        self.state = state
+        self._handle: OwnedEncoder | None = None
+
+    def handle(self) -> Any:
+        """``col.encoder``: the encoder, behind an :class:`OwnedEncoder` where its ``fit``
+        fine-tunes a model (text, CLIP)."""
+        enc = self.state.encoder
+        if enc is None or not getattr(enc, "fine_tunes", False):
+            return enc
+        handle = self._handle
+        if handle is None or handle.encoder is not enc:
+            handle = self._handle = OwnedEncoder(enc, self)
+        return handle
+
+    def fine_tune(self, enc: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Fine-tune ``enc`` (this collection's encoder) on ``args``, ``kwargs``; return what
+        its training reports (the loss of each epoch). Compute first: the encoder and the
+        catalog change only once the trained weights are saved."""
+        state = self.state
+        if enc is not state.encoder:
+            raise InvalidInputError(
+                f"this encoder is no longer collection {state.name!r}'s (it was re-embedded); "
+                "fit the one col.encoder gives now"
+            )
+        with state.fit_lock:
+            self._refuse_stale()
+            trained = enc.train(*args, **kwargs)
+            if not isinstance(trained, Trained):
+                raise EncoderError(
+                    f"encoder {state.record.encoder!r}.train() did not return a Trained"
+                )
+            enc.adopt(trained)
+            state.record_space(trained.space)
+        return trained.learned.get("history")
+
+    def _refuse_stale(self) -> None:
+        """Refuse to change the weights under vectors this collection holds."""
+        state = self.state
+        n = state.count() if state.store.has_collection(state.physical) else 0
+        if n > 0:
+            raise SpaceMismatchError(
+                f"collection {state.name!r} holds {n} vectors of the current weights; "
+                "training would make them stale. Train into a new, empty collection, then "
+                "move this one onto the new weights with col.reembed(...)"
+            )
 
     def fit(
-        self, data: Any, *args: Any, warm_start: bool = False, **kwargs: Any
-    ) -> TrainableCollection:
-        """Train the collection's encoder on ``data`` and (re)write every vector it learned.
-
-        For node2vec and graphsage, ``data`` is a graph; see the encoder's ``fit``. For text and
-        CLIP collections, ``data`` are training pairs and the model is fine-tuned (only while the
-        collection is empty; to move stored records, fine-tune a model and ``reembed`` into
-        it). With ``warm_start=True``
-        the stored vectors seed the training (new entities start at random). Rows of entities
-        no longer in ``data`` are deleted, and the new space is recorded in the same step.
-        """
-        enc = self._encoder
+        self, data: Any, args: tuple[Any, ...], warm_start: bool, kwargs: dict[str, Any]
+    ) -> None:
+        """See :meth:`omnivec.platform.collection.Collection.fit`."""
+        state = self.state
+        enc = state.encoder
         if enc is None or not hasattr(enc, "fit"):
             raise InvalidInputError(
-                f"collection {self.name!r} has no trainable encoder; "
+                f"collection {state.name!r} has no trainable encoder; "
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
         trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
-        if {"text", "image"} & set(getattr(enc, "modalities", ())) and not trains:
+        tunes = getattr(enc, "fine_tunes", False)
+        if tunes or ({"text", "image"} & set(getattr(enc, "modalities", ())) and not trains):
             # A content encoder (text, CLIP) fine-tunes its model rather than learning stored
-            # vectors. Its fit listeners refuse a collection that holds vectors of the current
-            # weights (before any training) and record the new space once trained.
+            # vectors: refused while the collection holds vectors of the current weights
+            # (before any training), the new space recorded once trained.
             if warm_start:
                 raise InvalidInputError(
-                    f"collection {self.name!r}: warm_start= is for node2vec/graphsage; a "
-                    f"{self.encoder_name} model always starts from its current weights"
+                    f"collection {state.name!r}: warm_start= is for node2vec/graphsage; a "
+                    f"{state.record.encoder} model always starts from its current weights"
                 )
-            with self._fit_lock:
+            if tunes:
+                self.fine_tune(enc, (data, *args), kwargs)
+                return
+            with state.fit_lock:  # a plugin with only fit(): it changes itself
+                self._refuse_stale()
                 enc.fit(data, *args, **kwargs)
-            return self
+                state.record_space(enc.space)
+            return
         # One fit at a time per collection; searches never wait for it (they take no lock
         # held during training) and answer from the previous vectors until the commit.
-        with self._fit_lock:
+        with state.fit_lock:
             feature_source = kwargs.get("features")
             if isinstance(feature_source, str) and hasattr(enc, "feature_ids"):
                 ids = enc.feature_ids(data, None, kwargs.get("directed"))
                 kwargs["features"] = self._features_from(feature_source, ids)
-            self._pending_options = {
+            state.pending_options = {
                 "feature_collection": feature_source if isinstance(feature_source, str) else None
             }
-            if warm_start and len(self) > 0:
+            if warm_start and state.count() > 0:
                 # A half-written fit is no starting point.
-                self.check_complete("fit it again without warm_start=True (or drop it)")
-                rows = self._store.rows(self.physical)
+                state.check_complete("fit it again without warm_start=True (or drop it)")
+                rows = state.store.rows(state.physical)
                 kwargs["init"] = {decode_id(k): r.vector for k, r in rows.items()}
             if isinstance(data, str) and getattr(enc, "reads_corpus", False):
                 data = self._corpus_from(data)
@@ -95,7 +171,7 @@ class TrainableCollection(SearchableCollection):
                     trained = enc.train(data, *args, **kwargs)
                     if not isinstance(trained, Trained):
                         raise EncoderError(
-                            f"encoder {self.encoder_name!r}.train() did not return a Trained"
+                            f"encoder {state.record.encoder!r}.train() did not return a Trained"
                         )
                     # The rows' dicts and lists are acyclic: a full collection of the
                     # process's objects amid them costs as much as writing them.
@@ -106,41 +182,42 @@ class TrainableCollection(SearchableCollection):
                     result = enc.fit(data, *args, **kwargs)
                     if not isinstance(result, FitResult):
                         raise EncoderError(
-                            f"encoder {self.encoder_name!r}.fit() did not return a FitResult"
+                            f"encoder {state.record.encoder!r}.fit() did not return a FitResult"
                         )
                     self._replace_all(result, enc.space, lambda: None)
             except NotImplementedError as exc:
-                raise InvalidInputError(f"collection {self.name!r}: {exc}") from exc
-        return self
+                raise InvalidInputError(f"collection {state.name!r}: {exc}") from exc
 
     def _replace_all(self, result: FitResult, space: Space, adopt: Callable[[], None]) -> None:
         """Store ``result`` as every row of this collection, then ``adopt`` the training in
         memory and record ``space``. If the store fails, nothing changes anywhere."""
+        state = self.state
         vecs = check_vectors(result.vectors, space.dim, "learned vectors")
         keys = encode_ids(result.ids)
         meta = check_metadata(result.metadata, len(keys))
-        if self.text_options:
+        if state.text_options:
             # Learned records of a text encoder (word vectors): each keeps its id as its text.
             plan = windows.plan_texts(
-                self._encoder, [str(i) for i in result.ids], keys, meta, self.text_options
+                state.encoder, [str(i) for i in result.ids], keys, meta, state.text_options
             )
-            if self.keywords is not None:
+            if state.keywords is not None:
                 hybrid.keyword_rows(plan)
             keys, meta = plan.keys, plan.metadata
-        old = set(self._store.keys(self.physical))
-        self.begin_fit()
-        marker = self._record.fitting
+        physical = state.physical
+        old = set(state.store.keys(physical))
+        state.begin_fit()
+        marker = state.record.fitting
         try:
             # The previous fit's records this one does not have go in the same write.
             stale = sorted(old - set(keys))
             try:
                 # All or nothing: if it raises, the store rolled back what it wrote.
-                self._store.upsert(self.physical, keys, vecs, meta, delete=stale)
+                state.store.upsert(physical, keys, vecs, meta, delete=stale)
             except BaseException:
-                self.end_fit()  # the previous fit's rows stand, unchanged
+                state.end_fit()  # the previous fit's rows stand, unchanged
                 raise
             adopt()
-            self.record_space(space)
+            state.record_space(space)
         finally:
             # Done or dead: a marker still recorded now means a fit that stopped mid-write.
             if marker is not None:
@@ -155,12 +232,12 @@ class TrainableCollection(SearchableCollection):
         if (
             os.path.exists(data)
             or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", data)
-            or self._catalog.collection(data) is None
+            or self.state.catalog.collection(data) is None
         ):
             return data
-        if data == self.name:
+        if data == self.state.name:
             raise InvalidInputError("fit() names this collection itself; name a text collection")
-        source = self._resolve(data)
+        source = self.state.resolve(data)
         texts = [r.text for r in source.records() if r.text]
         if not texts:
             raise InvalidInputError(
@@ -171,12 +248,17 @@ class TrainableCollection(SearchableCollection):
     def _features_from(self, name: str, ids: list[Any]) -> dict[Any, np.ndarray]:
         """``{node: vector}`` for ``ids`` from collection ``name``, whose records share the node
         ids (text, image, CF or raw vectors). Every id must be there."""
-        if name == self.name:
+        state = self.state
+        if name == state.name:
             raise InvalidInputError(
                 "features= names this collection itself; name the collection of node features"
             )
-        source = self._resolve(name)
-        found = {r.id: r.vector for r in source.get_present(ids)}
+        source = state.resolve(name)
+        # Read through the source's public face: the ids it holds, then their records.
+        keys = encode_ids(check_batch(ids, "ids"), unique=False)
+        present = state.store.existing(source.physical, keys)
+        wanted = [i for i, k in zip(ids, keys, strict=True) if k in present]
+        found = {r.id: r.vector for r in (source.get(wanted) if wanted else [])}
         missing = [i for i in ids if i not in found]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -186,53 +268,40 @@ class TrainableCollection(SearchableCollection):
             )
         return found
 
-    def get_present(self, ids: Sequence[Any]) -> list[Record]:
-        """The stored records among ``ids`` (unknown ids are left out), in the order asked."""
-        keys = encode_ids(check_batch(ids, "ids"), unique=False)
-        present = self._store.existing(self.physical, keys)
-        wanted = [i for i, k in zip(ids, keys, strict=True) if k in present]
-        return self.get(wanted) if wanted else []
-
     def embed(
-        self, graph: Any, nodes: Sequence[Any], *, features: Any = None, **kwargs: Any
+        self, graph: Any, nodes: Sequence[Any], features: Any, kwargs: dict[str, Any]
     ) -> list[Any]:
-        """Embed ``nodes`` that are new to the trained model (graphsage), with their edges
-        (and features) in ``graph``, using the trained weights; store (upsert) only them and
-        return their ids. No training: every other row is untouched, the space is unchanged.
-
-        ``features``: ``{node: vector}``, an array in the graph's node order, or the name of a
-        collection sharing the node ids (default: the one the fit used, if it used one).
-        All or nothing: on any error nothing is written.
-        """
-        enc = self._encoder
+        """See :meth:`omnivec.platform.collection.Collection.embed`."""
+        state = self.state
+        enc = state.encoder
         if enc is None or not hasattr(enc, "embed"):
             raise InvalidInputError(
-                f"collection {self.name!r} cannot embed new nodes; embed() works on "
+                f"collection {state.name!r} cannot embed new nodes; embed() works on "
                 "graphsage collections (node2vec needs a new fit)"
             )
-        with self._fit_lock:
-            self.check_complete()
+        with state.fit_lock:
+            state.check_complete()
             if not getattr(enc, "fitted", False):
                 raise InvalidInputError(
-                    f"collection {self.name!r} has no trained model yet; fit it first"
+                    f"collection {state.name!r} has no trained model yet; fit it first"
                 )
             if not enc.has_weights:
-                blob = self._catalog.get_blob(self._record.blob)
+                blob = state.catalog.get_blob(state.record.blob)
                 if blob is None:
                     raise StoreError(
-                        f"collection {self.name!r}: its trained weights are missing or damaged "
-                        "in the catalog; fit it again"
+                        f"collection {state.name!r}: its trained weights are missing or "
+                        "damaged in the catalog; fit it again"
                     )
                 enc.load_state_bytes(blob)
             if features is None:
-                features = self._record.options.get("feature_collection")
+                features = state.record.options.get("feature_collection")
             if isinstance(features, str):
                 ids = enc.feature_ids(graph, nodes, kwargs.get("directed"))
                 features = self._features_from(features, ids)
             result = enc.embed(graph, nodes, features=features, **kwargs)
-            vecs = check_vectors(result.vectors, self.dim, "embedded vectors")
+            vecs = check_vectors(result.vectors, state.dim, "embedded vectors")
             keys = encode_ids(result.ids)
-            self._store.upsert(
-                self.physical, keys, vecs, check_metadata(result.metadata, len(keys))
+            state.store.upsert(
+                state.physical, keys, vecs, check_metadata(result.metadata, len(keys))
             )
         return [decode_id(k) for k in keys]

@@ -18,8 +18,13 @@ record:
 - window ``i >= 0`` of a text longer than one window is the row ``<key>#<generation>.<i>``
   with its vector, its character span, a copy of the metadata (so ``where`` filters apply to
   it) and a link to its record. Only *text queries* match windows: a record's score is the
-  best of its whole-record score and its windows' scores, one hit per record, and its
-  passage comes from its best window (:mod:`omnivec.platform.passages`). Other queries
+  best of its whole-record score and its windows' scores, and for a query no longer than a
+  window (:func:`short_text_queries`) its best window's alone (measured in
+  ``benchmarks/quality/needle_scoring.py``: multilingual-e5-small's whole-document vectors
+  outscore the window holding the answer to a short question and sank needle hit@1 from 0.80
+  to 0.45; all-MiniLM-L6-v2's never won; a longer query, a record's own text say, still
+  matches whole records); one hit per record, its passage from its best window
+  (:mod:`omnivec.platform.passages`). Other queries
   (``ov.ref``, ``ov.vector``, images) compare record vectors only, so a ref's score is the
   cosine of the two records' vectors, the same both ways.
 
@@ -75,6 +80,7 @@ __all__ = [
     "record_text",
     "record_vectors",
     "search_records",
+    "short_text_queries",
     "split_metadata",
     "stale_windows",
     "text_options",
@@ -452,6 +458,18 @@ def _span(meta: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
+def short_text_queries(encoder: Any, queries: Sequence[Any], options: dict[str, Any]) -> list[bool]:
+    """Which ``queries`` are texts of at most ``chunk_tokens`` of ``encoder``'s tokens (in a
+    collection whose ``options["text"]`` are ``options``): they score a record split into
+    windows by its best window alone (``search_records(windows_only=...)``), as a window is
+    what they resemble; a longer text (a whole article, a record's own text) also matches
+    whole records."""
+    chunk = options.get("chunk_tokens")
+    if not chunk or not callable(getattr(encoder, "token_spans", None)):
+        return [False] * len(queries)
+    return [isinstance(q, str) and len(encoder.token_spans(q)) <= int(chunk) for q in queries]
+
+
 def hit_passage(
     text: str | None, window: tuple[int, int] | None, cap: int
 ) -> tuple[str | None, tuple[int, int] | None]:
@@ -477,10 +495,12 @@ def search_records(
     *,
     text_queries: Sequence[bool] | None = None,
     passage_chars: int = DEFAULT_PASSAGE_CHARS,
+    windows_only: Sequence[bool] | None = None,
 ) -> list[list[Hit]]:
     """Top-``k`` records per query vector: rows are fetched ``rows_per_record`` per hit wanted,
     each record keeps its best row (the whole-record score or its best window's, whichever
-    is higher), stale windows and the ``exclude``d record are dropped; queries short of ``k``
+    is higher; only its best window's for a query marked in ``windows_only``, default none),
+    stale windows and the ``exclude``d record are dropped; queries short of ``k``
     records while more rows exist are asked again for more rows. Only queries marked in
     ``text_queries`` (default: all) match windows; the others compare record vectors (main
     rows) only. ``fetch(query indices, limit)`` replaces the dense row search (keyword
@@ -489,6 +509,8 @@ def search_records(
     per record costs a second search when long records fill the rows, never a hit."""
     n = len(exclude)
     match = [True] * n if text_queries is None else [bool(t) for t in text_queries]
+    # Queries that score a record split into windows by its windows only (text queries).
+    only = [bool(w) and m for w, m in zip(windows_only or [False] * n, match, strict=True)]
     if rows_per_record <= 1:
         # No record is split into windows: every row is a record's row, so text and other
         # queries search the same rows, in one store call.
@@ -506,7 +528,7 @@ def search_records(
         mains = _main_rows(store, name, raw)
         again = []
         for qi, rows in zip(todo, raw, strict=True):
-            found[qi] = _dedupe(rows, mains, exclude[qi], k)
+            found[qi] = _dedupe(rows, mains, exclude[qi], k, only[qi])
             if len(found[qi]) < k and len(rows) >= limit and limit < _MAX_LIMIT:
                 again.append(qi)
         todo = again
@@ -618,7 +640,11 @@ def _main_rows(store: Any, name: str, raw: list[list[Any]]) -> dict[str, dict[st
 
 
 def _dedupe(
-    rows: list[Any], mains: dict[str, dict[str, Any]], exclude: str | None, k: int
+    rows: list[Any],
+    mains: dict[str, dict[str, Any]],
+    exclude: str | None,
+    k: int,
+    windows_only: bool = False,
 ) -> list[_Found]:
     hits: list[_Found] = []
     seen: set[str] = set()
@@ -626,6 +652,10 @@ def _dedupe(
         meta = h.metadata
         owner = meta.get(_OF)
         if owner is None:
+            # The whole-text row of a record split into windows (this layout; round 2's main
+            # row holds window 0 and counts as a window).
+            if windows_only and meta.get(_W) and int(meta.get(_N, 1) or 1) > 1:
+                continue
             key, main = h.key, meta
         else:
             key, main = owner, mains.get(owner)

@@ -7,7 +7,7 @@ from typing import Any
 
 from omnivec.core.queries import Record
 from omnivec.platform.catalog import CollectionRecord
-from omnivec.platform.collection import Collection
+from omnivec.platform.collection import Collection, parts_of
 from omnivec.recs.seen import drop_legacy
 
 __all__ = ["RecommenderCollection"]
@@ -49,9 +49,12 @@ class RecommenderCollection(Collection):
     def install(self, record: CollectionRecord) -> None:
         """Take ``record`` (just saved in the catalog by the recommender's commit) as this
         collection's, without another catalog round trip."""
-        self._record = record
-        self.mark_space_checked()
-        self.forget_cached_queries()
+        parts_of(self).state.install(record)
+
+    def reload_record(self) -> None:
+        """Re-read this collection's catalog record (another process may have re-fitted the
+        recommender)."""
+        parts_of(self).state.reload_record()
 
     def _written(self) -> None:
         if self.on_write is not None:

@@ -1,5 +1,15 @@
-"""Opening and creating a recommender's parts: its catalog record, its factor model and its two
-collections (the side collection of seen histories is created by the first ``fit``)."""
+"""Opening, creating and dropping a recommender's parts: its catalog record, its factor model
+and its three collections (users, items, and the side collection of the users' histories).
+
+Everything goes through the :class:`~omnivec.platform.recommending.RecommenderHost` the
+platform lends (never its catalog or internals): the recommender's record is written first,
+with ``status="creating"``, then each collection through the host's one creation path
+(:meth:`~omnivec.platform.recommending.RecommenderHost.create_collection`, which records each
+collection as ``"creating"`` before its Milvus collection exists), then the record says
+``"ready"``. A crash anywhere in between leaves a record that the next
+``plat.recommender(name)`` finishes (:func:`open_parts`) and ``plat.drop(name)`` removes
+(:func:`drop_parts`).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +28,12 @@ from omnivec.platform.catalog import (
 )
 from omnivec.platform.registry import create_encoder
 from omnivec.recs.collection import RecommenderCollection
-from omnivec.recs.seen import SUFFIX, SeenHistories
+from omnivec.recs.seen import SUFFIX, SeenHistories, history_record
 
 if TYPE_CHECKING:
-    from omnivec.platform.platform import Platform
+    from omnivec.platform.recommending import RecommenderHost
 
-__all__ = ["ALGORITHMS", "Parts", "open_parts"]
+__all__ = ["ALGORITHMS", "Parts", "drop_parts", "open_parts"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +51,11 @@ class Parts:
     items: RecommenderCollection
 
 
-def open_parts(plat: Platform, name: str, algorithm: str | None, config: dict[str, Any]) -> Parts:
-    """Open recommender ``name`` (creating it and its two empty collections if new).
+def open_parts(
+    host: RecommenderHost, name: str, algorithm: str | None, config: dict[str, Any]
+) -> Parts:
+    """Open recommender ``name`` (creating it and its empty collections if new, or finishing
+    a creation that a crash interrupted).
 
     Reopening with another algorithm or other hyper-parameters raises
     :class:`SpaceMismatchError`; runtime options (``num_threads``) may change."""
@@ -52,7 +65,7 @@ def open_parts(plat: Platform, name: str, algorithm: str | None, config: dict[st
     if content is not None:
         # The content collection must exist and be searchable (its vectors are the inputs).
         check_name(content, "item_content collection")
-        if not plat.has_collection(content):
+        if not host.has_collection(content):
             raise InvalidInputError(
                 f"item_content names {content!r}, which is not a collection; create it and add "
                 "the items' texts or images under the item ids first"
@@ -62,17 +75,13 @@ def open_parts(plat: Platform, name: str, algorithm: str | None, config: dict[st
             f"recommender names have at most {255 - len('__users')} characters "
             "(its collections add a suffix); pick a shorter name"
         )
-    doc = plat.catalog.recommender(name)
+    doc = host.recommender_record(name)
     if doc is None:
-        parts = _create(plat, name, algorithm or "als", config)
-        if content is not None:
-            parts.doc.options["item_content"] = content
-            plat.catalog.save_recommender(name, parts.doc)
-        return parts
+        return _create(host, name, algorithm or "als", config, content)
     if content is not None and doc.options.get("item_content") != content:
         # A link, not part of the space: the next fit places cold items from it.
         doc.options["item_content"] = content
-        plat.catalog.save_recommender(name, doc)
+        host.save_recommender_record(name, doc)
     stored = doc.algorithm
     if algorithm is not None and algorithm != stored:
         raise SpaceMismatchError(
@@ -82,25 +91,60 @@ def open_parts(plat: Platform, name: str, algorithm: str | None, config: dict[st
     encoder = _factor_model(stored, {**doc.config, **config})
     check_identity(f"recommender {name!r}", encoder, doc.identity, stored)
     encoder.load_state_dict(doc.state)
+    if doc.status == "creating":
+        # A process died while creating it: create what is missing, as it would have.
+        return _finish(host, name, doc, encoder)
     cols = {}
     for role, coll in (("users", doc.users), ("items", doc.items)):
-        record = plat.catalog.collection(coll)
-        if record is None or not plat.store.has_collection(coll):
+        cols[role] = _open_part(host, name, coll, encoder)
+    seen = doc.options.get("seen")
+    if isinstance(seen, str):
+        record = host.collection_record(seen)
+        if record is not None and record.status == "creating":
+            host.create_collection(seen, record)
+            SeenHistories.tag(host.store, seen, name)
+        elif not host.store.has_collection(seen):
             raise StoreError(
-                f"recommender {name!r} lost its collection {coll!r}; "
+                f"recommender {name!r} lost its collection {seen!r} (the users' histories); "
                 f"drop it with plat.drop({name!r}) and fit it again"
             )
-        cols[role] = _attach(plat, coll, record, encoder)
-    seen = doc.options.get("seen")
-    if seen is not None and not plat.store.has_collection(seen):
-        raise StoreError(
-            f"recommender {name!r} lost its collection {seen!r} (the users' histories); "
-            f"drop it with plat.drop({name!r}) and fit it again"
-        )
     return Parts(doc, encoder, cols["users"], cols["items"])
 
 
-def _create(plat: Platform, name: str, algorithm: str, config: dict[str, Any]) -> Parts:
+def drop_parts(host: RecommenderHost, name: str) -> bool:
+    """Delete recommender ``name``: each of its collections, then its record (a crash in
+    between leaves a record whose ``plat.drop`` finishes the job). False if there is none."""
+    doc = host.recommender_record(name)
+    if doc is None:
+        return False
+    for coll in (doc.users, doc.items):
+        _drop_part(host, name, coll)
+    seen = doc.options.get("seen")
+    # Histories written before they had a catalog record (the first fit made them) are
+    # dropped by their tag.
+    if (
+        isinstance(seen, str)
+        and not _drop_part(host, name, seen)
+        and host.store.has_collection(seen)
+        and SeenHistories.owner(host.store, seen) == name
+    ):
+        host.store.drop_collection(seen)
+    host.delete_recommender_record(name)
+    logger.info("dropped recommender %r", name)
+    return True
+
+
+def _drop_part(host: RecommenderHost, name: str, coll: str) -> bool:
+    """Drop collection ``coll`` if recommender ``name`` owns it (True if it was dropped)."""
+    record = host.collection_record(coll)
+    if record is None or record.recommender not in (None, name):
+        return False
+    return host.drop_collection(coll)
+
+
+def _create(
+    host: RecommenderHost, name: str, algorithm: str, config: dict[str, Any], content: str | None
+) -> Parts:
     if algorithm not in ALGORITHMS:
         raise InvalidInputError(
             f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}"
@@ -109,46 +153,109 @@ def _create(plat: Platform, name: str, algorithm: str, config: dict[str, Any]) -
     names = {role: name + suffix for role, suffix in ROLES.items()}
     seen = name + SUFFIX
     for coll in (name, *names.values(), seen):
-        if plat.has_collection(coll) or plat.store.has_collection(coll):
-            ours = coll == seen and not plat.has_collection(coll)
-            if ours and SeenHistories.owner(plat.store, coll) == name:
+        if host.has_collection(coll) or host.store.has_collection(coll):
+            ours = coll == seen and not host.has_collection(coll)
+            if ours and SeenHistories.owner(host.store, coll) == name:
                 # The histories of a dropped recommender of this name: ours to drop.
-                plat.store.drop_collection(coll)
+                host.store.drop_collection(coll)
                 continue
             raise InvalidInputError(
                 f"a collection named {coll!r} already exists; pick another recommender name"
             )
-    space = encoder.space
-    cols = {}
-    for role, coll in names.items():
-        record = CollectionRecord(
-            space=space,
-            encoder=encoder.name,
-            config=encoder.config(),
-            identity=identity_of(encoder),
-            state=encoder.state_dict(),
-            recommender=name,
-            role=role,
-            # The default index: an in-process copy of the factors on a Lite file (the
-            # snapshot reads them from it), an ANN index for similar-item searches of a large
-            # catalogue, the server's own index on a server.
-            index="auto",
-        )
-        plat.catalog.save_collection(coll, record)
-        plat.store.create_collection(coll, space.dim, space.metric, index=record.index)
-        cols[role] = _attach(plat, coll, record, encoder)
     doc = RecommenderRecord(
         algorithm=algorithm,
-        space=space,
+        space=encoder.space,
         users=names["users"],
         items=names["items"],
         config=encoder.config(),
         identity=identity_of(encoder),
         state=encoder.state_dict(),
+        options={"seen": seen, **({"item_content": content} if content is not None else {})},
+        status="creating",
     )
-    plat.catalog.save_recommender(name, doc)
+    # The record first: a crash before every collection exists leaves a record that the
+    # next plat.recommender(name) finishes and plat.drop(name) removes.
+    host.save_recommender_record(name, doc)
+    parts = _finish(host, name, doc, encoder)
     logger.info("created recommender %r (%s)", name, algorithm)
+    return parts
+
+
+def _finish(
+    host: RecommenderHost, name: str, doc: RecommenderRecord, encoder: FactorModel
+) -> Parts:
+    """Create whichever collections of recommender ``name`` (record ``doc``, status
+    ``"creating"``) do not exist yet, then record it as ready."""
+    cols = {}
+    for role, coll in (("users", doc.users), ("items", doc.items)):
+        record = host.collection_record(coll)
+        if record is not None and record.recommender != name:
+            raise InvalidInputError(
+                f"recommender {name!r} was being created when a collection named {coll!r} "
+                f"was made; drop one of them (plat.drop({coll!r}) or plat.drop({name!r}))"
+            )
+        if record is None or record.status == "creating":
+            col = host.create_collection(
+                coll,
+                record or _part_record(encoder, name, role),
+                encoder,
+                kind=RecommenderCollection,
+            )
+            assert isinstance(col, RecommenderCollection)
+            cols[role] = col
+        else:
+            cols[role] = _open_part(host, name, coll, encoder)
+    seen = doc.options.get("seen")
+    if isinstance(seen, str):
+        record = host.collection_record(seen)
+        if record is not None and record.recommender != name:
+            raise InvalidInputError(
+                f"recommender {name!r} was being created when a collection named {seen!r} "
+                f"was made; drop one of them (plat.drop({seen!r}) or plat.drop({name!r}))"
+            )
+        if record is None or record.status == "creating":
+            host.create_collection(seen, record or history_record(name))
+        SeenHistories.tag(host.store, seen, name)  # again: a crash may have come before it
+    doc.status = "ready"
+    host.save_recommender_record(name, doc)
     return Parts(doc, encoder, cols["users"], cols["items"])
+
+
+def _part_record(encoder: FactorModel, name: str, role: str) -> CollectionRecord:
+    return CollectionRecord(
+        space=encoder.space,
+        encoder=encoder.name,
+        config=encoder.config(),
+        identity=identity_of(encoder),
+        state=encoder.state_dict(),
+        recommender=name,
+        role=role,
+        # The default index: an in-process copy of the factors on a Lite file (the snapshot
+        # reads them from it), an ANN index for similar-item searches of a large catalogue,
+        # the server's own index on a server.
+        index="auto",
+        status="creating",
+    )
+
+
+def _open_part(
+    host: RecommenderHost, name: str, coll: str, encoder: FactorModel
+) -> RecommenderCollection:
+    """The object of collection ``coll`` of recommender ``name``, on the recommender's own
+    encoder object (registered with the platform, so ``ov.ref(..., collection=...)`` lookups
+    find the same object)."""
+    record = host.collection_record(coll)
+    if record is not None and record.status == "creating":
+        col = host.create_collection(coll, record, encoder, kind=RecommenderCollection)
+    elif record is None or not host.store.has_collection(record.milvus_name(coll)):
+        raise StoreError(
+            f"recommender {name!r} lost its collection {coll!r}; "
+            f"drop it with plat.drop({name!r}) and fit it again"
+        )
+    else:
+        col = host.attach(coll, record, encoder, kind=RecommenderCollection)
+    assert isinstance(col, RecommenderCollection)
+    return col
 
 
 def _factor_model(algorithm: str, config: dict[str, Any]) -> FactorModel:
@@ -159,13 +266,3 @@ def _factor_model(algorithm: str, config: dict[str, Any]) -> FactorModel:
             "a recommender needs one like 'als' or 'bpr'"
         )
     return encoder
-
-
-def _attach(
-    plat: Platform, coll: str, record: CollectionRecord, encoder: Any
-) -> RecommenderCollection:
-    """A Collection on the recommender's own encoder object, registered with the platform
-    so that ``ov.ref(..., collection=...)`` lookups find the same object."""
-    col = plat.attach(coll, record, encoder, kind=RecommenderCollection)
-    assert isinstance(col, RecommenderCollection)
-    return col

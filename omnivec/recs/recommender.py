@@ -15,7 +15,7 @@ hyper-parameters and the space in the catalog record ``recommender:<name>``.
 
 ``fit`` and ``partial_fit`` compute first and commit after: the model trains (or folds users
 in) without changing anything, the store writes go through an undo log
-(:class:`omnivec.recs.rewrite.Rewrite`) and the catalog records the new space last; only then
+(:class:`omnivec.recs.commit.Rewrite`) and the catalog records the new space last; only then
 do the encoder, the collections' records and the in-memory snapshot take the new state. A
 failure anywhere before leaves every stored row and every in-memory structure as it was.
 
@@ -42,7 +42,7 @@ from omnivec.core.queries import Hit, ref
 from omnivec.core.space import Space
 from omnivec.core.validation import MAX_K, check_batch, check_k, check_where
 from omnivec.errors import InvalidInputError, NotFoundError, StoreError
-from omnivec.platform.catalog import RecommenderRecord
+from omnivec.platform.catalog import Catalog, RecommenderRecord
 from omnivec.recs.coldstart import place_cold_items
 from omnivec.recs.collection import RecommenderCollection
 from omnivec.recs.commit import UndoFailed, write_fit, write_users
@@ -52,14 +52,14 @@ from omnivec.recs.interactions import (
     merge_histories,
     metadata_rows,
 )
-from omnivec.recs.opening import ALGORITHMS, open_parts
+from omnivec.recs.opening import ALGORITHMS, drop_parts, open_parts
 from omnivec.recs.seen import SEEN, SEEN_WEIGHTS, SeenHistories
 from omnivec.recs.snapshot import Snapshot, read_snapshot
 
 if TYPE_CHECKING:
-    from omnivec.platform.platform import Platform
+    from omnivec.platform.recommending import RecommenderHost
 
-__all__ = ["ALGORITHMS", "SNAPSHOT_MAX_FLOATS", "Recommender", "open_recommender"]
+__all__ = ["ALGORITHMS", "LAYER", "SNAPSHOT_MAX_FLOATS", "Layer", "Recommender"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +78,15 @@ class Recommender:
 
     def __init__(
         self,
-        platform: Platform,
+        host: RecommenderHost,
         name: str,
         doc: RecommenderRecord,
         encoder: FactorModel,
         users: RecommenderCollection,
         items: RecommenderCollection,
     ) -> None:
-        self._platform = platform
-        self._store = platform.store
+        self._host = host
+        self._store = host.store
         self.name = name
         self._doc = doc
         self._encoder = encoder
@@ -238,7 +238,7 @@ class Recommender:
     ) -> tuple[TrainedFactors, list[dict[str, Any]]]:
         """Items of the linked content collection that nobody interacted with, placed in
         this recommender's space through a map learned on the items that have both."""
-        col = self._platform.existing_collection(content)
+        col = self._host.existing_collection(content)
         ids, vectors = col.vectors()
         trained, imeta, report = place_cold_items(trained, ids, vectors, imeta, content)
         self.cold_start = report
@@ -263,7 +263,9 @@ class Recommender:
         try:
             doc, records = write_fit(
                 self._store,
-                self._platform.catalog,
+                # The commit writes this recommender's own records (its collections' and its
+                # own) as typed documents in the store the host lends.
+                Catalog(self._store),
                 self.name,
                 self._doc,
                 {name: col.record for name, col in cols.items()},
@@ -371,7 +373,7 @@ class Recommender:
         server (its ``fit`` or ``partial_fit``): writes through this object, or through
         ``rec.users`` / ``rec.items``, are seen without it."""
         with self._lock:
-            doc = self._platform.catalog.recommender(self.name)
+            doc = self._host.recommender_record(self.name)
             if doc is None:
                 raise NotFoundError(
                     f"recommender {self.name!r} is no longer in the store; "
@@ -610,10 +612,21 @@ class Recommender:
         return self.users.search(ref(user), k=k, where=where)  # type: ignore[return-value]
 
 
-def open_recommender(
-    plat: Platform, name: str, algorithm: str | None, config: dict[str, Any]
-) -> Recommender:
-    """Open (or create) recommender ``name``: the ``omnivec.recommenders`` entry point through
-    which :meth:`omnivec.Platform.recommender` reaches this layer."""
-    parts = open_parts(plat, name, algorithm, config)
-    return Recommender(plat, name, parts.doc, parts.encoder, parts.users, parts.items)
+class Layer:
+    """This layer as the platform sees it (:class:`omnivec.platform.recommending.RecommenderLayer`):
+    :data:`LAYER` is the ``omnivec.recommenders`` entry point through which
+    :meth:`omnivec.Platform.recommender` and :meth:`omnivec.Platform.drop` reach it."""
+
+    def open(
+        self, host: RecommenderHost, name: str, algorithm: str | None, config: dict[str, Any]
+    ) -> Recommender:
+        """Open (or create, or finish creating) recommender ``name``."""
+        parts = open_parts(host, name, algorithm, config)
+        return Recommender(host, name, parts.doc, parts.encoder, parts.users, parts.items)
+
+    def drop(self, host: RecommenderHost, name: str) -> bool:
+        """Delete recommender ``name`` and its collections (False if there is none)."""
+        return drop_parts(host, name)
+
+
+LAYER = Layer()

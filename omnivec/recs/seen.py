@@ -5,9 +5,10 @@ and a user row's metadata comes back in every ``similar_users`` hit, so historie
 hand every neighbour's whole history to any caller. ``exclude_seen`` and ``partial_fit`` read
 them from here instead.
 
-Storage: a side collection ``<recommender>__seen`` (not in the catalog's collection list; its
-name is in the recommender's record, ``options["seen"]``) of rows of a 2-d zero vector whose
-metadata packs one chunk of one user's history:
+Storage: a side collection ``<recommender>__seen`` (its name is in the recommender's record,
+``options["seen"]``; its catalog record, :func:`history_record`, says ``role="seen"``; it is
+created with the recommender, through the platform's one creation path) of rows of a 2-d zero
+vector whose metadata packs one chunk of one user's history:
 
 * ``items``: the item store keys, separated by spaces (keys never hold a space),
 * ``w``: the weights, float32 little-endian, base64,
@@ -16,7 +17,9 @@ metadata packs one chunk of one user's history:
 Chunk 0's primary key is the user's store key; chunk ``c >= 1`` is ``"<c>#<hash of the key>"``
 with the key in ``user`` (user keys start with a letter, so the two never meet). A chunk holds
 at most :data:`CHUNK_BYTES` of packed data, far under the cap, so a history of any length fits.
-Row ``~omnivec`` tags the collection as this recommender's.
+Row ``~omnivec`` tags the collection as this recommender's. Recommenders fitted before the
+side collection had a catalog record (and round-1 files, on their first ``fit``) have it
+without one.
 
 Round-1 files kept histories in the user rows' metadata (``seen`` / ``seen_weights``); a
 recommender without ``options["seen"]`` reads them from there (:func:`legacy_history`) until
@@ -33,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omnivec.core.ids import encode_id
+from omnivec.core.space import Space
 from omnivec.errors import StoreError
+from omnivec.platform.catalog import CollectionRecord
 
 if TYPE_CHECKING:
     from omnivec.recs.commit import Rewrite
@@ -46,6 +51,7 @@ __all__ = [
     "SUFFIX",
     "SeenHistories",
     "drop_legacy",
+    "history_record",
     "legacy_history",
     "strip_legacy",
 ]
@@ -60,6 +66,18 @@ _DIM = 2
 
 #: A user's history: item store keys and float32 weights, in one order.
 History = tuple[list[str], np.ndarray]
+
+
+def history_record(recommender: str) -> CollectionRecord:
+    """The catalog record of ``recommender``'s side collection (exact search over 2-d zero
+    vectors: it is only ever read by key)."""
+    return CollectionRecord(
+        space=Space("none", "vectors", "", _DIM, "l2"),
+        index="flat",
+        recommender=recommender,
+        role="seen",
+        status="creating",
+    )
 
 
 def legacy_history(meta: Mapping[str, Any]) -> dict[str, float]:
@@ -202,7 +220,7 @@ class SeenHistories:
     def create(self, rewrite: Rewrite, name: str, recommender: str) -> None:
         """Create side collection ``name`` (tagged as ``recommender``'s) within ``rewrite``."""
         rewrite.create(name, _DIM, "l2")
-        rewrite.upsert(name, [TAG], np.zeros((1, _DIM), np.float32), [{"recommender": recommender}])
+        rewrite.upsert(name, [TAG], *_tag_row(recommender))
 
     def replace_all(self, rewrite: Rewrite, name: str, histories: Mapping[str, History]) -> None:
         """Make ``histories`` the side collection's whole content (a fit)."""
@@ -238,6 +256,11 @@ class SeenHistories:
 
     # -- ownership -------------------------------------------------------------------------
     @staticmethod
+    def tag(store: VectorStore, name: str, recommender: str) -> None:
+        """Tag side collection ``name`` as ``recommender``'s (row ``~omnivec``)."""
+        store.upsert(name, [TAG], *_tag_row(recommender))
+
+    @staticmethod
     def owner(store: VectorStore, name: str) -> str | None:
         """The recommender that tagged side collection ``name`` (None: not ours)."""
         try:
@@ -246,3 +269,7 @@ class SeenHistories:
             return None
         row = rows.get(TAG)
         return None if row is None else str(row.metadata.get("recommender", "")) or None
+
+
+def _tag_row(recommender: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    return np.zeros((1, _DIM), np.float32), [{"recommender": recommender}]

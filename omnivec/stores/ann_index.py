@@ -5,9 +5,10 @@ functions."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import operator
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,6 +24,19 @@ from omnivec.stores.calibration import (
     probes_for,
     recall_at,
 )
+from omnivec.stores.index_common import (
+    FORMAT,
+    RECALL_TARGET,
+    calibration_target,
+    faiss_module,
+    fresh_queries,
+    nlist_for,
+    omnivec_version,
+    read_keys,
+    versions,
+    write_keys,
+)
+from omnivec.stores.mirror import PREPARE_MIN_ROWS, Hits, Lookup, Prepared
 from omnivec.stores.scan import RowBlock
 
 __all__ = [
@@ -34,84 +48,13 @@ __all__ = [
     "fresh_queries",
     "nlist_for",
     "omnivec_version",
+    "read_keys",
     "versions",
     "write_keys",
 ]
 
-#: The recall@10 an index promises by default (``recall_target=`` changes it per collection).
-RECALL_TARGET = 0.95
 #: ivf_sq8 re-ranks this many candidates per hit exactly.
 RERANK_FACTOR = 4
-FORMAT = 1
-
-_threads_set = False
-
-
-def faiss_module() -> Any:
-    global _threads_set
-    import faiss
-
-    if not _threads_set:
-        threads = int(os.environ.get("OMNIVEC_FAISS_THREADS", min(2, os.cpu_count() or 1)))
-        faiss.omp_set_num_threads(max(1, threads))
-        _threads_set = True
-    return faiss
-
-
-def omnivec_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("omnivec")
-    except Exception:  # noqa: BLE001 - a source checkout has no distribution metadata
-        return "dev"
-
-
-def versions() -> dict[str, Any]:
-    """The versions saved files depend on; a saved file naming others is rebuilt."""
-    return {"format": FORMAT, "faiss": faiss_module().__version__, "omnivec": omnivec_version()}
-
-
-def nlist_for(rows: int) -> int:
-    """Inverted lists for an index over ``rows`` rows: ~4 sqrt(rows) (faiss' guideline), at
-    most rows / 39 (enough training points per list) and 65,536."""
-    return int(max(1, min(4 * np.sqrt(rows), rows // 39 or 1, 65_536)))
-
-
-def write_keys(folder: Path, name: str, keys: Sequence[str]) -> None:
-    """``<name>.keys``: one store key per line (a removed id's line is empty), replaced whole."""
-    tmp = folder / f"{name}.keys.tmp"
-    tmp.write_text("\n".join(keys), encoding="utf-8")
-    os.replace(tmp, folder / f"{name}.keys")
-
-
-def read_keys(folder: Path, name: str) -> list[str | None]:
-    """What :func:`write_keys` wrote, a removed id's line as ``None``."""
-    text = (folder / f"{name}.keys").read_text(encoding="utf-8")
-    return [k or None for k in text.split("\n")] if text else []
-
-
-def calibration_target(recall_target: float) -> float:
-    """The recall an index is calibrated for on its sample: halfway from the promised
-    ``recall_target`` to 1 (0.975 for 0.95), a margin for queries the sample did not see."""
-    return recall_target + (1.0 - recall_target) / 2
-
-
-def fresh_queries(
-    rows: np.ndarray, neighbours: np.ndarray, rng: np.random.Generator, unit: bool
-) -> np.ndarray:
-    """Queries that are not stored points: each row of ``rows`` moved in a random direction
-    by its distance to its nearest stored neighbour (a row of ``neighbours``), as a new
-    point of the data falls near, not onto, what is stored; ``unit``: scaled back to unit
-    length (cosine). float32 ``(m, dim)``."""
-    rows = np.asarray(rows, dtype=np.float32)
-    step = np.linalg.norm(rows - neighbours, axis=1, keepdims=True)
-    noise = rng.standard_normal(rows.shape).astype(np.float32)
-    noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
-    out = rows + noise * step
-    if unit:
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 #: search_one keeps its arrays for every k up to this (a few KB each).
@@ -144,6 +87,8 @@ class AnnIndex:
     (``add_with_ids``) with a hashtable direct map, so removal is by id, not a scan. Cosine
     collections store normalised vectors and search by inner product.
     """
+
+    searchable = True
 
     def __init__(self, index: Any, metric: str, kind: str, keys: list[str | None]) -> None:
         self.index = index
@@ -362,7 +307,7 @@ class AnnIndex:
     def _list_view(self, lst: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Inverted list ``lst`` of an IVF-Flat index in faiss' own memory, no copy: (int64
         ids ``(size,)``, float32 rows ``(size, dim)``), valid until the index next changes
-        (callers hold the manager's lock or own the index); None when the list is empty."""
+        (callers hold the collection's lock or own the index); None when the list is empty."""
         invlists = self.index.invlists
         size = int(invlists.list_size(lst))
         if not size:
@@ -607,12 +552,27 @@ class AnnIndex:
         k: int,
         nprobe: int | None = None,
         exact: Callable[[list[str]], dict[str, np.ndarray]] | None = None,
-    ) -> list[list[tuple[str, float]]]:
+    ) -> Hits:
         """Top-``k`` (key, higher-is-better score) per query. ``exact`` (SQ8) fetches the
         stored vectors of the candidates to re-rank them exactly."""
+        found = self._lookup(self._prepare(queries), k, nprobe)
+        if found.finish is None or found.wanted is None:
+            return found.hits
+        return found.finish(exact(found.wanted) if exact is not None else {})
+
+    def lookup(self, queries: np.ndarray, k: int, params: Mapping[str, int]) -> Lookup | None:
+        """:meth:`search` for the manager: SQ8 candidates come back to be re-ranked with
+        Milvus' vectors outside the lock; None for an exact scan of SQ8 (Milvus answers)."""
+        exact = bool(params.get("exact"))
+        if exact and self.kind == "ivf_sq8":
+            return None  # its codes are not the stored vectors
+        nprobe = self.nlist if exact else params.get("nprobe")
+        return self._lookup(self._prepare(queries), k, nprobe)
+
+    def _lookup(self, q: np.ndarray, k: int, nprobe: int | None) -> Lookup:
         faiss = faiss_module()
-        q = self._prepare(queries)
-        fetch = k * RERANK_FACTOR if exact is not None else k
+        rerank = self.kind == "ivf_sq8"
+        fetch = k * RERANK_FACTOR if rerank else k
         params = self._search_params(nprobe)
         # faiss' own search_c into arrays made here: its Python wrapper's checks and
         # allocations cost more than the search of one query at nprobe 1.
@@ -623,7 +583,7 @@ class AnnIndex:
             n, faiss.swig_ptr(q), fetch, faiss.swig_ptr(dist), faiss.swig_ptr(ids), params
         )
         keys = self.keys
-        if exact is None:
+        if not rerank:
             scores = self._scores(dist)
             # An id faiss returns is live (removal takes it out of faiss too); -1 (only at the
             # end of a row): no more; zip stops at the live ids. zip/map loop in C.
@@ -632,13 +592,21 @@ class AnnIndex:
                 if irow and irow[-1] < 0:
                     irow = [i for i in irow if i >= 0]
                 out_rows.append(list(zip(map(keys.__getitem__, irow), drow, strict=False)))
-            return out_rows  # type: ignore[return-value]
-        rows = [[keys[i] for i in row if i >= 0] for row in ids.tolist()]
-        wanted = sorted({key for keys in rows for key in keys if key is not None})
-        stored = exact(wanted)
-        out: list[list[tuple[str, float]]] = []
-        for qi, keys in enumerate(rows):
-            cand = [key for key in keys if key is not None and key in stored]
+            return Lookup(out_rows)  # type: ignore[arg-type]
+        rows = [[key for i in row if i >= 0 and (key := keys[i]) is not None]
+                for row in ids.tolist()]  # fmt: skip
+        wanted = sorted({key for row in rows for key in row})
+        return Lookup([], wanted, functools.partial(self._rerank, q, rows, k))
+
+    def _rerank(
+        self, q: np.ndarray, rows: list[list[str]], k: int, stored: dict[str, np.ndarray]
+    ) -> Hits:
+        """The candidates ``rows`` of queries ``q`` (prepared) re-ranked exactly with their
+        ``stored`` vectors (a candidate missing there was deleted meanwhile). Reads no state
+        of the index but its metric: runs outside the lock."""
+        out: Hits = []
+        for qi, cands in enumerate(rows):
+            cand = [key for key in cands if key in stored]
             if not cand:
                 out.append([])
                 continue
@@ -648,6 +616,32 @@ class AnnIndex:
             order = np.argsort(-scores, kind="stable")[:k]
             out.append([(cand[j], float(scores[j])) for j in order])
         return out
+
+    # -- the Mirror protocol's lifecycle (omnivec.stores.mirror) -----------------------------
+    def prepare(self, vectors: np.ndarray) -> Prepared | None:
+        """:meth:`assign` in a thread while Milvus stores the rows (large writes only)."""
+        return Prepared(self, self.assign, vectors) if len(vectors) >= PREPARE_MIN_ROWS else None
+
+    def start(self) -> None:
+        """Nothing runs in the background after a write (retraining is the manager's)."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def compaction(self) -> None:
+        """Removal takes rows out of faiss: no tombstones to compact."""
+
+    def retarget(self, target: float) -> bool:
+        self.recall_target, self.calibrated_rows = target, 0  # calibrated again
+        return True
+
+    def before_search(self, exact: bool, progress: bool | None) -> bool:
+        """Nothing inline: after growth the calibration runs in the background (True)."""
+        return self.calibration_due
+
+    def ready(self, progress: bool | None) -> None:
+        if self.calibration_due:
+            self.calibrate()
 
     # -- files --------------------------------------------------------------------------
     def save(self, folder: Path, name: str) -> None:

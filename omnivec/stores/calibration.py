@@ -27,6 +27,7 @@ __all__ = [
     "GROUP_ROWS",
     "BackgroundCalibration",
     "CalibrationCancelled",
+    "Calibrations",
     "RunningTop",
     "probes_for",
     "recall_at",
@@ -171,11 +172,11 @@ class BackgroundCalibration:
 
 
 class Calibrations:
-    """The background calibrations of one manager's collections, by name (``lock``: the
-    manager's, under which jobs start, end and are cancelled)."""
+    """The background calibrations of one manager's collections, by name (``lock_of(name)``:
+    the collection's lock, under which its job starts, ends and is cancelled)."""
 
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock
+    def __init__(self, lock_of: Callable[[str], Any]) -> None:
+        self.lock_of = lock_of
         self.jobs: dict[str, BackgroundCalibration] = {}
 
     def __contains__(self, name: object) -> bool:
@@ -194,26 +195,29 @@ class Calibrations:
             ended()
 
         index.begin_calibration()
-        job = self.jobs[name] = BackgroundCalibration(name, index, self.lock, done)
+        job = self.jobs[name] = BackgroundCalibration(name, index, self.lock_of(name), done)
         job.start()
 
     def cancel(self, name: str) -> BackgroundCalibration | None:
-        """Stop ``name``'s calibration (under the lock); the job, or None."""
+        """Stop ``name``'s calibration (under its lock); the job, or None."""
         job = self.jobs.pop(name, None)
         if job is not None:
             job.cancel()
         return job
 
     def settle(self, current: Callable[[str], Any], names: list[str] | None = None) -> None:
-        """Stop the calibrations of ``names`` (default all; not under the lock) and calibrate
+        """Stop the calibrations of ``names`` (default all; not under a lock) and calibrate
         their indexes here at full speed when still ``current(name)``: what is saved or
         reported is calibrated."""
-        with self.lock:
-            jobs = [j for n in (names or list(self.jobs)) if (j := self.cancel(n)) is not None]
+        jobs = []
+        for name in names if names is not None else list(self.jobs):
+            with self.lock_of(name):
+                job = self.cancel(name)
+            if job is not None:
+                jobs.append(job)
         for job in jobs:
             job.finished.wait()
-        with self.lock:
-            for job in jobs:
+            with self.lock_of(job.name):
                 index: Any = job.index
                 if current(job.name) is index and index.calibration_due:
                     index.calibrate()

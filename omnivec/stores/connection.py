@@ -7,12 +7,12 @@ import logging
 import time
 from typing import Any
 
+from omnivec.stores.errors import transient_goaway
+
 __all__ = [
     "LITE_GRPC_OPTIONS",
     "DropRpcTracebacks",
     "connect_client",
-    "error_mentions",
-    "is_transient_goaway",
     "quiet_rpc_tracebacks",
 ]
 
@@ -32,8 +32,12 @@ LITE_GRPC_OPTIONS = {
 }
 
 
-def connect_client(client_class: Any, uri: str, token: str, timeout: float) -> Any:
+def connect_client(
+    client_class: Any, uri: str, token: str, timeout: float, *, lite: bool = False
+) -> Any:
     """A MilvusClient, retrying a connection the server closed with a transient gRPC GOAWAY.
+    ``lite``: ``uri`` is a Milvus Lite file (pymilvus starts its server), which takes
+    :data:`LITE_GRPC_OPTIONS`.
 
     gRPC reuses TCP connections across channels to one address; a server may close such a
     connection (e.g. "too_many_pings" after idle keepalives), and the next connect fails with
@@ -42,36 +46,17 @@ def connect_client(client_class: Any, uri: str, token: str, timeout: float) -> A
     """
     for pause in (*_CONNECT_RETRY_PAUSES_S, None):
         try:
-            if uri.endswith(".db"):  # a Milvus Lite file: pymilvus starts its server
+            if lite:
                 return client_class(
                     uri=uri, token=token, timeout=timeout, grpc_options=dict(LITE_GRPC_OPTIONS)
                 )
             return client_class(uri=uri, token=token, timeout=timeout)
         except Exception as exc:
-            if pause is None or not is_transient_goaway(exc):
+            if pause is None or not transient_goaway(exc):
                 raise
             logger.info("Milvus at %s closed the connection (%s); retrying", uri, exc)
             time.sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def is_transient_goaway(exc: BaseException) -> bool:
-    return error_mentions(exc, "too many pings", "too_many_pings", "goaway")
-
-
-def error_mentions(exc: BaseException, *phrases: str) -> bool:
-    """Whether ``exc`` or an exception it was raised from mentions one of ``phrases``
-    (lower case), case-insensitively."""
-    visited: set[int] = set()
-    current: BaseException | None = exc
-    # pymilvus raises `e from e`, so the chain can loop back on itself.
-    while current is not None and id(current) not in visited:
-        visited.add(id(current))
-        text = str(current).lower()
-        if any(phrase in text for phrase in phrases):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class DropRpcTracebacks(logging.Filter):

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from omnivec.core.space import unit_rows
-from omnivec.stores.ann_index import versions, write_keys
+from omnivec.stores.index_common import versions, write_keys
+from omnivec.stores.mirror import Mirror, Prepared
 from omnivec.stores.scan import RowBlock
 
 __all__ = ["FlatRows"]
@@ -34,6 +35,8 @@ class FlatRows:
     """
 
     kind = "flat"
+    #: Milvus answers this collection's searches (exactly): a Mirror, not a Searchable.
+    searchable = False
 
     def __init__(
         self, metric: str, keys: list[str] | None = None, matrix: np.ndarray | None = None
@@ -80,7 +83,22 @@ class FlatRows:
             self._unit = self._unit.copy() if self._unit is not None else None
             self._shared = False
 
-    def upsert(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+    def prepare(self, vectors: np.ndarray) -> Prepared | None:
+        return None  # a copy into the matrix: nothing to do beforehand
+
+    def start(self) -> None:
+        """Nothing runs in the background."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def compaction(self) -> Mirror | None:
+        return None  # a removed row is replaced by the last one: no tombstones
+
+    def retarget(self, target: float) -> bool:
+        return False  # exact: no recall to promise
+
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray, assigned: object = None) -> None:
         """Add or replace rows: ``vectors`` (n, dim), stored as float32."""
         x = np.asarray(vectors, dtype=np.float32)
         if not len(keys):

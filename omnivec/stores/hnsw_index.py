@@ -9,7 +9,7 @@ calibration shows the IVF index needs more than :data:`HNSW_PROBE_SHARE` of its 
 
 - **Writes stay cheap.** A write appends its rows to an unindexed tail (positions after the
   graph's); a background thread (one faiss thread, lowered priority) moves the tail into the
-  graph :data:`BUILD_CHUNK` rows at a time under the manager's lock. Searches scan the tail
+  graph :data:`BUILD_CHUNK` rows at a time under the collection's lock. Searches scan the tail
   exactly and merge it with the graph's answer, so nothing written is missed. A search that
   finds a tail of more than :data:`MAX_TAIL_SHARE` of the rows (whose scan would cost more than
   the promised speed) finishes the build first at full speed, as an index build would.
@@ -31,7 +31,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,8 @@ import numpy as np
 
 from omnivec.core.ids import decode_id
 from omnivec.core.progress import progress_bar
-from omnivec.stores.ann_index import (
+from omnivec.stores.calibration import recall_of
+from omnivec.stores.index_common import (
     RECALL_TARGET,
     calibration_target,
     faiss_module,
@@ -48,7 +49,7 @@ from omnivec.stores.ann_index import (
     versions,
     write_keys,
 )
-from omnivec.stores.calibration import recall_of
+from omnivec.stores.mirror import Lookup, Prepared
 from omnivec.stores.scan import RowBlock
 
 __all__ = [
@@ -88,10 +89,11 @@ class HnswIndex:
     """A faiss HNSW graph over one collection's rows, an unindexed tail, tombstones.
 
     Positions (int64 ids) are given in write order; the graph holds positions
-    ``[0, graph.ntotal)`` and the tail the rest. ``lock`` is the manager's lock: every
+    ``[0, graph.ntotal)`` and the tail the rest. ``lock`` is the collection's lock: every
     method is called under it, and the background builder takes it per chunk."""
 
     kind = "hnsw"
+    searchable = True
 
     def __init__(self, graph: Any, metric: str, keys: list[str | None], lock: Any) -> None:
         self.graph = graph
@@ -163,7 +165,7 @@ class HnswIndex:
             grown[: len(self._bitmap)] = self._bitmap
             self._bitmap = grown
 
-    # -- writes (under the manager's lock) ------------------------------------------------
+    # -- writes (under the collection's lock) ---------------------------------------------
     def _append(self, keys: list[str], x: np.ndarray) -> None:
         n = len(keys)
         if self._tail_end + n > len(self._tail):
@@ -181,7 +183,10 @@ class HnswIndex:
             self.ids[key] = pos
             self._bitmap[pos >> 3] |= 1 << (pos & 7)
 
-    def upsert(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+    def prepare(self, vectors: np.ndarray) -> Prepared | None:
+        return None  # a write only appends to the tail
+
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray, assigned: object = None) -> None:
         """Add or replace rows: a replaced key's old position becomes a tombstone."""
         self.remove([k for k in keys if k in self.ids])
         self._append(list(keys), self._prepare(vectors))
@@ -197,6 +202,17 @@ class HnswIndex:
 
     def wants_compaction(self) -> bool:
         return self.dead >= COMPACT_MIN and self.dead > COMPACT_SHARE * len(self.keys)
+
+    def compaction(self) -> HnswIndex | None:
+        """:meth:`compacted` once tombstones exceed their share (this one's build stops)."""
+        if not self.wants_compaction():
+            return None
+        self.stop()
+        return self.compacted()
+
+    def retarget(self, target: float) -> bool:
+        self.recall_target, self.calibrated_rows = target, 0  # calibrated again
+        return True
 
     def compacted(self) -> HnswIndex:
         """A new index over the live rows only (its graph is built in the background)."""
@@ -378,6 +394,22 @@ class HnswIndex:
             [(keys[p], s) for p, s in zip(prow, srow, strict=True) if p >= 0]  # type: ignore[misc]
             for prow, srow in zip(found.tolist(), scores.tolist(), strict=True)
         ]
+
+    def before_search(self, exact: bool, progress: bool | None) -> bool:
+        """Build a tail whose scan would cost more than the graph (not for an exact scan);
+        calibrate inline after growth once the tail is built (the builder does otherwise)."""
+        if self.tail_too_long() and not exact:
+            self.finish(progress)
+        elif self.calibration_due and not self.pending:
+            self.calibrate()
+        return False
+
+    def lookup(self, queries: np.ndarray, k: int, params: Mapping[str, int]) -> Lookup:
+        return Lookup(self.search(queries, k, params.get("ef"), exact=bool(params.get("exact"))))
+
+    def ready(self, progress: bool | None) -> None:
+        if self.calibration_due:
+            self.finish(progress)  # the graph as it will answer, calibrated
 
     def search_one(
         self, vector: np.ndarray, k: int, ef: int | None = None

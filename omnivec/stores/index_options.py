@@ -1,5 +1,6 @@
-"""What a collection's index accepts: the ``index=`` names, ``recall_target``, per-search
-parameters, and the Milvus index and search parameters on a server."""
+"""What a collection's index accepts: the ``index=`` names, ``recall_target`` and per-search
+parameters (the Milvus index and search parameters on a server are in
+:mod:`omnivec.stores.milvus`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ __all__ = [
     "LOCAL_INDEXES",
     "check_recall_target",
     "check_search_params",
-    "server_index",
-    "server_search_params",
 ]
 
 #: Every ``index=`` a collection accepts. On a Lite file "auto", "ivf_sq8" and "hnsw" are
@@ -23,9 +22,6 @@ __all__ = [
 INDEXES = ("auto", "flat", "ivf_flat", "ivf_sq8", "hnsw")
 LOCAL_INDEXES = ("auto", "ivf_sq8", "hnsw")
 _SEARCH_PARAMS = ("nprobe", "ef")
-#: On a server, ``exact=True`` asks the index for its widest search (Milvus cannot scan an
-#: indexed collection exhaustively): every list of an IVF index, this ef for HNSW.
-_SERVER_EXACT_EF = 16_384
 
 
 def check_recall_target(value: Any) -> float:
@@ -63,31 +59,3 @@ def check_search_params(params: dict[str, Any] | None) -> dict[str, int]:
             raise InvalidInputError(f"search parameter {key} must be an int from 1 to 65536")
         out[key] = int(value)
     return out
-
-
-# -- Milvus server indexes ---------------------------------------------------------------------
-def server_index(index: str, rows: int = 1_000_000) -> tuple[str, dict[str, int]]:
-    """Milvus index type and build parameters for ``index`` on a server, sized for ``rows``.
-
-    ``auto`` is HNSW (no training, good recall from thousands to tens of millions of rows);
-    IVF types get nlist ~ 4 sqrt(rows)."""
-    nlist = int(min(65_536, max(64, 4 * np.sqrt(max(rows, 1)))))
-    if index in ("auto", "hnsw"):
-        m = 16 if rows <= 5_000_000 else 32
-        return "HNSW", {"M": m, "efConstruction": 200}
-    if index == "ivf_flat":
-        return "IVF_FLAT", {"nlist": nlist}
-    if index == "ivf_sq8":
-        return "IVF_SQ8", {"nlist": nlist}
-    return "FLAT", {}
-
-
-def server_search_params(index: str, k: int, params: dict[str, int]) -> dict[str, int]:
-    """Search parameters for a server index: HNSW ``ef`` >= k, IVF ``nprobe``; with
-    ``exact`` the widest the index allows."""
-    exact = bool(params.get("exact"))
-    if index in ("auto", "hnsw"):
-        return {"ef": max(_SERVER_EXACT_EF if exact else params.get("ef", 64), k)}
-    if index in ("ivf_flat", "ivf_sq8"):
-        return {"nprobe": 65_536 if exact else params.get("nprobe", 32)}
-    return {}

@@ -1,7 +1,8 @@
 """Milvus Lite's process lifecycle: one server process per file, file locks, orphan servers.
 
-The data path (:mod:`omnivec.stores.milvus`) only calls :func:`open_lite` and
-:func:`release_lite`; everything here is about who may have a Lite file open.
+The data path (:mod:`omnivec.stores.milvus`) only calls :func:`open_lite`,
+:func:`release_lite` and :func:`through_lite_setup` (a Lite server's start-up fault); everything
+else here is about who may have a Lite file open.
 
 milvus-lite runs one server process per file and keeps it (and the file lock) until the Python
 process exits, even after ``MilvusClient.close()``; omnivec counts open stores per file and the
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from omnivec.errors import StoreUnavailableError
-from omnivec.stores.connection import error_mentions
+from omnivec.stores.errors import lite_init_fault, not_listening
 
 __all__ = [
     "ORPHAN_WAIT_S",
@@ -32,6 +33,7 @@ __all__ = [
     "lite_version",
     "open_lite",
     "release_lite",
+    "through_lite_setup",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ ORPHAN_WAIT_S = 5.0
 #: How long opening a Lite file keeps connecting to the server it started while that
 #: process runs (each attempt waits up to the connection timeout).
 LITE_START_WAIT_S = 60.0
+#: Pauses before running a call again that met Lite's start-up fault (:func:`lite_init_fault`).
+LITE_SETUP_RETRY_PAUSES_S = (0.1, 0.3, 1.0)
 
 
 def open_lite(uri: str, connect: Callable[[], T]) -> T:
@@ -86,7 +90,7 @@ def _connect_started(uri: str, connect: Callable[[], T]) -> T:
             return connect()
         except Exception as exc:
             if (
-                not _not_listening_yet(exc)
+                not not_listening(exc)
                 or time.monotonic() >= deadline
                 or not _lite_server_running(uri)
             ):
@@ -95,10 +99,25 @@ def _connect_started(uri: str, connect: Callable[[], T]) -> T:
             time.sleep(0.2)
 
 
-def _not_listening_yet(exc: BaseException) -> bool:
-    """Whether a failed connection says the server is not reachable (yet): another failure
-    (a refused token, a version mismatch) will not go away by waiting."""
-    return error_mentions(exc, "unavailable", "no such file", "fail connecting")
+def through_lite_setup(uri: str, fn: Callable[[], T]) -> T:
+    """``fn()``, run again after a short pause while it meets Milvus Lite's start-up fault.
+
+    A Lite server sets its mmap manager up on its first collection create or load, in a
+    folder every Lite process of the user shares; two processes starting at once can race
+    on it, and the create fails although the same call succeeds a moment later (see
+    :func:`omnivec.stores.errors.lite_init_fault`). The fault comes before the call changed
+    anything, and the creates and loads omnivec runs are idempotent, so running it again is
+    safe. Any other failure, and the fault after the last pause, stand as they are."""
+    for pause in LITE_SETUP_RETRY_PAUSES_S:
+        try:
+            return fn()
+        except Exception as exc:
+            if not lite_init_fault(exc):
+                raise
+            reason = " ".join(str(getattr(exc, "message", exc)).split())[:120]
+            logger.warning("Milvus Lite for %s is still setting up (%s); trying again", uri, reason)
+            time.sleep(pause)
+    return fn()
 
 
 def _lite_server_running(path: str) -> bool:

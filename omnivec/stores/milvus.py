@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from omnivec.core.ids import MAX_KEY_LENGTH
+from omnivec.core.validation import MAX_K
 from omnivec.errors import InvalidInputError, StoreError, StoreUnavailableError
 from omnivec.stores.ann import (
     INDEXES,
@@ -29,13 +31,11 @@ from omnivec.stores.ann import (
     check_recall_target,
     check_search_params,
     release_ann_manager,
-    server_index,
-    server_search_params,
 )
 from omnivec.stores.base import StoredHit, StoredRow, block_rows
 from omnivec.stores.catalog_docs import CATALOG, CatalogDocs
 from omnivec.stores.connection import connect_client, quiet_rpc_tracebacks
-from omnivec.stores.errors import translate
+from omnivec.stores.errors import lite_lacks_index, translate
 from omnivec.stores.fulltext import SPARSE_FIELD, add_keyword_fields
 from omnivec.stores.lite import (
     in_use_message,
@@ -43,6 +43,7 @@ from omnivec.stores.lite import (
     lite_version,
     open_lite,
     release_lite,
+    through_lite_setup,
 )
 from omnivec.stores.requests import send_vectors
 from omnivec.stores.scan import RowBlock, keys_expr, scan
@@ -61,9 +62,36 @@ INSERT_BATCH_ROWS = 500
 INSERT_BATCH_BYTES = 1 << 20
 #: Keys per `pk in [...]` expression, to keep expressions small.
 KEY_CHUNK = 1_000
-_MAX_LIMIT = 16_384
 #: What milvus-lite 2.5 accepts as a database file name.
 _LITE_NAME_RE = re.compile(r"[a-zA-Z0-9.\-_]+")
+
+
+#: On a server, ``exact=True`` asks the index for its widest search (Milvus cannot scan an
+#: indexed collection exhaustively): every list of an IVF index, this ef for HNSW.
+SERVER_EXACT_EF = 16_384
+
+
+def server_index(index: str, rows: int = 1_000_000) -> tuple[str, dict[str, int]]:
+    """Milvus index type and build parameters for ``index`` on a server, sized for ``rows``:
+    ``auto`` is HNSW (no training, good recall from thousands to tens of millions of rows);
+    IVF types get nlist ~ 4 sqrt(rows)."""
+    nlist = int(min(65_536, max(64, 4 * np.sqrt(max(rows, 1)))))
+    if index in ("auto", "hnsw"):
+        return "HNSW", {"M": 16 if rows <= 5_000_000 else 32, "efConstruction": 200}
+    if index in ("ivf_flat", "ivf_sq8"):
+        return index.upper(), {"nlist": nlist}
+    return "FLAT", {}
+
+
+def server_search_params(index: str, k: int, params: dict[str, int]) -> dict[str, int]:
+    """Search parameters for a server index: HNSW ``ef`` >= k, IVF ``nprobe``; with
+    ``exact`` the widest the index allows."""
+    exact = bool(params.get("exact"))
+    if index in ("auto", "hnsw"):
+        return {"ef": max(SERVER_EXACT_EF if exact else params.get("ef", 64), k)}
+    if index in ("ivf_flat", "ivf_sq8"):
+        return {"nprobe": 65_536 if exact else params.get("nprobe", 32)}
+    return {}
 
 
 def _chunks(seq: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
@@ -132,13 +160,18 @@ class MilvusStore(CatalogDocs):
                     self._client = connect_client(MilvusClient, self.uri, token, timeout)
                 else:
                     self._client = open_lite(
-                        self.uri, lambda: connect_client(MilvusClient, self.uri, token, timeout)
+                        self.uri,
+                        lambda: connect_client(MilvusClient, self.uri, token, timeout, lite=True),
                     )
         except StoreUnavailableError:
             raise
         except Exception as exc:
             raise StoreUnavailableError(self._unavailable_message(exc)) from exc
-        self._ensure_catalog()
+        try:
+            self._ensure_catalog()
+        except BaseException:
+            self.close()  # give the Lite file back: nothing of this store is usable
+            raise
         if not _is_server_uri(self.uri):
             self._ann = ann_manager(self.uri)  # in-process ANN indexes (omnivec.stores.ann)
 
@@ -159,9 +192,10 @@ class MilvusStore(CatalogDocs):
 
     # -- error translation ---------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T], where: str | None = None) -> T:
-        """Run one pymilvus call, mapping its errors by type and code (stores/errors.py)."""
+        """Run one pymilvus call (again while Milvus Lite is still setting up: stores/lite.py),
+        mapping its errors by type and code (stores/errors.py)."""
         try:
-            return fn()
+            return through_lite_setup(self.uri, fn)
         except Exception as exc:
             mapped = translate(exc, what, where, self._unavailable_message)
             if mapped is None or mapped is exc:
@@ -180,7 +214,7 @@ class MilvusStore(CatalogDocs):
         if metric not in _METRICS:
             raise InvalidInputError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=True)
-        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=2_048)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=MAX_KEY_LENGTH)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dim))
         if index not in INDEXES:
             raise InvalidInputError(f"index must be one of {', '.join(INDEXES)}, got {index!r}")
@@ -202,7 +236,7 @@ class MilvusStore(CatalogDocs):
             )
         except StoreError as exc:
             # "auto" on a server that has no HNSW (Milvus Lite served over gRPC): exact.
-            if index != "auto" or "only support" not in str(exc):
+            if index != "auto" or not lite_lacks_index(exc):
                 raise
             return self.create_collection(name, dim, metric, index="flat", keywords=keywords)
         self._metrics[name] = metric
@@ -424,13 +458,13 @@ class MilvusStore(CatalogDocs):
             )
 
         counted = int(query("count(*)")[0]["count(*)"])
-        if self._ann is not None or counted > _MAX_LIMIT:
+        if self._ann is not None or counted > MAX_K:
             return counted
         # Two processes' upserts of the same new key, racing on a server, can leave that key
         # stored twice: every read returns it once (and a delete removes both), but Milvus'
         # count(*) counts both, and a Lite server never compacts them away. Up to one query
         # window (16,384 rows, ~20 ms), list the keys instead: a query returns each key once.
-        return len(query("pk", limit=_MAX_LIMIT))
+        return len(query("pk", limit=MAX_K))
 
     def keys(self, name: str, where: str | None = None) -> list[str]:
         from pymilvus import MilvusClient
@@ -520,7 +554,7 @@ class MilvusStore(CatalogDocs):
         metric = metric or self._metric(name)
         search_params = {"params": server_search_params(self._kinds[name], k, knobs)}
         extra = 1 if exclude is not None and any(e is not None for e in exclude) else 0
-        limit = min(k + extra, _MAX_LIMIT)
+        limit = min(k + extra, MAX_K)
         results = self._call(
             "search",
             lambda: self._client.search(
@@ -592,7 +626,7 @@ class MilvusStore(CatalogDocs):
                     name,
                     data=list(texts),
                     anns_field=SPARSE_FIELD,
-                    limit=min(k, _MAX_LIMIT),
+                    limit=min(k, MAX_K),
                     filter=where or "",
                     output_fields=["$meta"],
                     search_params={"metric_type": "BM25"},

@@ -16,19 +16,29 @@ Rows keep their positions (the codes' sequential ids); a delete or replacement i
 (the candidate is dropped before re-ranking; more are fetched while tombstones exist), and
 the codes are rebuilt from the live rows when tombstones exceed a quarter of them. The exact
 rows (unit rows for cosine) are kept beside the codes for the re-ranking and for bulk reads.
+
+Writes stay cheap: a write appends its rows to an unencoded tail (positions past the codes'),
+which a background thread (one faiss thread, lowered priority) encodes :data:`BUILD_CHUNK`
+rows at a time under the collection's lock; searches scan the tail exactly and merge it with
+the re-ranked candidates, so nothing written is missed. A search that finds a tail of more
+than :data:`MAX_TAIL_SHARE` of the rows encodes it first, as the HNSW graph does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from omnivec.core.ids import decode_id
-from omnivec.stores.ann_index import (
+from omnivec.stores.calibration import recall_of
+from omnivec.stores.index_common import (
     RECALL_TARGET,
     calibration_target,
     faiss_module,
@@ -37,10 +47,12 @@ from omnivec.stores.ann_index import (
     versions,
     write_keys,
 )
-from omnivec.stores.calibration import recall_of
+from omnivec.stores.mirror import Lookup, Prepared
 from omnivec.stores.scan import RowBlock
 
-__all__ = ["RERANK_STEPS", "PqScanIndex", "pq_subquantizers"]
+__all__ = ["BUILD_CHUNK", "MAX_TAIL_SHARE", "RERANK_STEPS", "PqScanIndex", "pq_subquantizers"]
+
+logger = logging.getLogger(__name__)
 
 #: Candidates per wanted hit tried by the calibration, smallest first.
 RERANK_STEPS = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
@@ -48,6 +60,12 @@ _TRAIN_ROWS = 8_192  # 512 per 4-bit centre
 _CALIBRATE_QUERIES = 256
 _COMPACT_SHARE = 0.25
 _COMPACT_MIN = 1_000
+#: Tail rows the background thread encodes per hold of the lock.
+BUILD_CHUNK = 2_000
+#: A search encodes the tail first when it holds more than this share of the rows (and more
+#: than MIN_TAIL rows): scanning it would cost over ~5% of a full scan.
+MAX_TAIL_SHARE = 0.05
+MIN_TAIL = 5_000
 
 
 def pq_subquantizers(dim: int) -> int | None:
@@ -63,8 +81,20 @@ class PqScanIndex:
     """4-bit PQ codes of every row (faiss fast scan) plus the exact rows, by position."""
 
     kind = "pq_scan"
+    searchable = True
 
-    def __init__(self, codes: Any, metric: str, keys: list[str | None], rows: np.ndarray) -> None:
+    def __init__(
+        self,
+        codes: Any,
+        metric: str,
+        keys: list[str | None],
+        rows: np.ndarray,
+        lock: Any = None,
+    ) -> None:
+        #: The collection's lock: the background encoder takes it per chunk.
+        self.lock = lock if lock is not None else threading.RLock()
+        self._builder: threading.Thread | None = None
+        self._stop = threading.Event()
         self.codes = codes
         self.metric = metric
         self.dim = int(codes.d)
@@ -88,9 +118,11 @@ class PqScanIndex:
         metric: str,
         prepared: bool,
         recall_target: float = RECALL_TARGET,
+        lock: Any = None,
     ) -> PqScanIndex:
         """Codes trained on a sample of ``vectors`` (n, dim), every row added, calibrated for
-        ``recall_target`` (``prepared``: unit rows already for cosine)."""
+        ``recall_target`` (``prepared``: unit rows already for cosine; ``lock``: the
+        collection's, which the background encoder of later writes takes)."""
         faiss = faiss_module()
         dim = int(vectors.shape[1])
         m = pq_subquantizers(dim)
@@ -98,7 +130,7 @@ class PqScanIndex:
             raise ValueError(f"no product quantiser for dim {dim}")
         fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
         codes = faiss.IndexPQFastScan(dim, m, 4, fmetric)
-        out = cls(codes, metric, [], np.empty((0, dim), np.float32))
+        out = cls(codes, metric, [], np.empty((0, dim), np.float32), lock)
         x = vectors if prepared else out._prepare(vectors)
         x = np.ascontiguousarray(x, dtype=np.float32)
         pick = np.random.default_rng(0).permutation(len(x))[:_TRAIN_ROWS]
@@ -112,6 +144,7 @@ class PqScanIndex:
         finally:
             faiss.omp_set_num_threads(threads)
         out._append(list(keys), x)
+        out._encode(out.pending)
         out.recall_target = recall_target
         out.calibrate()
         return out
@@ -123,6 +156,11 @@ class PqScanIndex:
     @property
     def calibration_due(self) -> bool:
         return self.rows >= 2 * self.calibrated_rows and self.rows >= 2
+
+    @property
+    def pending(self) -> int:
+        """Rows written but not encoded yet (the tail)."""
+        return len(self.keys) - int(self.codes.ntotal)
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         x = np.array(vectors, dtype=np.float32, order="C", copy=True, ndmin=2)
@@ -143,16 +181,71 @@ class PqScanIndex:
             self._rows, self.alive = grown, alive
         self._rows[start : start + n] = x
         self.alive[start : start + n] = True
-        self.codes.add(np.ascontiguousarray(x, dtype=np.float32))
         for j, key in enumerate(keys):
             self.keys.append(key)
             self.ids[key] = start + j
 
+    def _encode(self, rows: int) -> int:
+        """Encode up to ``rows`` tail rows into the codes; returns how many."""
+        start = int(self.codes.ntotal)
+        n = min(rows, len(self.keys) - start)
+        if n > 0:
+            self.codes.add(np.ascontiguousarray(self._rows[start : start + n]))
+        return max(n, 0)
+
+    def prepare(self, vectors: np.ndarray) -> Prepared | None:
+        return None  # a write only appends to the tail
+
     def upsert(self, keys: Sequence[str], vectors: np.ndarray, assigned: Any = None) -> None:
+        """Add or replace rows: appended to the tail (:meth:`start` encodes it); a replaced
+        key's old position becomes a tombstone."""
         self.remove([k for k in keys if k in self.ids])
         self._append(list(keys), self._prepare(vectors))
         if self.dead >= _COMPACT_MIN and self.dead > _COMPACT_SHARE * len(self.keys):
             self._compact()
+
+    def compaction(self) -> None:
+        """Compacted in place by the write that passes the tombstone share."""
+
+    def retarget(self, target: float) -> bool:
+        self.recall_target, self.calibrated_rows = target, 0  # calibrated again
+        return True
+
+    # -- the background encoder ------------------------------------------------------------
+    def start(self) -> None:
+        """Encode the tail in a background thread (if there is one to encode)."""
+        if self.pending and (self._builder is None or not self._builder.is_alive()):
+            self._stop.clear()
+            self._builder = threading.Thread(
+                target=self._build_loop, name="omnivec-pq-encode", daemon=True
+            )
+            self._builder.start()
+
+    def stop(self) -> None:
+        """Stop the background encoder (the tail stays; searches keep scanning it)."""
+        self._stop.set()
+
+    def _build_loop(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):  # not Linux: same priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        faiss_module().omp_set_num_threads(1)
+        try:
+            while not self._stop.is_set():
+                with self.lock:
+                    if self._stop.is_set() or not self._encode(BUILD_CHUNK):
+                        if self.calibration_due and not self._stop.is_set():
+                            self.calibrate()
+                        return
+        except Exception:  # searches still scan the tail; logged
+            logger.exception("omnivec: encoding PQ codes failed; the tail is scanned")
+
+    def finish(self) -> None:
+        """Encode the whole tail now at full speed (under the lock)."""
+        self.stop()
+        self._encode(self.pending)
+
+    def tail_too_long(self) -> bool:
+        return self.pending > max(MIN_TAIL, MAX_TAIL_SHARE * max(len(self.keys), 1))
 
     def remove(self, keys: Sequence[str]) -> None:
         for key in keys:
@@ -169,6 +262,7 @@ class PqScanIndex:
         self.keys, self.ids, self.dead = [], {}, 0
         self._rows, self.alive = np.empty((0, self.dim), np.float32), np.zeros(0, bool)
         self._append(keys, rows)
+        self._encode(self.pending)
 
     # -- reads --------------------------------------------------------------------------------
     def vectors(self) -> tuple[list[str], np.ndarray]:
@@ -205,33 +299,48 @@ class PqScanIndex:
         fetch = k * (factor or self.factor)
         if self.dead:  # tombstones take candidate slots
             fetch = int(fetch * len(self.keys) / max(self.rows, 1)) + 1
-        _, cand = self.codes.search(q, min(total, max(fetch, k)))
+        if total:
+            _, cand = self.codes.search(q, min(total, max(fetch, k)))
+        else:
+            cand = np.full((len(q), 1), -1, np.int64)
         step = max(1, (1 << 24) // max(cand.shape[1] * self.dim, 1))  # ~64 MB of gathered rows
         parts = [
             self._exact(q[i : i + step], cand[i : i + step], k) for i in range(0, len(q), step)
         ]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        s, p = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        if total == len(self.keys):
+            return s, p
+        # The unencoded tail, scanned exactly and merged.
+        ts, tp = self.exact_positions(q, k, first=total)
+        s, p = np.concatenate([s, ts], axis=1), np.concatenate([p, tp], axis=1)
+        top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        s, p = np.take_along_axis(s, top, axis=1), np.take_along_axis(p, top, axis=1)
+        return s, np.where(np.isfinite(s), p, -1)
 
-    def exact_positions(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top ``k`` over every live row: (scores, positions)."""
+    def exact_positions(
+        self, q: np.ndarray, k: int, first: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` over every live row from position ``first``: (scores, positions)."""
         if len(q) > 32:  # bounded memory: 32 queries x every row at a time
-            parts = [self.exact_positions(q[i : i + 32], k) for i in range(0, len(q), 32)]
+            parts = [self.exact_positions(q[i : i + 32], k, first) for i in range(0, len(q), 32)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        n = len(self.keys)
-        rows = self._rows[:n]
+        n = len(self.keys) - first
+        rows = self._rows[first : first + n]
         if self.metric == "l2":
             s = -np.sqrt(np.maximum(
                 np.einsum("ij,ij->i", rows, rows)[None, :] - 2 * q @ rows.T
                 + np.einsum("ij,ij->i", q, q)[:, None], 0.0))  # fmt: skip
         else:
             s = q @ rows.T
-        s[:, ~self.alive[:n]] = -np.inf
+        s[:, ~self.alive[first : first + n]] = -np.inf
         take = min(k, n)
+        if take < 1:
+            return np.empty((len(q), 0), np.float32), np.empty((len(q), 0), np.int64)
         top = np.argpartition(-s, take - 1, axis=1)[:, :take]
         ts = np.take_along_axis(s, top, axis=1)
         order = np.argsort(-ts, axis=1, kind="stable")
         ts, top = np.take_along_axis(ts, order, axis=1), np.take_along_axis(top, order, axis=1)
-        return ts, np.where(np.isfinite(ts), top, -1)
+        return ts, np.where(np.isfinite(ts), top + first, -1)
 
     def search(
         self,
@@ -251,6 +360,23 @@ class PqScanIndex:
             [(keys[p], s) for p, s in zip(prow, srow, strict=True) if p >= 0]  # type: ignore[misc]
             for prow, srow in zip(found.tolist(), scores.tolist(), strict=True)
         ]
+
+    def before_search(self, exact: bool, progress: bool | None) -> bool:
+        """Encode a tail whose scan would cost too much (not for an exact scan); calibrate
+        inline after growth once the tail is encoded (the encoder does otherwise)."""
+        if self.tail_too_long() and not exact:
+            self.finish()
+        if self.calibration_due and not self.pending:
+            self.calibrate()
+        return False
+
+    def lookup(self, queries: np.ndarray, k: int, params: Mapping[str, int]) -> Lookup:
+        return Lookup(self.search(queries, k, exact=bool(params.get("exact"))))
+
+    def ready(self, progress: bool | None) -> None:
+        if self.calibration_due:
+            self.finish()
+            self.calibrate()
 
     def search_one(
         self, vector: np.ndarray, k: int, factor: int | None = None
@@ -304,11 +430,14 @@ class PqScanIndex:
             "recall_target": self.recall_target,
             "calibrated_rows": self.calibrated_rows,
             "tombstones": self.dead,
+            "unindexed": self.pending,
             "fresh_queries": True,
         }
 
     # -- files --------------------------------------------------------------------------------
     def save(self, folder: Path, name: str) -> None:
+        """Write the codes (the tail encoded first), the exact rows and the keys."""
+        self.finish()
         faiss = faiss_module()
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{name}.faiss.tmp"
@@ -336,14 +465,14 @@ class PqScanIndex:
         }
 
     @classmethod
-    def load(cls, folder: Path, name: str, book: dict[str, Any]) -> PqScanIndex:
+    def load(cls, folder: Path, name: str, book: dict[str, Any], lock: Any = None) -> PqScanIndex:
         faiss = faiss_module()
         codes = faiss.read_index(str(folder / f"{name}.faiss"))
         rows = np.load(folder / f"{name}.npy", allow_pickle=False)
         keys = read_keys(folder, name)
         if not len(keys) == len(rows) == int(codes.ntotal) == int(book["ids"]):
             raise ValueError("index files do not match their bookkeeping")
-        out = cls(codes, str(book["metric"]), keys, np.ascontiguousarray(rows, np.float32))
+        out = cls(codes, str(book["metric"]), keys, np.ascontiguousarray(rows, np.float32), lock)
         out.factor = int(book["factor"])
         out.calibrated_rows = int(book["calibrated_rows"])
         out.recall_target = float(book.get("recall_target", RECALL_TARGET))

@@ -16,7 +16,7 @@ does the same for such an index before saving it.
 
 The thread trains new lists on a sample of the old index's rows (the IVF-Flat lists hold them
 exactly; no Milvus read) with one faiss thread, fills the new index from the old lists a group
-at a time (each group copied under the manager's lock, added outside it: the extra memory is
+at a time (each group copied under the collection's lock, added outside it: the extra memory is
 the new index plus one group), then, under the lock again, replays the writes that reached
 the old index meanwhile (a journal kept by :class:`AnnManager`) and swaps the new index in.
 Searches and writes go to the old index until that moment, and nothing written during the
@@ -102,7 +102,7 @@ def wants_retrain(index: AnnIndex) -> bool:
 class Retrain:
     """One background retraining of collection ``name``'s index ``old``.
 
-    ``lock`` is the manager's lock; the journal receives every write the old index takes
+    ``lock`` is the collection's lock; the journal receives every write the old index takes
     while the job runs (:meth:`upserted`, :meth:`deleted`); ``swap(old, new)`` is called under
     the lock with the finished index and returns False when ``old`` is no longer the
     collection's index (the retraining is then dropped); ``done(job)`` is called under the
@@ -143,7 +143,7 @@ class Retrain:
         """Stop at the next step; the old index stays."""
         self._cancelled.set()
 
-    # -- the journal (called under the manager's lock, after the old index took the write) -
+    # -- the journal (called under the collection's lock, after the old index took the write)
     def upserted(self, keys: list[str], vectors: np.ndarray) -> None:
         self._journal.append((list(keys), np.array(vectors, dtype=np.float32, copy=True)))
 

@@ -70,8 +70,24 @@
     item.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
-  // The answer's text, its [n] citations turned into links that open source n.
-  function renderAnswer(box, text, count) {
+  function citeLink(n, attributed) {
+    const link = document.createElement("a");
+    link.href = `#ask-source-${n}`;
+    link.className = attributed ? "cite attributed" : "cite";
+    link.textContent = `[${n}]`;
+    if (attributed) link.title = `The model did not write [${n}]; source ${n} holds what the answer says.`;
+    link.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      openSource(n);
+    });
+    return link;
+  }
+
+  // The answer's text, its [n] citations turned into links that open source n; sources the
+  // answer was attributed to (the model did not write their number) follow as links too.
+  function renderAnswer(box, answer) {
+    const text = answer.text || "";
+    const count = (answer.sources || []).length;
     box.replaceChildren();
     const pattern = /\[(\d+)\]/g;
     let last = 0;
@@ -79,19 +95,13 @@
     while ((m = pattern.exec(text)) !== null) {
       const n = Number(m[1]);
       if (n < 1 || n > count) continue;
-      box.append(document.createTextNode(text.slice(last, m.index)));
-      const link = document.createElement("a");
-      link.href = `#ask-source-${n}`;
-      link.className = "cite";
-      link.textContent = `[${n}]`;
-      link.addEventListener("click", (ev) => {
-        ev.preventDefault();
-        openSource(n);
-      });
-      box.append(link);
+      box.append(document.createTextNode(text.slice(last, m.index)), citeLink(n, false));
       last = m.index + m[0].length;
     }
     box.append(document.createTextNode(text.slice(last)));
+    for (const n of answer.attributed || []) {
+      if (n >= 1 && n <= count) box.append(" ", citeLink(n, true));
+    }
   }
 
   function renderSources(list, answer) {
@@ -149,7 +159,7 @@
           text += ev.text;
           box.textContent = text;
         } else if (ev.type === "answer") {
-          renderAnswer(box, ev.text, (ev.sources || []).length);
+          renderAnswer(box, ev);
           renderSources(list, ev);
           const ttft = first === null ? "" : ` · first words ${Math.round(first)} ms`;
           $("ask-status").textContent = `${(ev.sources || []).length} sources${ttft} · ${Math.round(performance.now() - started)} ms`;

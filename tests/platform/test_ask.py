@@ -17,12 +17,12 @@ import pytest
 import omnivec as ov
 from omnivec.errors import InvalidInputError, LLMError
 from omnivec.platform.ask import (
-    PROMPT_PASSAGE_CHARS,
     attribute,
     build_prompt,
     citations_in,
     estimate_tokens,
     extract,
+    passage_chars,
     question_language,
     says_nothing,
 )
@@ -116,7 +116,7 @@ def test_prompt_widens_a_one_sentence_passage_to_its_neighbours() -> None:
     _, prompt, _ = build_prompt("How long is the fire front?", [hit], 4000)
     assert "25 kilometre fire front." in prompt
     shown = prompt.split("Source [1] (id: fire):\n")[1].split("\n")[0]
-    assert len(shown) <= PROMPT_PASSAGE_CHARS and shown.startswith("The next few hours")
+    assert len(shown) <= passage_chars(0) and shown.startswith("The next few hours")
 
 
 def test_question_language_by_script() -> None:
@@ -367,3 +367,24 @@ def test_search_rerank_rescores_with_the_cross_encoder(docs: ov.Collection, tmp_
     # ask(rerank=) puts the reranked order into the prompt (no relevant hit: no model call).
     none = docs.ask(question, llm=UNREACHABLE, rerank=model, where='topic == "nothing"')
     assert none.sources == []
+
+
+def test_the_best_hit_gets_the_widest_passage() -> None:
+    widths = [passage_chars(i) for i in range(6)]
+    assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
+    sentences = [f"Sentence number {i} says something about the harbour bridge." for i in range(40)]
+    text = " ".join(sentences)
+    middle = text.index("Sentence number 20")
+    span = (middle, text.index("Sentence number 21") - 1)
+    hits = [
+        ov.Hit(name, 1.0, {}, text, text[span[0] : span[1]], span=span) for name in ("a", "b", "c")
+    ]
+    _, prompt, kept = build_prompt("What about the bridge?", hits, 100_000)
+    assert [h.id for h in kept] == ["a", "b", "c"]
+    shown = [
+        prompt.split(f"Source [{n}] (id: {h}):\n")[1].split("\n")[0] for n, h in enumerate("abc", 1)
+    ]
+    # Each window is whole sentences around the match, as wide as the hit's rank allows.
+    for got, width in zip(shown, widths, strict=False):
+        assert text[span[0] : span[1]] in got and len(got) <= width
+        assert len(got) > width - 70  # one more whole sentence would not fit

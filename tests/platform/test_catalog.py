@@ -12,6 +12,7 @@ import omnivec as ov
 from omnivec.core.space import Space
 from omnivec.errors import StoreError
 from omnivec.platform.catalog import CollectionRecord, FitMarker, RecommenderRecord
+from omnivec.platform.collection import parts_of
 
 
 def test_records_round_trip_and_read_round_one_documents() -> None:
@@ -69,7 +70,8 @@ def test_a_running_fit_is_not_a_dead_fit(tmp_path: Path) -> None:
         started, release = threading.Event(), threading.Event()
 
         def fitting() -> None:
-            col.begin_fit()  # a fit writing its vectors right now, in another thread
+            # A fit writing its vectors right now, in another thread.
+            parts_of(col).state.begin_fit()
             started.set()
             release.wait(30)
 

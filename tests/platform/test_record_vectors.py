@@ -13,6 +13,7 @@ import pytest
 
 import omnivec as ov
 from omnivec.platform import windows
+from omnivec.platform.collection import parts_of
 
 _GENSIM = importlib.util.find_spec("gensim")
 assert _GENSIM is not None and _GENSIM.origin is not None
@@ -74,7 +75,7 @@ def test_short_texts_get_the_raw_models_vector_bit_for_bit(
     all_ids, vecs = news.vectors()
     at = {i: j for j, i in enumerate(all_ids)}
     assert np.array_equal(vecs[[at[i] for i in ids]], want)
-    assert np.array_equal(news.query_vectors(ov.ref(2)), want[2:3])
+    assert np.array_equal(parts_of(news).searcher.query_vectors(ov.ref(2)), want[2:3])
     assert all(len(news.encoder.token_spans(t)) > 32 for t in ARTICLES)  # all windowed
 
 

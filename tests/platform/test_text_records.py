@@ -15,6 +15,7 @@ import omnivec as ov
 from omnivec.core.ids import encode_id
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 from omnivec.platform import windows
+from omnivec.platform.collection import parts_of
 from omnivec.platform.spans import sentence_windows, window_spans
 
 SHORT = ["I love cats", "Stocks fell sharply today", "The kitten purrs on the sofa"]
@@ -233,7 +234,7 @@ def test_collection_without_stored_text_keeps_working(plat: ov.Platform) -> None
     col = plat.collection("old", encoder="text")
     record = dataclasses.replace(col.record, options={})
     plat.catalog.save_collection("old", record)
-    col.reload_record()
+    parts_of(col).state.reload_record()
     assert col.text_options is None
     col.add(SHORT, ids=["a", "b", "c"], metadata=[{"n": 1}, {"n": 2}, {"n": 3}])
     hit = col.search("felines", k=1)[0]

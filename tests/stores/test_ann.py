@@ -303,17 +303,17 @@ def test_collection_default_is_auto_with_search_knob(plat: ov.Platform, low_thre
 
 
 def test_server_indexes_are_chosen_by_size() -> None:
-    assert ann.server_index("auto") == ("HNSW", {"M": 16, "efConstruction": 200})
-    assert ann.server_index("auto", 20_000_000)[1]["M"] == 32
-    assert ann.server_index("ivf_flat", 1_000_000) == ("IVF_FLAT", {"nlist": 4000})
-    assert ann.server_index("ivf_sq8", 10_000) == ("IVF_SQ8", {"nlist": 400})
-    assert ann.server_index("flat") == ("FLAT", {})
-    assert ann.server_search_params("auto", 100, {}) == {"ef": 100}
-    assert ann.server_search_params("hnsw", 10, {"ef": 200}) == {"ef": 200}
-    assert ann.server_search_params("ivf_flat", 10, {"nprobe": 8}) == {"nprobe": 8}
+    assert milvus_module.server_index("auto") == ("HNSW", {"M": 16, "efConstruction": 200})
+    assert milvus_module.server_index("auto", 20_000_000)[1]["M"] == 32
+    assert milvus_module.server_index("ivf_flat", 1_000_000) == ("IVF_FLAT", {"nlist": 4000})
+    assert milvus_module.server_index("ivf_sq8", 10_000) == ("IVF_SQ8", {"nlist": 400})
+    assert milvus_module.server_index("flat") == ("FLAT", {})
+    assert milvus_module.server_search_params("auto", 100, {}) == {"ef": 100}
+    assert milvus_module.server_search_params("hnsw", 10, {"ef": 200}) == {"ef": 200}
+    assert milvus_module.server_search_params("ivf_flat", 10, {"nprobe": 8}) == {"nprobe": 8}
     # exact=True on a server: the widest search the index allows
-    assert ann.server_search_params("hnsw", 10, {"exact": 1}) == {"ef": 16_384}
-    assert ann.server_search_params("ivf_flat", 10, {"exact": 1}) == {"nprobe": 65_536}
+    assert milvus_module.server_search_params("hnsw", 10, {"exact": 1}) == {"ef": 16_384}
+    assert milvus_module.server_search_params("ivf_flat", 10, {"exact": 1}) == {"nprobe": 65_536}
     assert ann.check_search_params({"exact": True}) == {"exact": 1}
     with pytest.raises(InvalidInputError, match="exact"):
         ann.check_search_params({"exact": 1})

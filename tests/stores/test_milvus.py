@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pymilvus.exceptions import MilvusException
 
 from omnivec.errors import InvalidInputError, StoreUnavailableError
 from omnivec.stores import VectorStore
@@ -131,8 +132,22 @@ def test_second_process_on_one_lite_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_connect_retries_only_a_transient_goaway() -> None:
-    """A GOAWAY ("too many pings") on connect is retried; any other failure is not."""
+    """A GOAWAY ("too many pings") on connect is retried; any other failure is not. The
+    failures are what pymilvus raises: code 2 (CONNECT_FAILED) from gRPC's RPC error."""
+    import grpc
+
     from omnivec.stores import connection as m
+
+    class Rpc(grpc.RpcError):
+        def __init__(self, details: str) -> None:
+            super().__init__(details)
+            self._details = details
+
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNAVAILABLE
+
+        def details(self) -> str:
+            return self._details
 
     class Flaky:
         calls = 0
@@ -140,10 +155,8 @@ def test_connect_retries_only_a_transient_goaway() -> None:
         def __init__(self, **kwargs: object) -> None:
             type(self).calls += 1
             if type(self).calls == 1:
-                try:
-                    raise RuntimeError("UNAVAILABLE: Too many pings")
-                except RuntimeError as cause:
-                    raise ConnectionError("Fail connecting to server") from cause
+                cause = Rpc("GOAWAY received; Error code: 11; Debug data: too_many_pings")
+                raise MilvusException(code=2, message="Fail connecting to server") from cause
 
     assert isinstance(m.connect_client(Flaky, "http://127.0.0.1:1", "", 1.0), Flaky)
     assert Flaky.calls == 2
@@ -153,10 +166,13 @@ def test_connect_retries_only_a_transient_goaway() -> None:
 
         def __init__(self, **kwargs: object) -> None:
             type(self).calls += 1
-            err = ConnectionError("Fail connecting to server: connection refused")
-            raise err from err  # pymilvus chains errors to themselves like this
+            cause = Rpc("failed to connect to all addresses; Connection refused")
+            try:
+                raise MilvusException(code=2, message="Fail connecting to server") from cause
+            except MilvusException as err:
+                raise err from err  # pymilvus chains errors to themselves like this
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(MilvusException):
         m.connect_client(Refused, "http://127.0.0.1:1", "", 1.0)
     assert Refused.calls == 1
 
@@ -222,8 +238,8 @@ def test_opening_waits_for_a_lite_server_slow_to_open_its_socket(
 
         def flaky() -> Any:
             attempts.append(True)
-            if len(attempts) < 3:
-                raise OSError("unix socket: No such file or directory")
+            if len(attempts) < 3:  # what pymilvus raises while the socket file is missing
+                raise MilvusException(code=2, message="Fail connecting to server on unix:")
             return connect()
 
         return real(uri, flaky)
@@ -240,16 +256,17 @@ def test_opening_waits_for_a_lite_server_slow_to_open_its_socket(
     running = {"now": False}
     monkeypatch.setattr(lite, "_lite_server_running", lambda uri: running["now"])
 
-    def refused(message: str) -> Any:
+    def refused(exc: Exception) -> Any:
         def connect() -> None:
             attempts.append(True)
-            raise OSError(message)
+            raise exc
 
         return connect
 
-    with pytest.raises(OSError, match="No such file"):
-        real(db_path, refused("unix socket: No such file or directory"))
+    with pytest.raises(FileNotFoundError, match="No such file"):
+        real(db_path, refused(FileNotFoundError(2, "No such file or directory")))
     running["now"] = True
-    with pytest.raises(OSError, match="token"):
-        real(db_path, refused("bad token"))
+    # The text "unavailable" in a refusal does not make it an outage: its code decides.
+    with pytest.raises(MilvusException, match="token"):
+        real(db_path, refused(MilvusException(code=1800, message="bad token, unavailable")))
     assert len(attempts) == 5

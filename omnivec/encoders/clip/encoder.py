@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from omnivec.core.encoder import LazyModelEncoder
+from omnivec.core.encoder import FitResult, LazyModelEncoder, Trained
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
 from omnivec.core.threads import use_torch_threads
@@ -177,6 +177,8 @@ class ClipEncoder(LazyModelEncoder):
     # One encoder per collection, so that fit() changes only its own collection's space;
     # the loaded model itself is shared through _LOADED until a fit trains a copy.
     shareable = False
+    #: fit() fine-tunes the model (train, then adopt); a collection guards and records it.
+    fine_tunes = True
     cfg: ClipConfig
 
     def __init__(self, **config: Any) -> None:
@@ -472,16 +474,46 @@ class ClipEncoder(LazyModelEncoder):
         progress: bool | None = None,
         augment: bool = False,
     ) -> list[float]:
+        """Contrastive training on (image, caption) pairs (see :meth:`train`), then use the
+        trained weights (:meth:`adopt`); returns the mean loss of each epoch.
+
+        Through a collection (``col.encoder.fit`` or ``col.fit``) the collection refuses
+        while it holds vectors (``SpaceMismatchError``) and records the new space afterwards.
+        """
+        trained = self.train(
+            pairs, epochs, batch_size, lr, weight_decay, checkpoint, progress, augment
+        )
+        self.adopt(trained)
+        history: list[float] = trained.learned["history"]
+        return history
+
+    def adopt(self, trained: Trained) -> None:
+        """Use the weights :meth:`train` computed (and their checkpoint and space) from now on."""
+        self._model, self._loaded = trained.learned["model"], None
+        self.cfg.pretrained = trained.learned["path"]
+        self._space = trained.space
+        self.loss_history.extend(trained.learned["history"])
+
+    def train(
+        self,
+        pairs: Iterable[tuple[Any, str]],
+        epochs: int = 5,
+        batch_size: int = 64,
+        lr: float = 5e-4,
+        weight_decay: float = 0.1,
+        checkpoint: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+        augment: bool = False,
+    ) -> Trained:
         """Contrastive training (open_clip's ``ClipLoss``, AdamW) on (image, caption) pairs.
 
         Images are decoded and preprocessed once (float32 ``(n, 3, H, W)`` in memory; with
         ``augment=True`` every epoch re-runs open_clip's training transform instead). Batches
         are shuffled with ``seed``. Afterwards the weights are saved to ``checkpoint``
         (default: ``~/.cache/omnivec/clip/<model>-<fingerprint>.pt``), ``pretrained`` points
-        at it and the space fingerprint changes. Returns the mean loss of each epoch.
-
-        An owning collection refuses training while it holds vectors (``SpaceMismatchError``)
-        and records the new space afterwards.
+        at it and the space fingerprint changes. Trains a copy and leaves this encoder as it
+        was: the returned :class:`Trained` holds the new space and, in ``learned``, the
+        weights, the checkpoint's path and the mean loss of each epoch, for :meth:`adopt`.
         """
         data = list(pairs)
         if len(data) < 2:
@@ -494,7 +526,6 @@ class ClipEncoder(LazyModelEncoder):
                 raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
         if not isinstance(lr, int | float) or not lr > 0:
             raise InvalidInputError(f"lr must be a positive number, got {lr!r}")
-        self._notify_before_fit()
         # Train a copy: other encoders of this configuration share the loaded model, and a
         # failed fit must leave the weights (and so the space) as they were.
         model = copy.deepcopy(self.load())
@@ -559,18 +590,10 @@ class ClipEncoder(LazyModelEncoder):
                     logger.info("clip epoch %d/%d: loss %.4f", epoch + 1, epochs, history[-1])
         finally:
             model.eval()
-        self.loss_history.extend(history)
         fingerprint = _weights_fingerprint(model)
-        previous = self._model, self._loaded
-        self._model, self._loaded = model, None
-        try:
-            path = self.save_checkpoint(checkpoint, fingerprint=fingerprint)
-        except BaseException:
-            self._model, self._loaded = previous  # no checkpoint: keep the old weights
-            raise
-        self.cfg.pretrained = str(path)
+        path = self._write_checkpoint(model, checkpoint, fingerprint)
         assert self._model_cfg is not None
-        self._space = Space(self.name, self.cfg.model, fingerprint, self.dim, "cosine")
+        space = Space(self.name, self.cfg.model, fingerprint, self.dim, "cosine")
         logger.info(
             "trained clip %s on %d pairs in %.1f s; checkpoint %s",
             self.cfg.model,
@@ -578,17 +601,22 @@ class ClipEncoder(LazyModelEncoder):
             time.perf_counter() - start_time,
             path,
         )
-        self._notify_after_fit()
-        return history
+        return Trained(
+            FitResult([], np.empty((0, self.dim), dtype=np.float32)),
+            space,
+            {"model": model, "path": str(path), "history": history},
+        )
 
     def save_checkpoint(
         self, path: str | os.PathLike[str] | None = None, *, fingerprint: str | None = None
     ) -> Path:
         """Write the weights with the model config (what ``pretrained=PATH`` loads); returns the path."""
+        model = self.load()
+        return self._write_checkpoint(model, path, fingerprint or _weights_fingerprint(model))
+
+    def _write_checkpoint(self, model: Any, path: str | os.PathLike[str] | None, fp: str) -> Path:
         import torch
 
-        model = self.load()
-        fp = fingerprint or _weights_fingerprint(model)
         if path is None:
             base = Path(os.environ.get("OMNIVEC_HOME", Path.home() / ".cache" / "omnivec"))
             target = base / "clip" / f"{self.cfg.model}-{fp[:16]}.pt"
