@@ -24,14 +24,14 @@ from omnivec.platform.catalog import (
 from omnivec.platform.collection import Collection, parts_of
 from omnivec.platform.fusion import check_weights, fuse
 from omnivec.platform.hybrid import default_candidates
-from omnivec.platform.recommending import RecommenderLayer, RecommenderLike
+from omnivec.platform.recommending import SEEN_SUFFIX, RecommenderLayer, RecommenderLike
 from omnivec.platform.registry import (
     available_encoders,
     create_encoder,
     get_factory,
     recommender_factory,
 )
-from omnivec.stores.index_options import check_recall_target
+from omnivec.stores.index_options import INDEXES, check_recall_target
 
 if TYPE_CHECKING:
     from omnivec.stores.base import VectorStore
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["Platform", "connect"]
 
 logger = logging.getLogger(__name__)
-
-_INDEXES = ("auto", "flat", "ivf_flat", "ivf_sq8", "hnsw")
 
 
 class Platform:
@@ -176,8 +174,8 @@ class Platform:
         keywords: tuple[bool | None, str | None] = (None, None),
     ) -> Collection:
         index = index or "auto"
-        if index not in _INDEXES:
-            raise InvalidInputError(f"index must be one of {', '.join(_INDEXES)}, got {index!r}")
+        if index not in INDEXES:
+            raise InvalidInputError(f"index must be one of {', '.join(INDEXES)}, got {index!r}")
         if encoder is None:
             if config:
                 raise InvalidInputError(
@@ -378,8 +376,17 @@ class Platform:
         return self.catalog.collection(check_name(name))
 
     def collections(self) -> list[str]:
-        """Names of every omnivec collection in the store."""
-        return self.catalog.collection_names()
+        """Names of every omnivec collection in the store (a recommender's side collection of
+        seen histories, which holds no vectors to search, is left out)."""
+        return [
+            name
+            for name in self.catalog.collection_names()
+            if not (name.endswith(SEEN_SUFFIX) and self._is_seen_histories(name))
+        ]
+
+    def _is_seen_histories(self, name: str) -> bool:
+        record = self.catalog.collection(name)
+        return record is not None and record.role == "seen"
 
     def info(self, name: str) -> dict[str, Any]:
         return self.existing_collection(name).info()
@@ -528,6 +535,9 @@ class Platform:
 
     def delete_recommender_record(self, name: str) -> None:
         self.catalog.delete_recommender(name)
+
+    def save_collection_record(self, name: str, record: CollectionRecord) -> None:
+        self.catalog.save_collection(check_name(name), record)
 
     def recommenders(self) -> list[str]:
         return self.catalog.recommender_names()

@@ -24,7 +24,16 @@ if TYPE_CHECKING:
     from omnivec.platform.collection import Collection
     from omnivec.stores.base import VectorStore
 
-__all__ = ["RecommenderHost", "RecommenderLayer", "RecommenderLike"]
+__all__ = [
+    "SEEN_SUFFIX",
+    "RecommenderHost",
+    "RecommenderLayer",
+    "RecommenderLike",
+    "RecordKeeper",
+]
+
+#: Name suffix of a recommender's side collection of seen histories (role ``"seen"``).
+SEEN_SUFFIX = "__seen"
 
 
 @runtime_checkable
@@ -92,6 +101,10 @@ class RecommenderHost(Protocol):
 
     def delete_recommender_record(self, name: str) -> None: ...
 
+    def save_collection_record(self, name: str, record: CollectionRecord) -> None:
+        """Write the catalog record of one of the recommender's collections."""
+        ...
+
     # -- collections: one creation path for every collection -------------------------------
     def has_collection(self, name: str) -> bool: ...
 
@@ -128,6 +141,14 @@ class RecommenderHost(Protocol):
     def drop_collection(self, name: str) -> bool:
         """Delete collection ``name`` (its record and every Milvus collection it owns)."""
         ...
+
+
+class RecordKeeper(Protocol):
+    """Writes catalog records: what a recommender's fit commits through (the host)."""
+
+    def save_collection_record(self, name: str, record: CollectionRecord) -> None: ...
+
+    def save_recommender_record(self, name: str, record: RecommenderRecord) -> None: ...
 
 
 @runtime_checkable

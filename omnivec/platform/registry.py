@@ -95,8 +95,9 @@ def create_encoder(name: str, **config: Any) -> Encoder:
     return encoder
 
 
-def recommender_factory() -> Callable[..., Any]:
-    """``open(platform, name, algorithm, config)`` of the recommender layer.
+def recommender_factory() -> Any:
+    """The recommender layer: an object with ``open(host, name, algorithm, config)`` and
+    ``drop(host, name)`` (:class:`omnivec.platform.recommending.RecommenderLayer`).
 
     The recommender layer sits a floor above the platform, so the platform reaches it the way
     it reaches encoders: through an entry point (``omnivec.recommenders``, name ``default``).

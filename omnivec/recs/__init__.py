@@ -1,7 +1,7 @@
 """Recommenders (floor 4), one concern per module:
 
 - :mod:`~omnivec.recs.recommender`: the Recommender (fit, partial_fit, recommend, similar_*)
-  and ``open_recommender``, the ``omnivec.recommenders`` entry point;
+  and ``LAYER``, the ``omnivec.recommenders`` entry point (opens and drops recommenders);
 - :mod:`~omnivec.recs.opening`: opening / creating its catalog record, model and collections;
 - :mod:`~omnivec.recs.collection`: the collections it owns (writes drop the snapshot);
 - :mod:`~omnivec.recs.commit`: the undo log behind compute-then-commit (``write_fit``,

@@ -20,7 +20,8 @@ import numpy as np
 from omnivec.core.ids import decode_id
 from omnivec.core.interactions import TrainedFactors
 from omnivec.errors import InvalidInputError, StoreError
-from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, RecommenderRecord
+from omnivec.platform.catalog import CollectionRecord, FitMarker, RecommenderRecord
+from omnivec.platform.recommending import RecordKeeper
 from omnivec.recs.seen import SEEN, SEEN_WEIGHTS, SUFFIX, SeenHistories, strip_legacy
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def undo_or_raise(rewrite: Rewrite, what: str, exc: BaseException) -> None:
 
 def write_fit(
     store: VectorStore,
-    catalog: Catalog,
+    catalog: RecordKeeper,
     name: str,
     doc: RecommenderRecord,
     records: dict[str, CollectionRecord],
@@ -167,8 +168,8 @@ def write_fit(
 
     def restore_catalog() -> None:
         for coll, rec in records.items():
-            catalog.save_collection(coll, rec)
-        catalog.save_recommender(name, doc)
+            catalog.save_collection_record(coll, rec)
+        catalog.save_recommender_record(name, doc)
 
     seen = SeenHistories(store, seen_name, users)
     create = "seen" not in doc.options or not store.has_collection(seen_name)
@@ -185,9 +186,9 @@ def write_fit(
         # Until the commit, a reopen after a crash refuses the rows (they may mix two fits).
         rewrite.on_undo(restore_catalog)
         marker = FitMarker.start()
-        catalog.save_recommender(name, dataclasses.replace(doc, fitting=marker))
+        catalog.save_recommender_record(name, dataclasses.replace(doc, fitting=marker))
         for coll, rec in records.items():
-            catalog.save_collection(coll, dataclasses.replace(rec, fitting=marker))
+            catalog.save_collection_record(coll, dataclasses.replace(rec, fitting=marker))
         rewrite.replace_all(users, inter.user_keys, trained.users.vectors, umeta)
         rewrite.replace_all(items, inter.item_keys, trained.items.vectors, imeta)
         if create:
@@ -206,8 +207,8 @@ def write_fit(
         )
         # The commit: the new space is recorded once every row is written.
         for coll, rec in new_records.items():
-            catalog.save_collection(coll, rec)
-        catalog.save_recommender(name, new_doc)
+            catalog.save_collection_record(coll, rec)
+        catalog.save_recommender_record(name, new_doc)
     except BaseException as exc:
         undo_or_raise(rewrite, f"recommender {name!r}: a fit", exc)
         raise

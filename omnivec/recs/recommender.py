@@ -42,7 +42,7 @@ from omnivec.core.queries import Hit, ref
 from omnivec.core.space import Space
 from omnivec.core.validation import MAX_K, check_batch, check_k, check_where
 from omnivec.errors import InvalidInputError, NotFoundError, StoreError
-from omnivec.platform.catalog import Catalog, RecommenderRecord
+from omnivec.platform.catalog import RecommenderRecord
 from omnivec.recs.coldstart import place_cold_items
 from omnivec.recs.collection import RecommenderCollection
 from omnivec.recs.commit import UndoFailed, write_fit, write_users
@@ -264,8 +264,8 @@ class Recommender:
             doc, records = write_fit(
                 self._store,
                 # The commit writes this recommender's own records (its collections' and its
-                # own) as typed documents in the store the host lends.
-                Catalog(self._store),
+                # own) through the host, which keeps the catalog.
+                self._host,
                 self.name,
                 self._doc,
                 {name: col.record for name, col in cols.items()},

@@ -39,6 +39,7 @@ from omnivec.core.ids import encode_id
 from omnivec.core.space import Space
 from omnivec.errors import StoreError
 from omnivec.platform.catalog import CollectionRecord
+from omnivec.platform.recommending import SEEN_SUFFIX
 
 if TYPE_CHECKING:
     from omnivec.recs.commit import Rewrite
@@ -58,7 +59,7 @@ __all__ = [
 
 #: Round-1 metadata keys of user rows; reserved (``fit`` refuses them in user metadata).
 SEEN, SEEN_WEIGHTS = "seen", "seen_weights"
-SUFFIX = "__seen"
+SUFFIX = SEEN_SUFFIX
 #: Packed bytes per chunk row (item keys + base64 weights): well under Milvus' 64 KiB.
 CHUNK_BYTES = 40_000
 TAG = "~omnivec"
