@@ -38,6 +38,7 @@ from passages_sweep import Cache, kind_rule, splits
 
 from omnivec.platform import spans as cut
 from omnivec.platform import windows
+from omnivec.platform.catalog import TextOptions
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS
 
 
@@ -45,7 +46,7 @@ def encodings(cache: Cache, texts: list[str], kind: str, size: int):
     """``(whole (n, d), [window vectors (m_i, d)], [window spans])`` of ``texts``."""
     enc = cache.encoder
     keys = [f"d{i}" for i in range(len(texts))]
-    opts = {"chunk_tokens": size, "chunk_overlap": size // 4, "windows": kind_rule[kind]}
+    opts = TextOptions(chunk_tokens=size, chunk_overlap=size // 4, windows=kind_rule[kind])
     plan = windows.plan_texts(enc, texts, keys, [{} for _ in texts], opts)
     whole = windows.encode_plan(enc, plan, cache)[plan.wholes]
     spans, wvecs = [], []

@@ -40,6 +40,7 @@ from passages import needle_news
 
 from omnivec.platform import spans as cut
 from omnivec.platform import windows
+from omnivec.platform.catalog import TextOptions
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS
 from tests.platform.needles import NEEDLES
 
@@ -88,7 +89,7 @@ def evaluate(cache: Cache, docs, questions, config) -> dict[str, float]:
     enc = cache.encoder
     texts = [d for d, _ in docs]
     keys = [f"d{i}" for i in range(len(texts))]
-    opts = {"chunk_tokens": size, "chunk_overlap": size // 4, "windows": kind_rule[kind]}
+    opts = TextOptions(chunk_tokens=size, chunk_overlap=size // 4, windows=kind_rule[kind])
     plan = windows.plan_texts(enc, texts, keys, [{} for _ in texts], opts)
     vecs = windows.encode_plan(enc, plan, cache)
     whole = vecs[plan.wholes]

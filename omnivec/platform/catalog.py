@@ -31,8 +31,10 @@ __all__ = [
     "Catalog",
     "CollectionRecord",
     "FitMarker",
+    "KeywordOptions",
     "RecommenderRecord",
     "ShadowJob",
+    "TextOptions",
     "check_identity",
     "identity_of",
 ]
@@ -109,16 +111,97 @@ class FitMarker:
         )
 
 
+def _unknown(doc: dict[str, Any], known: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """The keys of ``doc`` this version does not know, kept to be written back as they were."""
+    return tuple((k, v) for k, v in doc.items() if k not in known)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class KeywordOptions:
+    """A collection's keyword (BM25) index (``options["keywords"]`` in the document, absent
+    without keywords): the ``analyzer`` that splits its stored text into words."""
+
+    analyzer: str = "standard"
+    #: Keys of the document this version does not know (kept as they were).
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"analyzer": self.analyzer, **dict(self.extra)}
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> KeywordOptions | None:
+        if not isinstance(doc, dict):
+            return None
+        return cls(str(doc.get("analyzer", "standard")), _unknown(doc, ("analyzer",)))
+
+
+#: Keys of ``options["text"]`` a document may lack (written only when set).
+_TEXT_OPTIONAL = ("windows", "passage_chars", "record_vector")
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How a collection keeps texts (``options["text"]`` in the document, absent for a
+    collection that stores none), fixed when it is created (see
+    :mod:`omnivec.platform.text_options`): it ``store``s them, splits those longer than
+    ``chunk_tokens`` of the model's tokens into windows overlapping by ``chunk_overlap``
+    (``None``: an encoder that reports no tokens) by the rule ``windows`` (``None``: absent,
+    a collection made before the rule existed, read as token windows), caps a hit's passage
+    at ``passage_chars`` (``None``: absent, the default) and ``record_vector`` says the layout
+    of every record's main row (``None``: absent, made before round 3)."""
+
+    store: bool = True
+    chunk_tokens: int | None = None
+    chunk_overlap: int | None = None
+    windows: str | None = None
+    passage_chars: int | None = None
+    record_vector: str | None = None
+    #: Keys of the document this version does not know (kept as they were).
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "store": self.store,
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap": self.chunk_overlap,
+        }
+        for key in _TEXT_OPTIONAL:
+            value = getattr(self, key)
+            if value is not None:
+                doc[key] = value
+        doc.update(self.extra)
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> TextOptions | None:
+        if not isinstance(doc, dict) or not doc:
+            return None
+        windows, vector = doc.get("windows"), doc.get("record_vector")
+        return cls(
+            store=bool(doc.get("store", True)),
+            chunk_tokens=_int_or_none(doc.get("chunk_tokens")),
+            chunk_overlap=_int_or_none(doc.get("chunk_overlap")),
+            windows=None if windows is None else str(windows),
+            passage_chars=_int_or_none(doc.get("passage_chars")),
+            record_vector=None if vector is None else str(vector),
+            extra=_unknown(doc, ("store", "chunk_tokens", "chunk_overlap", *_TEXT_OPTIONAL)),
+        )
+
+
 @dataclass(frozen=True)
 class ShadowJob:
     """An unfinished re-embed or re-index (``options["reembed"]`` in the document): the
     shadow Milvus collection it writes, the space and encoder configuration it heads for,
-    the shadow's keyword settings (``{"analyzer": ...}`` or ``None``) and when it began."""
+    the shadow's keyword settings (``None``: no keywords) and when it began."""
 
     shadow: str
     space: Space
     config: dict[str, Any]
-    keywords: dict[str, Any] | None
+    keywords: KeywordOptions | None
     started: float
 
     def to_doc(self) -> dict[str, Any]:
@@ -126,12 +209,12 @@ class ShadowJob:
             "shadow": self.shadow,
             "space": self.space.to_dict(),
             "config": dict(self.config),
-            "keywords": self.keywords,
+            "keywords": None if self.keywords is None else self.keywords.to_doc(),
             "started": self.started,
         }
 
     @classmethod
-    def from_doc(cls, doc: Any, keywords: dict[str, Any] | None) -> ShadowJob | None:
+    def from_doc(cls, doc: Any, keywords: KeywordOptions | None) -> ShadowJob | None:
         """The job of ``doc`` (``None`` for none); ``keywords``: the collection's, which
         jobs recorded before re-indexing existed kept (they name none)."""
         if not isinstance(doc, dict) or not isinstance(doc.get("shadow"), str):
@@ -140,7 +223,7 @@ class ShadowJob:
             shadow=doc["shadow"],
             space=Space.from_dict(doc["space"]),
             config=dict(doc.get("config") or {}),
-            keywords=doc.get("keywords", keywords),
+            keywords=KeywordOptions.from_doc(doc["keywords"]) if "keywords" in doc else keywords,
             started=float(doc.get("started", 0.0)),
         )
 
@@ -169,7 +252,7 @@ class BlobRef:
 
 
 #: Keys of a collection document's "options" that the record holds as typed fields.
-_TYPED_OPTIONS = ("reembed", "retired", "blob")
+_TYPED_OPTIONS = ("text", "keywords", "reembed", "retired", "blob")
 
 
 @dataclass
@@ -178,11 +261,13 @@ class CollectionRecord:
 
     ``encoder`` is the registry name (``None`` for vectors only); ``config`` recreates the
     encoder, ``identity`` is the part of it that decides the vectors, ``state`` the encoder's
-    small learned state; ``options`` are collection-level settings (stored text, windows,
-    keywords, ...); ``recommender``/``role`` link the two collections of a recommender.
-    ``shadow_job`` (an unfinished re-embed or re-index), ``retired`` (old rows a switch has
-    not dropped yet) and ``blob`` (learned state in catalog chunks) are kept in the
-    document's "options" too, as they always were; only this module reads them there.
+    small learned state; ``text`` (stored text and windows) and ``keywords`` (the BM25 index)
+    are collection-level settings, ``options`` the other ones (e.g. a fit's feature
+    collection); ``recommender``/``role`` link the two collections of a recommender.
+    ``text``, ``keywords``, ``shadow_job`` (an unfinished re-embed or re-index), ``retired``
+    (old rows a switch has not dropped yet) and ``blob`` (learned state in catalog chunks)
+    are kept in the document's "options", as they always were; only this module reads them
+    there.
     """
 
     space: Space
@@ -207,6 +292,10 @@ class CollectionRecord:
     retired: tuple[str, ...] = ()
     #: Learned state too big for the record (graphsage weights, a large word order).
     blob: BlobRef | None = None
+    #: How it keeps texts (``None``: it stores none).
+    text: TextOptions | None = None
+    #: Its keyword (BM25) index (``None``: none).
+    keywords: KeywordOptions | None = None
 
     def milvus_name(self, name: str) -> str:
         """The Milvus collection that holds the rows of collection ``name``."""
@@ -223,9 +312,13 @@ class CollectionRecord:
 
     def to_doc(self) -> dict[str, Any]:
         doc = _record_doc(self)
-        for key in ("shadow_job", "retired", "blob"):
+        for key in ("shadow_job", "retired", "blob", "text", "keywords"):
             doc.pop(key, None)
         options = {k: v for k, v in self.options.items() if k not in _TYPED_OPTIONS}
+        if self.text is not None:
+            options["text"] = self.text.to_doc()
+        if self.keywords is not None:
+            options["keywords"] = self.keywords.to_doc()
         if self.shadow_job is not None:
             options["reembed"] = self.shadow_job.to_doc()
         if self.retired:
@@ -240,6 +333,7 @@ class CollectionRecord:
         # Round-1 files have no "identity"/"options"/"status"; "fitting" was {"since": t}.
         options = dict(doc.get("options") or {})
         typed = {key: options.pop(key, None) for key in _TYPED_OPTIONS}
+        keywords = KeywordOptions.from_doc(typed["keywords"])
         return cls(
             space=Space.from_dict(doc["space"]),
             encoder=doc.get("encoder"),
@@ -254,9 +348,11 @@ class CollectionRecord:
             fitting=FitMarker.from_doc(doc.get("fitting")),
             status=str(doc.get("status", "ready")),
             physical=doc.get("physical") or None,
-            shadow_job=ShadowJob.from_doc(typed["reembed"], options.get("keywords")),
+            shadow_job=ShadowJob.from_doc(typed["reembed"], keywords),
             retired=tuple(n for n in typed["retired"] or [] if isinstance(n, str)),
             blob=BlobRef.from_doc(typed["blob"]),
+            text=TextOptions.from_doc(typed["text"]),
+            keywords=keywords,
         )
 
 

@@ -181,7 +181,7 @@ class Collection:
         """Name, encoder, configuration, space, row count and keyword index (``keywords``:
         on or off; ``analyzer``: its analyzer, ``None`` when off), as plain JSON-able data."""
         record = self._state.record
-        keywords = self.keywords
+        keywords = record.keywords
         return {
             "name": self.name,
             "encoder": record.encoder,
@@ -191,7 +191,7 @@ class Collection:
             "count": len(self),
             "recommender": record.recommender,
             "keywords": keywords is not None,
-            "analyzer": (keywords or {}).get("analyzer"),
+            "analyzer": keywords.analyzer if keywords is not None else None,
         }
 
     def index_stats(self) -> dict[str, Any]:
@@ -204,13 +204,15 @@ class Collection:
     @property
     def keywords(self) -> dict[str, Any] | None:
         """The keyword-index settings (``{"analyzer": ...}``), or ``None`` without keywords."""
-        return self._state.keywords
+        keywords = self._state.keywords
+        return None if keywords is None else keywords.to_doc()
 
     @property
     def text_options(self) -> dict[str, Any] | None:
         """How this collection keeps texts (``{"store", "chunk_tokens", "chunk_overlap",
         "passage_chars", "record_vector"}``); ``None`` for collections that store no text."""
-        return self._state.text_options
+        text = self._state.text_options
+        return None if text is None else text.to_doc()
 
     @property
     def passage_chars(self) -> int:

@@ -32,7 +32,14 @@ from omnivec.errors import (
     StoreError,
 )
 from omnivec.platform import windows
-from omnivec.platform.catalog import Catalog, CollectionRecord, FitMarker, identity_of
+from omnivec.platform.catalog import (
+    Catalog,
+    CollectionRecord,
+    FitMarker,
+    KeywordOptions,
+    TextOptions,
+    identity_of,
+)
 from omnivec.platform.gate import SwitchGate
 from omnivec.platform.registry import create_encoder
 from omnivec.platform.text_options import passage_chars_of
@@ -129,12 +136,14 @@ class CollectionState:
         return self.record.milvus_name(self.name)
 
     @property
-    def keywords(self) -> dict[str, Any] | None:
-        return self.record.options.get("keywords")
+    def keywords(self) -> KeywordOptions | None:
+        """The keyword (BM25) settings (``None``: no keyword index)."""
+        return self.record.keywords
 
     @property
-    def text_options(self) -> dict[str, Any] | None:
-        return self.record.options.get("text")
+    def text_options(self) -> TextOptions | None:
+        """How the collection keeps texts (``None``: it stores none)."""
+        return self.record.text
 
     @property
     def passage_chars(self) -> int:
@@ -160,7 +169,7 @@ class CollectionState:
         """Whether every record's vector is its text's vector; if not (a text collection made
         before round 3 whose long texts stored window 0's vector), log what upgrades it."""
         try:
-            old = windows.needs_upgrade(self.store, self.physical, self.record.options)
+            old = windows.needs_upgrade(self.store, self.physical, self.record.text)
         except OmnivecError:
             return True  # cannot tell now; the next open says
         if old:

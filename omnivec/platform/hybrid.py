@@ -60,6 +60,7 @@ from omnivec.core.queries import Hit
 from omnivec.core.validation import MAX_K
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 from omnivec.platform import windows
+from omnivec.platform.catalog import KeywordOptions, TextOptions
 from omnivec.platform.fusion import check_fusion, check_weights, fuse
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS
 from omnivec.stores.fulltext import KEYWORD_FIELD, check_analyzer, keyword_text
@@ -137,9 +138,9 @@ def check_hybrid_options(
 
 
 def keyword_options(
-    keywords: Any, analyzer: Any, text: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """``options["keywords"]`` of a new collection (``None`` without keywords)."""
+    keywords: Any, analyzer: Any, text: TextOptions | None
+) -> KeywordOptions | None:
+    """The keyword settings of a new collection (``None`` without keywords)."""
     if keywords is None or keywords is False:
         if analyzer is not None:
             raise InvalidInputError("analyzer= chooses how keywords are split; pass keywords=True")
@@ -151,13 +152,13 @@ def keyword_options(
             "keywords=True indexes stored text with BM25; this collection's encoder encodes no "
             "text (use a text, multilingual or clip collection)"
         )
-    return {"analyzer": check_analyzer(analyzer if analyzer is not None else "standard")}
+    return KeywordOptions(check_analyzer(analyzer if analyzer is not None else "standard"))
 
 
-def check_reopen(name: str, options: dict[str, Any], keywords: Any, analyzer: Any) -> None:
-    """Keywords are set when a collection is created; changing them later is an explicit
-    re-index (``col.reindex(...)``), never a side effect of opening it."""
-    stored = options.get("keywords")
+def check_reopen(name: str, stored: KeywordOptions | None, keywords: Any, analyzer: Any) -> None:
+    """Keywords are set when a collection is created (``stored``: its settings); changing
+    them later is an explicit re-index (``col.reindex(...)``), never a side effect of opening
+    it."""
     if keywords is True and stored is None:
         raise SpaceMismatchError(
             f"collection {name!r} was created without keywords; turning them on re-indexes "
@@ -170,9 +171,10 @@ def check_reopen(name: str, options: dict[str, Any], keywords: Any, analyzer: An
             f'with mode="dense", or turn them off with col.reindex(keywords=False) '
             f"(CLI: omnivec reindex {name} --no-keywords)"
         )
-    if analyzer is not None and (stored or {}).get("analyzer") != analyzer:
+    built = stored.analyzer if stored is not None else None
+    if analyzer is not None and built != analyzer:
         raise SpaceMismatchError(
-            f"collection {name!r} was built with analyzer {(stored or {}).get('analyzer')!r}, "
+            f"collection {name!r} was built with analyzer {built!r}, "
             f"not {analyzer!r}; open it without analyzer=, or change it with "
             f"col.reindex(analyzer={analyzer!r}) (CLI: omnivec reindex {name} --analyzer "
             f"{analyzer})"

@@ -145,8 +145,8 @@ class Platform:
                 # collection: finish the creation if the same settings are asked again.
                 self._finish_create(name, record)
             if record is not None:
-                windows.check_reopen(name, record.options, *chunks)
-                hybrid.check_reopen(name, record.options, keywords, analyzer)
+                windows.check_reopen(name, record.text, *chunks)
+                hybrid.check_reopen(name, record.keywords, keywords, analyzer)
                 col = self._reopen(name, record, encoder, dim, metric, config)
                 if target is not None:
                     self.store.set_recall_target(col.physical, target)
@@ -214,7 +214,8 @@ class Platform:
                 state=enc.state_dict() if hasattr(enc, "state_dict") else {},
                 index=index,
                 status="creating",
-                options={"text": text, **({"keywords": kw} if kw else {})} if text else {},
+                text=text,
+                keywords=kw,
             )
         col = self.create_collection(name, record, enc)
         if getattr(enc, "stores_vocabulary", False):
@@ -279,7 +280,7 @@ class Platform:
         if record.state and hasattr(enc, "load_state_dict"):
             enc.load_state_dict(record.state)
         col = self.attach(name, record, enc, checked=False)
-        if record.options.get("text"):
+        if record.text is not None:
             # Says how to upgrade a collection made before round 3.
             parts_of(col).state.check_record_vectors()
         return col
@@ -318,7 +319,7 @@ class Platform:
 
     def _finish_create(self, name: str, record: CollectionRecord) -> None:
         if not self.store.has_collection(name):
-            analyzer = (record.options.get("keywords") or {}).get("analyzer")
+            analyzer = record.keywords.analyzer if record.keywords is not None else None
             self.store.create_collection(
                 name, record.space.dim, record.space.metric, index=record.index, keywords=analyzer
             )

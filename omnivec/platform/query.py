@@ -93,8 +93,7 @@ class Searcher:
         # search costs ~45 us in all at 100k rows, so each lookup shows.
         state = self.state
         record = state.record
-        options = record.options
-        mode = hybrid.resolve_mode(mode, options.get("keywords") is not None, state.name)
+        mode = hybrid.resolve_mode(mode, record.keywords is not None, state.name)
         depth, fusion = hybrid.check_hybrid_options(mode, k, candidates, fusion, weights)
         if record.fitting is not None:
             state.check_complete()
@@ -114,7 +113,7 @@ class Searcher:
                         f"has dim {state.dim}"
                     )
                 pairs = None
-                if where is None and not options.get("text"):
+                if where is None and record.text is None:
                     physical = record.milvus_name(state.name)
                     pairs = state.store.search_ids(physical, arr, k, search_params)
                 if pairs is not None:
@@ -308,7 +307,7 @@ class Searcher:
                         "different vector spaces"
                     )
                 source_name, physical = source.name, source.physical
-                text, metric = source.text_options, source.metric
+                text, metric = source.record.text, source.metric
             rows = state.store.get(physical, keys)
             vecs = {k: r.vector for k, r in rows.items()}
             if text:

@@ -79,7 +79,8 @@ class Reader:
         state.check_complete()
         physical = state.physical
         block = state.store.local_rows(physical, unit=unit) if where is None else None
-        windowed = bool(state.text_options)
+        text = state.text_options
+        windowed = text is not None
         if block is not None:
             block, windowed = self._local_block(block, limit, seed, ordered)
         else:
@@ -87,7 +88,7 @@ class Reader:
         if not len(block):
             return [], np.empty((0, state.dim), np.float32)
         vecs = block.vectors
-        if windowed and (state.text_options or {}).get("record_vector") != windows.RECORD_VECTOR:
+        if windowed and text is not None and text.record_vector != windows.RECORD_VECTOR:
             # A collection made before round 3: a long text's main row may hold window 0's
             # vector; its record vector is then the mean of its windows' (until reindex).
             long = windows.long_vectors(

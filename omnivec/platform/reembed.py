@@ -123,7 +123,7 @@ class Reencode:
                 "reembed() another model or options (e.g. model='ckpt/')"
             )
         self.encoder = encoder
-        return ShadowTarget(space, encoder, rec.options.get("keywords"))
+        return ShadowTarget(space, encoder, rec.keywords)
 
     def fresh_name(self, job: ShadowSwitch[Any]) -> str:
         return f"{job.name[:200]}__shadow_{job.goal.space.fingerprint[:12] or 'x'}"

@@ -24,7 +24,7 @@ from omnivec.core.encoder import encode_in_role
 from omnivec.core.ids import decode_id
 from omnivec.errors import InvalidInputError
 from omnivec.platform import hybrid, reembed, windows
-from omnivec.platform.catalog import CollectionRecord
+from omnivec.platform.catalog import CollectionRecord, KeywordOptions, TextOptions
 from omnivec.platform.reembed import ReembedReport
 from omnivec.platform.shadow import ShadowTarget
 from omnivec.stores.fulltext import KEYWORD_FIELD, check_analyzer, keyword_text
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["CopyRows", "ReindexReport", "describe_keywords"]
 
 logger = logging.getLogger(__name__)
+
+
+def _doc(keywords: KeywordOptions | None) -> dict[str, Any] | None:
+    """Keyword settings as a report gives them (``{"analyzer": ...}`` or ``None``)."""
+    return None if keywords is None else keywords.to_doc()
 
 
 def describe_keywords(keywords: dict[str, Any] | None) -> str:
@@ -92,27 +97,26 @@ class CopyRows:
                 )
             analyzer = check_analyzer(analyzer)
         rec = job.record
-        if rec.encoder is None or rec.options.get("text") is None:
+        if rec.encoder is None or rec.text is None:
             raise InvalidInputError(
                 f"collection {job.name!r} stores no text for a keyword index to read (its "
                 f"encoder: {rec.encoder or 'none, raw vectors'}); keywords need a text, "
                 "multilingual or clip collection"
             )
-        old: dict[str, Any] | None = rec.options.get("keywords")
-        target: dict[str, Any] | None = None
+        old = rec.keywords
+        target: KeywordOptions | None = None
         if keywords:
             # Without analyzer=, a collection that has keywords keeps its analyzer.
-            current = (old or {}).get("analyzer")
-            target = {"analyzer": analyzer or current or "standard"}
+            current = old.analyzer if old is not None else None
+            target = KeywordOptions(analyzer or current or "standard")
         # A collection made before round 3 is rewritten with each record's text's vector
         # (re-encoded; see omnivec.platform.windows), even with the same keyword settings.
-        text = rec.options.get("text") or {}
-        self.upgrade = text.get("record_vector") != windows.RECORD_VECTOR
+        self.upgrade = rec.text.record_vector != windows.RECORD_VECTOR
         if target == old and not self.upgrade:
             todo = "keywords=False, or another analyzer=" if target else "keywords=True"
             raise InvalidInputError(
-                f"collection {job.name!r} already has {describe_keywords(target)}: nothing "
-                f"to re-index (pass {todo})"
+                f"collection {job.name!r} already has {describe_keywords(_doc(target))}: "
+                f"nothing to re-index (pass {todo})"
             )
         return ShadowTarget(rec.space, self.encoder, target)
 
@@ -124,8 +128,7 @@ class CopyRows:
         return record  # same space, same encoder
 
     def report(self, job: ShadowSwitch[Any], before: CollectionRecord) -> ReindexReport:
-        old_keywords: dict[str, Any] | None = before.options.get("keywords")
-        keywords = job.goal.keywords
+        old_keywords, keywords = _doc(before.keywords), _doc(job.goal.keywords)
         report = ReindexReport(
             job.total,
             job.written,
@@ -189,7 +192,7 @@ class CopyRows:
                 [str(windows.record_text(r.metadata)) for r in texted],
                 [r.key for r in texted],
                 [windows.split_metadata(r.metadata) for r in texted],
-                job.text or {},
+                job.text or TextOptions(),
             )
             vecs = windows.encode_plan(
                 self.encoder,

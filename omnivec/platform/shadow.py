@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from omnivec.core.progress import progress_bar
 from omnivec.core.space import Space
 from omnivec.platform import windows
-from omnivec.platform.catalog import Catalog, CollectionRecord, ShadowJob
+from omnivec.platform.catalog import (
+    Catalog,
+    CollectionRecord,
+    KeywordOptions,
+    ShadowJob,
+    TextOptions,
+)
 
 if TYPE_CHECKING:
     from omnivec.platform.gate import SwitchGate
@@ -74,11 +80,11 @@ def source_of(record: Any) -> str | Path | None:
 @dataclass(frozen=True)
 class ShadowTarget:
     """Where a switch heads: the space and encoder of the new rows and the shadow's keyword
-    settings (``{"analyzer": ...}`` or ``None``)."""
+    settings (``None``: no keywords)."""
 
     space: Space
     encoder: Any
-    keywords: dict[str, Any] | None
+    keywords: KeywordOptions | None
 
 
 class RowSource(Protocol[R]):
@@ -146,10 +152,9 @@ class ShadowSwitch(Generic[R]):
 
     # -- what every step reads -----------------------------------------------------------
     @property
-    def text(self) -> dict[str, Any] | None:
+    def text(self) -> TextOptions | None:
         """The collection's text options (``None``: it stores no text)."""
-        text: dict[str, Any] | None = self.record.options.get("text")
-        return text
+        return self.record.text
 
     @property
     def main_rows(self) -> str | None:
@@ -225,7 +230,7 @@ class ShadowSwitch(Generic[R]):
         self.record = dataclasses.replace(rec, shadow_job=started, retired=())
         self.catalog.save_collection(self.name, self.record)
         if not self.store.has_collection(shadow):
-            analyzer = (goal.keywords or {}).get("analyzer")
+            analyzer = goal.keywords.analyzer if goal.keywords is not None else None
             self.store.create_collection(
                 shadow, goal.space.dim, goal.space.metric, index=rec.index, keywords=analyzer
             )
@@ -284,18 +289,16 @@ class ShadowSwitch(Generic[R]):
         """Make the shadow the collection's rows (and the target its space and keyword
         settings) in one catalog write; returns the new record."""
         goal, rec = self.goal, self.record
-        options = dict(rec.options)
-        if options.get("text"):  # every record was written with its text's vector
-            options["text"] = {**options["text"], "record_vector": windows.RECORD_VECTOR}
-        if goal.keywords:
-            options["keywords"] = goal.keywords
-        else:
-            options.pop("keywords", None)
+        text = rec.text
+        if text is not None:  # every record was written with its text's vector
+            text = dataclasses.replace(text, record_vector=windows.RECORD_VECTOR)
         retired = (*(n for n in rec.retired if n != self.shadow), self.old_physical)
         record = dataclasses.replace(
             self.rows.switched(rec, goal),
             physical=self.shadow,
-            options=options,
+            options=dict(rec.options),
+            text=text,
+            keywords=goal.keywords,
             shadow_job=None,
             retired=retired,
         )

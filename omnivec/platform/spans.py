@@ -1,6 +1,6 @@
 """Where a long text is cut into windows: character spans over the model's tokens.
 
-Two rules, chosen per collection at creation (``options["text"]["windows"]``):
+Two rules, chosen per collection at creation (``TextOptions.windows`` of its record):
 
 - ``"tokens"`` (:func:`window_spans`; collections made before the option existed): windows
   of ``chunk_tokens`` tokens overlapping by ``chunk_overlap``, cut at word starts;
@@ -23,7 +23,7 @@ from omnivec.platform.passages import sentence_spans
 __all__ = ["SENTENCES", "TOKENS", "WINDOW_RULES", "sentence_windows", "spans_for", "window_spans"]
 
 TOKENS, SENTENCES = "tokens", "sentences"
-#: The values of ``options["text"]["windows"]``.
+#: The values of ``TextOptions.windows`` (``None``: ``TOKENS``).
 WINDOW_RULES = (TOKENS, SENTENCES)
 
 

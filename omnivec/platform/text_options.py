@@ -1,12 +1,12 @@
-"""The text options of a collection, fixed when it is created (``options["text"]``).
+"""The text options of a collection, fixed when it is created (``record.text``, a
+:class:`~omnivec.platform.catalog.TextOptions`).
 
-``{"store": True, "chunk_tokens", "chunk_overlap", "passage_chars", "record_vector"}``: it
-stores its texts, splits those longer than ``chunk_tokens`` of the model's tokens into
+It stores its texts, splits those longer than ``chunk_tokens`` of the model's tokens into
 windows overlapping by ``chunk_overlap``, gives hits passages of at most ``passage_chars``
 characters (not part of the vector space), and ``record_vector == "text"`` says every record's
-main row holds its text's vector (see :mod:`omnivec.platform.windows`). ``"windows"`` is how
+main row holds its text's vector (see :mod:`omnivec.platform.windows`). ``windows`` is how
 long texts are cut: ``"sentences"`` for new collections (whole sentences packed up to
-``chunk_tokens``; ``chunk_overlap`` applies only inside a sentence longer than that), absent
+``chunk_tokens``; ``chunk_overlap`` applies only inside a sentence longer than that), ``None``
 (read as ``"tokens"``: token windows) in collections made before (see
 :mod:`omnivec.platform.spans`).
 """
@@ -16,18 +16,19 @@ from __future__ import annotations
 from typing import Any
 
 from omnivec.errors import InvalidInputError, SpaceMismatchError
+from omnivec.platform.catalog import TextOptions
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, check_passage_chars
 from omnivec.platform.spans import SENTENCES
 
 __all__ = ["RECORD_VECTOR", "check_reopen", "passage_chars_of", "text_options"]
 
-#: ``options["text"]["record_vector"]`` of collections whose every row has this layout.
+#: ``TextOptions.record_vector`` of collections whose every row has this layout.
 RECORD_VECTOR = "text"
 
 
-def passage_chars_of(options: dict[str, Any] | None) -> int:
-    """The passage cap of a collection with ``options["text"]`` = ``options``."""
-    return int((options or {}).get("passage_chars") or DEFAULT_PASSAGE_CHARS)
+def passage_chars_of(text: TextOptions | None) -> int:
+    """The passage cap of a collection with text options ``text``."""
+    return int((text.passage_chars if text is not None else None) or DEFAULT_PASSAGE_CHARS)
 
 
 def text_options(
@@ -35,8 +36,8 @@ def text_options(
     chunk_tokens: int | None,
     chunk_overlap: int | None,
     passage_chars: int | None = None,
-) -> dict[str, Any] | None:
-    """The ``options["text"]`` of a new collection: whether it stores text, how it splits
+) -> TextOptions | None:
+    """The text options of a new collection: whether it stores text, how it splits
     long texts and how long a hit's passage may be (``None`` when the encoder encodes no
     text)."""
     if encoder is None or "text" not in getattr(encoder, "modalities", ()):
@@ -46,12 +47,7 @@ def text_options(
                 "collection has no text encoder"
             )
         return None
-    extra = {
-        "passage_chars": check_passage_chars(
-            DEFAULT_PASSAGE_CHARS if passage_chars is None else passage_chars
-        ),
-        "record_vector": RECORD_VECTOR,
-    }
+    chars = check_passage_chars(DEFAULT_PASSAGE_CHARS if passage_chars is None else passage_chars)
     windows = callable(getattr(encoder, "token_spans", None)) and hasattr(encoder, "max_tokens")
     if not windows:
         if chunk_tokens is not None or chunk_overlap is not None:
@@ -59,7 +55,7 @@ def text_options(
                 f"encoder {encoder.name!r} does not report its tokens, so it cannot split long "
                 "texts into windows; leave out chunk_tokens= and chunk_overlap="
             )
-        return {"store": True, "chunk_tokens": None, "chunk_overlap": None, **extra}
+        return TextOptions(passage_chars=chars, record_vector=RECORD_VECTOR)
     limit = int(encoder.max_tokens)
     tokens = (
         chunk_tokens if chunk_tokens is not None else getattr(encoder, "default_chunk_tokens", 96)
@@ -82,26 +78,29 @@ def text_options(
         raise InvalidInputError(
             f"chunk_overlap must be from 0 to half of chunk_tokens ({tokens // 2}), got {overlap}"
         )
-    return {
-        "store": True,
-        "chunk_tokens": tokens,
-        "chunk_overlap": int(overlap),
-        "windows": SENTENCES,
-        **extra,
-    }
+    return TextOptions(
+        chunk_tokens=tokens,
+        chunk_overlap=int(overlap),
+        windows=SENTENCES,
+        passage_chars=chars,
+        record_vector=RECORD_VECTOR,
+    )
 
 
 def check_reopen(
     name: str,
-    options: dict[str, Any],
+    text: TextOptions | None,
     chunk_tokens: int | None,
     chunk_overlap: int | None,
     passage_chars: int | None = None,
 ) -> None:
     """Refuse reopening a collection with window or passage settings other than those it was
-    built with."""
-    stored = dict(options.get("text") or {})
-    stored.setdefault("passage_chars", DEFAULT_PASSAGE_CHARS)
+    built with (``text``: the stored options)."""
+    stored = {
+        "chunk_tokens": text.chunk_tokens if text is not None else None,
+        "chunk_overlap": text.chunk_overlap if text is not None else None,
+        "passage_chars": passage_chars_of(text),
+    }
     if passage_chars is not None:
         check_passage_chars(passage_chars)
     asked_for = (

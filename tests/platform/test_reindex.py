@@ -18,6 +18,7 @@ import pytest
 
 import omnivec as ov
 from omnivec.errors import InvalidInputError, SpaceMismatchError
+from omnivec.platform.catalog import KeywordOptions
 from tests.platform.test_hybrid import MANUALS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,7 +300,7 @@ def test_sigkill_mid_reindex_leaves_the_old_collection_whole_and_resumes(tmp_pat
         with pytest.raises(InvalidInputError, match="no keyword index"):
             col.search("KZ-042", mode="keyword")
         job = col.record.shadow_job
-        assert job is not None and job.keywords == {"analyzer": "english"}
+        assert job is not None and job.keywords == KeywordOptions("english")
         assert plat.store.count(job.shadow) == 60
 
         report = col.reindex(keywords=True, analyzer="english", progress=False)

@@ -15,6 +15,7 @@ import omnivec as ov
 from omnivec.core.ids import encode_id
 from omnivec.errors import InvalidInputError, SpaceMismatchError
 from omnivec.platform import windows
+from omnivec.platform.catalog import TextOptions
 from omnivec.platform.collection import parts_of
 from omnivec.platform.spans import sentence_windows, window_spans
 
@@ -114,12 +115,13 @@ def test_windows_of_new_collections_are_whole_sentences(
 def test_collections_made_before_keep_token_windows(docs: ov.Collection) -> None:
     """A collection recorded without ``options["text"]["windows"]`` cuts token windows."""
     enc = docs.encoder
-    old = {k: v for k, v in docs.text_options.items() if k != "windows"}
+    old = TextOptions.from_doc({k: v for k, v in docs.text_options.items() if k != "windows"})
+    assert old is not None and old.windows is None
     plan = windows.plan_texts(enc, [LONG], ["long"], [{}], old)
     assert plan.pieces[:-1] == [
         LONG[a:b] for a, b in window_spans(LONG, enc.token_spans(LONG), 24, 6)
     ]
-    new = windows.plan_texts(enc, [LONG], ["long"], [{}], docs.text_options)
+    new = windows.plan_texts(enc, [LONG], ["long"], [{}], docs.record.text)
     assert new.pieces[:-1] != plan.pieces[:-1]
 
 
@@ -226,13 +228,13 @@ def test_settings_are_part_of_what_a_reopen_checks(plat: ov.Platform, tmp_path: 
         plat.collection("overlap", encoder="text", chunk_tokens=32, chunk_overlap=30)
     # The settings are in the catalog: a fresh look-up reads them from there.
     stored = plat.catalog.collection("plain")
-    assert stored is not None and stored.options["text"]["chunk_overlap"] == 8
+    assert stored is not None and stored.text is not None and stored.text.chunk_overlap == 8
 
 
 def test_collection_without_stored_text_keeps_working(plat: ov.Platform) -> None:
     """A collection whose catalog record has no text options (as every round-1 file)."""
     col = plat.collection("old", encoder="text")
-    record = dataclasses.replace(col.record, options={})
+    record = dataclasses.replace(col.record, options={}, text=None, keywords=None)
     plat.catalog.save_collection("old", record)
     parts_of(col).state.reload_record()
     assert col.text_options is None

@@ -15,6 +15,7 @@ import pytest
 import omnivec as ov
 from omnivec.core.ids import encode_id
 from omnivec.platform import windows
+from omnivec.platform.catalog import TextOptions
 
 _GENSIM = importlib.util.find_spec("gensim")
 assert _GENSIM is not None and _GENSIM.origin is not None
@@ -96,13 +97,14 @@ def test_a_long_query_still_matches_whole_records(plat: ov.Platform, col: ov.Col
     assert search(plat, col, q, None)[0].score == pytest.approx(whole, abs=1e-5)
     assert search(plat, col, q, True)[0].score == pytest.approx(best, abs=1e-5)
     # Which queries are short: the question, not the article nor a non-text query.
-    opts = col.text_options or {}
+    opts = col.record.text
+    assert opts is not None
     assert windows.short_text_queries(col.encoder, [QUESTION, DOCS[1], 3], opts) == [
         True,
         False,
         False,
     ]
-    assert windows.short_text_queries(col.encoder, [QUESTION], {"chunk_tokens": None}) == [False]
+    assert windows.short_text_queries(col.encoder, [QUESTION], TextOptions()) == [False]
 
 
 def test_other_queries_compare_record_vectors(plat: ov.Platform, col: ov.Collection) -> None:
