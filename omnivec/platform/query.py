@@ -140,7 +140,13 @@ class Searcher:
         else:
             vectors, exclude = self._query_vectors(queries)
             texts = [isinstance(q, str) for q in queries]  # only text queries match windows
-            found = self._search_dense(vectors, exclude, k, where, search_params, texts)
+            # Text queries no longer than a window score long records by their windows only.
+            short = None
+            if self.state.text_options and self._rows_per_record() > 1:
+                short = windows.short_text_queries(
+                    self.state.encoder, queries, self.state.text_options
+                )
+            found = self._search_dense(vectors, exclude, k, where, search_params, texts, short)
         if min_score is not None:
             found = [[h for h in row if h.score >= min_score] for row in found]
         return found if batched else found[0]
@@ -153,10 +159,12 @@ class Searcher:
         where: str | None,
         search_params: dict[str, int] | None,
         texts: list[bool] | None = None,
+        short: list[bool] | None = None,
     ) -> list[list[Hit]]:
         """Top-``k`` records per query vector of ``vectors`` (n, dim) float32 (fresh: the
         store may work in it), ``exclude[i]`` a key left out of query i's hits; ``texts[i]``:
-        query i is a text, which also matches long records' windows (default: none is)."""
+        query i is a text, which also matches long records' windows (default: none is);
+        ``short[i]``: query i scores those records by their windows only (default: none)."""
         state = self.state
         if state.text_options:
             return windows.search_records(
@@ -171,6 +179,7 @@ class Searcher:
                 rows_per_record=self._rows_per_record(),
                 text_queries=texts or [False] * len(exclude),
                 passage_chars=state.passage_chars,
+                windows_only=short,
             )
         raw = state.store.search(
             state.physical,

@@ -112,3 +112,25 @@ def test_other_queries_compare_record_vectors(plat: ov.Platform, col: ov.Collect
     want = scores(plat, col, q)
     for h in search(plat, col, q, True, text=False):
         assert h.score == pytest.approx(want[h.id][0], abs=1e-5)
+
+
+def test_search_scores_long_records_by_windows_for_short_questions(plat: ov.Platform) -> None:
+    # multilingual-e5-small's whole-document vectors outscore sentences for short questions
+    # (benchmarks/quality/needle_scoring.py): col.search must still score the best window.
+    col = plat.collection("news_ml", encoder="multilingual", num_threads=1)
+    col.add(DOCS, ids=[f"d{i}" for i in range(len(DOCS))])
+    question = "What colour did the lighthouse attendant make the entrance of his tower?"
+    q = query(col, question)
+    want = scores(plat, col, q)
+    assert any(whole > best for whole, best in want.values())  # else nothing to tell apart
+    hits = col.search(question, k=len(DOCS))
+    assert sorted(h.id for h in hits) == sorted(want)
+    for h in hits:
+        assert h.score == pytest.approx(want[h.id][1], abs=1e-5)
+    # A long query (a record's own text) still matches whole records.
+    assert col.search(DOCS[2], k=1)[0].score == pytest.approx(want_self(col, DOCS[2]), abs=1e-5)
+
+
+def want_self(col: ov.Collection, text: str) -> float:
+    rec = col.get(["d2"])[0]
+    return float(query(col, text)[0] @ rec.vector)
