@@ -100,7 +100,9 @@ def test_kill_between_chunks_of_a_batch(tmp_path: Path) -> None:
 def test_kill_while_a_write_is_in_flight(tmp_path: Path) -> None:
     """Killed just as the third insert RPC of batch 2 is sent (dim 384, 500-row chunks)."""
     db = str(tmp_path / "crash.db")
-    run = run_child(db, "sending 2 2", "--batch-size", "2000", "--dim", "384")
+    # The child stops after chunk 2, so a parent slowed by a loaded machine still kills it
+    # before chunk 3: the kill lands during chunk 2's RPC or just after it.
+    run = run_child(db, "sending 2 2", "--batch-size", "2000", "--dim", "384", "--pause-at", "2:2")
     assert run.acked == [0, 1]
     with reopen(db) as plat:
         col = plat.collection(COLLECTION)

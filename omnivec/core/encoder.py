@@ -197,6 +197,9 @@ class BaseEncoder:
     #: records. The collection that owns such an encoder runs it: refused while it holds
     #: vectors of the current weights, the new space recorded once adopted.
     fine_tunes: ClassVar[bool] = False
+    #: False where nothing can be trained (``fit`` only says why, in one line): a collection
+    #: lets that refusal speak before any check of its own.
+    trainable: ClassVar[bool] = True
 
     def __init__(self, **config: Any) -> None:
         try:

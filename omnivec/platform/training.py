@@ -61,6 +61,9 @@ class OwnedEncoder:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self.encoder, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        delattr(self.encoder, name)
+
     def __repr__(self) -> str:
         return repr(self.encoder)
 
@@ -129,6 +132,8 @@ class Trainer:
                 f"collection {state.name!r} has no trainable encoder; "
                 "fit() works on node2vec collections (recommenders have their own fit)"
             )
+        if getattr(enc, "trainable", True) is False:
+            enc.fit(data, *args, **kwargs)  # its own one-line refusal; nothing changes
         trains = callable(getattr(enc, "train", None)) and callable(getattr(enc, "adopt", None))
         tunes = getattr(enc, "fine_tunes", False)
         if tunes or ({"text", "image"} & set(getattr(enc, "modalities", ())) and not trains):
