@@ -14,7 +14,14 @@ import numpy as np
 
 from omnivec.errors import InvalidInputError
 
-__all__ = ["MAX_KEY_LENGTH", "decode_id", "decode_ids", "encode_id", "encode_ids"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "decode_id",
+    "decode_ids",
+    "encode_id",
+    "encode_ids",
+    "quoted_keys",
+]
 
 MAX_KEY_LENGTH = 2_048
 
@@ -67,3 +74,10 @@ def encode_ids(ids: Sequence[Any], unique: bool = True) -> list[str]:
         dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise InvalidInputError(f"duplicate id {decode_id(dup)!r} in one batch; ids must be unique")
     return keys
+
+
+def quoted_keys(keys: Sequence[str]) -> str:
+    """``["k1","k2"]``: store keys as a Milvus filter list (for ``field in [...]``)."""
+    # Store keys (encode_id, window suffixes) hold [A-Za-z0-9_.:@/+=#-] only: quoting them
+    # cannot change an expression's meaning.
+    return "[" + ",".join(f'"{k}"' for k in keys) + "]"

@@ -48,9 +48,9 @@ from typing import Any
 
 import numpy as np
 
-from omnivec.core.ids import MAX_KEY_LENGTH, decode_id
+from omnivec.core.ids import MAX_KEY_LENGTH, decode_id, quoted_keys
 from omnivec.core.queries import Hit, Record
-from omnivec.core.validation import check_text_item
+from omnivec.core.validation import MAX_K, check_text_item
 from omnivec.errors import InvalidInputError
 from omnivec.platform.catalog import TextOptions
 from omnivec.platform.passages import DEFAULT_PASSAGE_CHARS, passage_span
@@ -103,7 +103,6 @@ _SEP = "#"  # never in a record key (core.ids keeps keys to [A-Za-z0-9_.:@/+=-])
 FETCH_FACTOR = 4
 #: Main rows of records split into windows.
 WINDOWED_FILTER = f"{_N} > 1"
-_MAX_LIMIT = 16_384
 _KEY_CHUNK = 500
 #: Most bytes of one text; above it a Milvus server's 64 MiB gRPC messages would not hold a batch.
 MAX_TEXT_BYTES = 16 << 20
@@ -315,17 +314,12 @@ def record_key(row_key: str) -> str:
     return row_key.split(_SEP, 1)[0]
 
 
-def _quoted(keys: Sequence[str]) -> str:
-    # Store keys hold [A-Za-z0-9_.:@/+=-#] only: quoting cannot change the expression.
-    return "[" + ",".join(f'"{k}"' for k in keys) + "]"
-
-
 def windows_of(store: Any, name: str, keys: Sequence[str]) -> list[str]:
     """Every window row of records ``keys``, including ones a killed write left behind."""
     out: list[str] = []
     for start in range(0, len(keys), _KEY_CHUNK):
         part = keys[start : start + _KEY_CHUNK]
-        out.extend(store.keys(name, where=f"{_OF} in {_quoted(part)}"))
+        out.extend(store.keys(name, where=f"{_OF} in {quoted_keys(part)}"))
     return out
 
 
@@ -519,7 +513,7 @@ def search_records(
     found: list[list[_Found]] = [[] for _ in range(n)]
     todo = list(range(n))
     # One row more when a record is left out of the hits (a ref query's own record).
-    limit = min(k * rows_per_record + any(e is not None for e in exclude), _MAX_LIMIT)
+    limit = min(k * rows_per_record + any(e is not None for e in exclude), MAX_K)
     while todo:
         if fetch is not None:
             raw = fetch(todo, limit)
@@ -530,10 +524,10 @@ def search_records(
         again = []
         for qi, rows in zip(todo, raw, strict=True):
             found[qi] = _dedupe(rows, mains, exclude[qi], k, only[qi])
-            if len(found[qi]) < k and len(rows) >= limit and limit < _MAX_LIMIT:
+            if len(found[qi]) < k and len(rows) >= limit and limit < MAX_K:
                 again.append(qi)
         todo = again
-        limit = min(limit * 4, _MAX_LIMIT)
+        limit = min(limit * 4, MAX_K)
     best = _best_windows(store, name, vectors, found, match, metric)
     out: list[list[Hit]] = []
     for qi, row in enumerate(found):

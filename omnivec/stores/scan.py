@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from omnivec.core.ids import quoted_keys
+
 __all__ = ["FIRST_PAGE_ROWS", "SCAN_PAGE_BYTES", "RowBlock", "keys_expr", "page_rows", "scan"]
 
 #: Bytes of vectors per page: ~210 rows at dim 384, the fastest measured (see above).
@@ -57,9 +59,7 @@ class RowBlock:
 
 def keys_expr(keys: Sequence[str]) -> str:
     """``pk in [...]`` for store keys."""
-    # Keys come from omnivec.core.ids.encode_id: [A-Za-z0-9_.:@/+=-] only,
-    # so quoting them cannot change an expression's meaning.
-    return "pk in [" + ",".join(f'"{k}"' for k in keys) + "]"
+    return "pk in " + quoted_keys(keys)
 
 
 def page_rows(dim: int) -> int:
