@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from omnivec.core.queries import Record
+from omnivec.errors import InvalidInputError
 from omnivec.platform.catalog import CollectionRecord
 from omnivec.platform.collection import Collection, parts_of
 from omnivec.recs.seen import drop_legacy
@@ -46,6 +47,14 @@ class RecommenderCollection(Collection):
                 drop_legacy(hit.metadata)
         return out
 
+    @property
+    def encoder(self) -> Any:
+        """The recommender's factor model, read-only from here: it is trained through the
+        recommender (``rec.fit`` / ``rec.partial_fit``), which writes users, items and seen
+        histories together."""
+        enc = super().encoder
+        return None if enc is None else FactorModelView(enc, self.name)
+
     def install(self, record: CollectionRecord) -> None:
         """Take ``record`` (just saved in the catalog by the recommender's commit) as this
         collection's, without another catalog round trip."""
@@ -64,3 +73,29 @@ class RecommenderCollection(Collection):
     delete.__doc__ = Collection.delete.__doc__
     get.__doc__ = Collection.get.__doc__
     search.__doc__ = Collection.search.__doc__
+
+
+class FactorModelView:
+    """A recommender collection's ``encoder``: every attribute is the factor model's own,
+    except training, which only the recommender may run (fitting the model alone would leave
+    the stored users and items of the previous fit beside a model that no longer made them)."""
+
+    __slots__ = ("collection", "model")
+
+    def __init__(self, model: Any, collection: str) -> None:
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "collection", collection)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def __repr__(self) -> str:
+        return repr(self.model)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise InvalidInputError(
+            f"collection {self.collection!r} belongs to a recommender, whose factor model is "
+            "trained by the recommender: call rec.fit(interactions) or rec.partial_fit(...)"
+        )
+
+    fit = train = partial_fit = _refuse

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import omnivec as ov
-from omnivec.errors import StoreError
+from omnivec.errors import InvalidInputError, StoreError
 from omnivec.recs.evaluation import synthetic_interactions
 from omnivec.recs.seen import SeenHistories
 
@@ -61,9 +61,11 @@ def crash_on(monkeypatch: pytest.MonkeyPatch, plat: ov.Platform, method: str, nt
 
 
 def assert_no_ready_record_without_milvus(plat: ov.Platform) -> None:
-    for name in plat.collections():
+    # plat.collections() leaves the histories out: check every part's record by name too.
+    for name in set(plat.collections()) | set(PARTS):
         record = plat.collection_record(name)
-        assert record is not None
+        if record is None:
+            continue
         if record.status == "ready":
             assert plat.store.has_collection(record.milvus_name(name)), name
 
@@ -140,3 +142,21 @@ def test_every_part_is_a_recorded_collection_and_drop_removes_each(plat: ov.Plat
     assert plat.drop("r")
     assert_gone(plat)
     assert not plat.drop("r")
+
+
+def test_parts_listed_and_factor_model_trained_only_by_the_recommender(
+    plat: ov.Platform,
+) -> None:
+    rec = plat.recommender("r", algorithm="als", **CFG)
+    rec.fit(synthetic_interactions(30, 10, per_user=3, seed=1))
+    # the histories hold no vectors to search: not listed among the user's collections
+    assert {"r__users", "r__items"} <= set(plat.collections())
+    assert "r__seen" not in plat.collections()
+    before = rec.users.vectors()[1].copy()
+    model = rec.users.encoder
+    assert model.space == rec.space  # read-only view of the recommender's factor model
+    for attempt in (model.fit, model.partial_fit):
+        with pytest.raises(InvalidInputError, match=r"rec\.fit"):
+            attempt(synthetic_interactions(30, 10, per_user=3, seed=2))
+    assert (rec.users.vectors()[1] == before).all()
+    assert rec.recommend(rec.users.ids()[0], k=3)
