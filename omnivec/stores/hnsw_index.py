@@ -27,10 +27,8 @@ calibration shows the IVF index needs more than :data:`HNSW_PROBE_SHARE` of its 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from omnivec.core.progress import progress_bar
 from omnivec.stores.calibration import recall_of
 from omnivec.stores.index_common import (
     RECALL_TARGET,
+    TailWorker,
     calibration_target,
     faiss_module,
     fresh_queries,
@@ -116,8 +115,9 @@ class HnswIndex:
             if k is not None:
                 self._bitmap[i >> 3] |= 1 << (i & 7)
         self.dead = len(keys) - len(self.ids)
-        self._builder: threading.Thread | None = None
-        self._stop = threading.Event()
+        self.worker = TailWorker(
+            "omnivec-hnsw-build", "omnivec: building the HNSW graph failed; the tail is scanned"
+        )
 
     # -- making one ------------------------------------------------------------------------
     @staticmethod
@@ -226,16 +226,12 @@ class HnswIndex:
     # -- building the graph -------------------------------------------------------------------
     def start(self) -> None:
         """Build the tail into the graph in a background thread (if there is one to build)."""
-        if self.pending and (self._builder is None or not self._builder.is_alive()):
-            self._stop.clear()
-            self._builder = threading.Thread(
-                target=self._build_loop, name="omnivec-hnsw-build", daemon=True
-            )
-            self._builder.start()
+        if self.pending:
+            self.worker.start(self.lock, lambda: self._add_chunk(BUILD_CHUNK), self._tail_done)
 
     def stop(self) -> None:
         """Stop the background build (the tail stays; searches keep scanning it)."""
-        self._stop.set()
+        self.worker.stop()
 
     def _add_chunk(self, rows: int) -> int:
         """Move up to ``rows`` tail rows into the graph (under the lock); returns how many."""
@@ -247,19 +243,9 @@ class HnswIndex:
                 self._tail_from = self._tail_end = 0
         return n
 
-    def _build_loop(self) -> None:
-        with contextlib.suppress(AttributeError, OSError):  # not Linux: same priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        faiss_module().omp_set_num_threads(1)
-        try:
-            while not self._stop.is_set():
-                with self.lock:
-                    if self._stop.is_set() or not self._add_chunk(BUILD_CHUNK):
-                        if self.calibration_due:
-                            self.calibrate()
-                        return
-        except Exception:  # searches still scan the tail; logged
-            logger.exception("omnivec: building the HNSW graph failed; the tail is scanned")
+    def _tail_done(self) -> None:
+        if self.calibration_due:
+            self.calibrate()
 
     def finish(self, progress: bool | None = None) -> None:
         """Build the whole tail now at full speed (under the lock) and calibrate if due:

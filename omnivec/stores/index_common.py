@@ -4,8 +4,11 @@ files, the recall margin and the fresh queries of a calibration, the IVF list co
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import numpy as np
 __all__ = [
     "FORMAT",
     "RECALL_TARGET",
+    "TailWorker",
     "calibration_target",
     "faiss_module",
     "fresh_queries",
@@ -23,6 +27,8 @@ __all__ = [
     "versions",
     "write_keys",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: The recall@10 an index promises by default (``recall_target=`` changes it per collection).
 RECALL_TARGET = 0.95
@@ -96,3 +102,53 @@ def fresh_queries(
     if unit:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+class TailWorker:
+    """A background thread that moves an index's unindexed tail into it (HNSW graph, PQ
+    codes), one chunk at a time under the index's lock, at low priority and with one faiss
+    thread, so that searches and writes interleave with it; searches scan the tail meanwhile.
+    """
+
+    def __init__(self, name: str, failure: str) -> None:
+        self.name, self.failure = name, failure
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self, lock: Any, step: Callable[[], int], done: Callable[[], None]) -> None:
+        """Run ``step()`` (rows moved; 0 once the tail is empty) under ``lock`` until the tail
+        is empty, then ``done()`` under it; a no-op while a run is under way."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, args=(lock, step, done), name=self.name, daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the chunk under way (the tail stays; searches keep scanning it)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the run under way; False if none was ever started."""
+        if self._thread is None:
+            return False
+        self._thread.join(timeout)
+        return True
+
+    def _run(self, lock: Any, step: Callable[[], int], done: Callable[[], None]) -> None:
+        with contextlib.suppress(AttributeError, OSError):  # not Linux: same priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        faiss_module().omp_set_num_threads(1)
+        try:
+            while not self._stop.is_set():
+                with lock:
+                    if self._stop.is_set() or not step():
+                        done()
+                        return
+        except Exception:  # searches still scan the tail; logged
+            logger.exception(self.failure)

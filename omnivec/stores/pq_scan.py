@@ -26,7 +26,6 @@ than :data:`MAX_TAIL_SHARE` of the rows encodes it first, as the HNSW graph does
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -40,6 +39,7 @@ from omnivec.core.ids import decode_id
 from omnivec.stores.calibration import recall_of
 from omnivec.stores.index_common import (
     RECALL_TARGET,
+    TailWorker,
     calibration_target,
     faiss_module,
     fresh_queries,
@@ -93,8 +93,9 @@ class PqScanIndex:
     ) -> None:
         #: The collection's lock: the background encoder takes it per chunk.
         self.lock = lock if lock is not None else threading.RLock()
-        self._builder: threading.Thread | None = None
-        self._stop = threading.Event()
+        self.worker = TailWorker(
+            "omnivec-pq-encode", "omnivec: encoding PQ codes failed; the tail is scanned"
+        )
         self.codes = codes
         self.metric = metric
         self.dim = int(codes.d)
@@ -214,30 +215,16 @@ class PqScanIndex:
     # -- the background encoder ------------------------------------------------------------
     def start(self) -> None:
         """Encode the tail in a background thread (if there is one to encode)."""
-        if self.pending and (self._builder is None or not self._builder.is_alive()):
-            self._stop.clear()
-            self._builder = threading.Thread(
-                target=self._build_loop, name="omnivec-pq-encode", daemon=True
-            )
-            self._builder.start()
+        if self.pending:
+            self.worker.start(self.lock, lambda: self._encode(BUILD_CHUNK), self._tail_done)
 
     def stop(self) -> None:
         """Stop the background encoder (the tail stays; searches keep scanning it)."""
-        self._stop.set()
+        self.worker.stop()
 
-    def _build_loop(self) -> None:
-        with contextlib.suppress(AttributeError, OSError):  # not Linux: same priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        faiss_module().omp_set_num_threads(1)
-        try:
-            while not self._stop.is_set():
-                with self.lock:
-                    if self._stop.is_set() or not self._encode(BUILD_CHUNK):
-                        if self.calibration_due and not self._stop.is_set():
-                            self.calibrate()
-                        return
-        except Exception:  # searches still scan the tail; logged
-            logger.exception("omnivec: encoding PQ codes failed; the tail is scanned")
+    def _tail_done(self) -> None:
+        if self.calibration_due and not self.worker.stopped:
+            self.calibrate()
 
     def finish(self) -> None:
         """Encode the whole tail now at full speed (under the lock)."""

@@ -92,8 +92,7 @@ def test_pq_writes_go_to_a_tail_searched_exactly_until_encoded(tmp_path: Path) -
     assert {key for key, _ in index.search(x[2_999:3_000], 2)[0]} == {"k5", "k2999"}
     assert "k5" not in {key for key, _ in index.search(x[5:6], 3)[0]}
     index.start()
-    assert index._builder is not None
-    index._builder.join(60)
+    assert index.worker.join(60)  # a background encoder was started
     assert index.pending == 0 and index.stats()["unindexed"] == 0
     assert {key for key, _ in index.search(x[2_999:3_000], 2)[0]} == {"k5", "k2999"}
     index.upsert(["new"], -x[:1])
