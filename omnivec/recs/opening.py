@@ -188,12 +188,7 @@ def _finish(
     ``"creating"``) do not exist yet, then record it as ready."""
     cols = {}
     for role, coll in (("users", doc.users), ("items", doc.items)):
-        record = host.collection_record(coll)
-        if record is not None and record.recommender != name:
-            raise InvalidInputError(
-                f"recommender {name!r} was being created when a collection named {coll!r} "
-                f"was made; drop one of them (plat.drop({coll!r}) or plat.drop({name!r}))"
-            )
+        record = _own_record(host, name, coll)
         if record is None or record.status == "creating":
             col = host.create_collection(
                 coll,
@@ -207,18 +202,25 @@ def _finish(
             cols[role] = _open_part(host, name, coll, encoder)
     seen = doc.options.get("seen")
     if isinstance(seen, str):
-        record = host.collection_record(seen)
-        if record is not None and record.recommender != name:
-            raise InvalidInputError(
-                f"recommender {name!r} was being created when a collection named {seen!r} "
-                f"was made; drop one of them (plat.drop({seen!r}) or plat.drop({name!r}))"
-            )
+        record = _own_record(host, name, seen)
         if record is None or record.status == "creating":
             host.create_collection(seen, record or history_record(name))
         SeenHistories.tag(host.store, seen, name)  # again: a crash may have come before it
     doc.status = "ready"
     host.save_recommender_record(name, doc)
     return Parts(doc, encoder, cols["users"], cols["items"])
+
+
+def _own_record(host: RecommenderHost, name: str, coll: str) -> CollectionRecord | None:
+    """Part ``coll``'s catalog record (None while there is none), refused when a collection
+    of that name that is not recommender ``name``'s was made meanwhile."""
+    record = host.collection_record(coll)
+    if record is not None and record.recommender != name:
+        raise InvalidInputError(
+            f"recommender {name!r} was being created when a collection named {coll!r} "
+            f"was made; drop one of them (plat.drop({coll!r}) or plat.drop({name!r}))"
+        )
+    return record
 
 
 def _part_record(encoder: FactorModel, name: str, role: str) -> CollectionRecord:
