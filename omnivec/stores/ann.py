@@ -47,12 +47,13 @@ import numpy as np
 from omnivec.core.progress import progress_bar
 from omnivec.errors import StoreError
 from omnivec.stores.ann_files import IndexFiles
-from omnivec.stores.ann_index import RECALL_TARGET, AnnIndex
+from omnivec.stores.ann_index import AnnIndex
 from omnivec.stores.ann_jobs import Growth, Growths, Journal, Retrains
 from omnivec.stores.base import StoredHit
 from omnivec.stores.calibration import Calibrations
 from omnivec.stores.flat_rows import FlatRows
 from omnivec.stores.hnsw_index import HnswIndex
+from omnivec.stores.index_common import RECALL_TARGET
 from omnivec.stores.index_options import (
     INDEXES,
     LOCAL_INDEXES,

@@ -25,13 +25,11 @@ from omnivec.stores.calibration import (
     recall_at,
 )
 from omnivec.stores.index_common import (
-    FORMAT,
     RECALL_TARGET,
     calibration_target,
     faiss_module,
     fresh_queries,
     nlist_for,
-    omnivec_version,
     read_keys,
     versions,
     write_keys,
@@ -39,19 +37,7 @@ from omnivec.stores.index_common import (
 from omnivec.stores.mirror import PREPARE_MIN_ROWS, Hits, Lookup, Prepared
 from omnivec.stores.scan import RowBlock
 
-__all__ = [
-    "FORMAT",
-    "RECALL_TARGET",
-    "AnnIndex",
-    "calibration_target",
-    "faiss_module",
-    "fresh_queries",
-    "nlist_for",
-    "omnivec_version",
-    "read_keys",
-    "versions",
-    "write_keys",
-]
+__all__ = ["AnnIndex"]
 
 #: ivf_sq8 re-ranks this many candidates per hit exactly.
 RERANK_FACTOR = 4

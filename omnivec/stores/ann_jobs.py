@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from omnivec.stores.ann_index import AnnIndex, faiss_module
+from omnivec.stores.ann_index import AnnIndex
+from omnivec.stores.index_common import faiss_module
 from omnivec.stores.mirror import Mirror, Searchable
 from omnivec.stores.retrain import Retrain, urgent, wants_retrain
 

@@ -19,7 +19,7 @@ calibration shows the IVF index needs more than :data:`HNSW_PROBE_SHARE` of its 
   positions, :meth:`HnswIndex.compacted` starts over from the live rows (the graph is rebuilt
   in the background; searches scan meanwhile).
 - **efSearch is calibrated** on fresh queries (stored rows moved by their own nearest-
-  neighbour distance, :func:`omnivec.stores.ann_index.fresh_queries`) for the collection's
+  neighbour distance, :func:`omnivec.stores.index_common.fresh_queries`) for the collection's
   recall target, and again each time the collection doubles.
 - **Files** like the IVF index's: ``<name>.faiss`` (faiss' format, written after the tail is
   built), ``.keys`` (a tombstone's line is empty) and the bookkeeping ``.json``.

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from omnivec.core.progress import progress_bar
-from omnivec.stores.ann_index import AnnIndex, faiss_module, nlist_for
+from omnivec.stores.ann_index import AnnIndex
+from omnivec.stores.index_common import faiss_module, nlist_for
 
 __all__ = [
     "GROUP_ROWS",

@@ -556,7 +556,7 @@ def test_calibration_holds_recall_for_fresh_queries_after_growth(
     nearest-neighbour distance): such queries reach the promised recall, again after the
     collection doubled (calibrated by the next search, not inside the write); index_stats
     says so; exact=True and all lists probed equal brute force; nprobe=1 is honoured."""
-    from omnivec.stores.ann_index import fresh_queries
+    from omnivec.stores.index_common import fresh_queries
 
     x = clustered(6_000, dim=64, centers=60)
     x /= np.linalg.norm(x, axis=1, keepdims=True)

@@ -11,7 +11,7 @@ import pytest
 import omnivec as ov
 from omnivec.errors import InvalidInputError
 from omnivec.stores import ann, hnsw_index
-from omnivec.stores.ann_index import fresh_queries
+from omnivec.stores.index_common import fresh_queries
 
 DIM = 32
 N = 6_000
